@@ -1,0 +1,281 @@
+package events
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Dead-letter headers, added to the original envelope when a message moves
+// to a DLQ_<SERVICE> stream.
+const (
+	HeaderDLQStream      = "authms-dlq-stream"
+	HeaderDLQSubject     = "authms-dlq-subject"
+	HeaderDLQSequence    = "authms-dlq-sequence"
+	HeaderDLQConsumer    = "authms-dlq-consumer"
+	HeaderDLQAttempts    = "authms-dlq-attempts"
+	HeaderDLQError       = "authms-dlq-error"
+	HeaderDLQPublishedAt = "authms-dlq-published-at"
+	HeaderDLQFailedAt    = "authms-dlq-failed-at"
+	HeaderDLQPermanent   = "authms-dlq-permanent"
+)
+
+// Handler applies one event. It returns nil when the event is handled (or
+// was already handled), a Permanent error when no retry can succeed, and
+// any other error for a transient failure worth retrying.
+type Handler func(ctx context.Context, ev Event) error
+
+// ConsumerConfig configures a durable pull consumer.
+type ConsumerConfig struct {
+	// Service is the consuming service; its DLQ_<SERVICE> stream receives
+	// the dead letters.
+	Service string
+	// Durable names the consumer; instances sharing it share the work.
+	Durable string
+	// Stream is the source stream, e.g. "IDENTITY".
+	Stream string
+	// Subjects filters the source stream; empty means all of it.
+	Subjects []string
+	Handler  Handler
+	Logger   *slog.Logger
+	// MaxDeliver is the number of attempts before a message is dead-lettered
+	// (default 5).
+	MaxDeliver int
+	// Backoff is the delay before attempt n+1 after attempt n failed; the
+	// last entry repeats (default 200ms, 1s, 5s, 15s).
+	Backoff []time.Duration
+	// AckWait is how long the server waits for an ack before redelivering;
+	// a running handler extends it (default 30s).
+	AckWait time.Duration
+	// Batch is the most messages fetched at once (default 100).
+	Batch int
+}
+
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, 5)
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{200 * time.Millisecond, time.Second, 5 * time.Second, 15 * time.Second}
+	}
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.Batch = cmp.Or(c.Batch, 100)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Consumer runs a handler over a durable JetStream consumer.
+type Consumer struct {
+	cfg ConsumerConfig
+	js  jetstream.JetStream
+
+	handled      atomic.Uint64
+	failures     atomic.Uint64
+	deadLettered atomic.Uint64
+	lastSequence atomic.Uint64
+}
+
+// ConsumerStats are a consumer's counters since it started.
+type ConsumerStats struct {
+	Handled      uint64 // events handled successfully
+	Failures     uint64 // handler failures, retried or dead-lettered
+	DeadLettered uint64 // messages moved to the DLQ
+	LastSequence uint64 // stream sequence of the last handled message
+}
+
+// NewConsumer validates cfg and returns a consumer; Run starts it.
+func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig) (*Consumer, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Service == "" || cfg.Durable == "" || cfg.Stream == "" || cfg.Handler == nil || js == nil {
+		return nil, errors.New("consumer: service, durable, stream, handler and jetstream are required")
+	}
+	return &Consumer{cfg: cfg, js: js}, nil
+}
+
+// Stats returns the consumer's counters.
+func (c *Consumer) Stats() ConsumerStats {
+	return ConsumerStats{
+		Handled:      c.handled.Load(),
+		Failures:     c.failures.Load(),
+		DeadLettered: c.deadLettered.Load(),
+		LastSequence: c.lastSequence.Load(),
+	}
+}
+
+// Config returns the consumer's configuration with defaults applied.
+func (c *Consumer) Config() ConsumerConfig { return c.cfg }
+
+// Ensure creates or updates the durable consumer on the server.
+func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:        c.cfg.Durable,
+		Description:    c.cfg.Service + " consumer of " + c.cfg.Stream,
+		FilterSubjects: c.cfg.Subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.cfg.AckWait,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		// The consumer dead-letters after cfg.MaxDeliver attempts itself; the
+		// server's own limit is only a backstop for a handler that crashes
+		// the process every time, so the message is never silently dropped
+		// before the DLQ decision.
+		MaxDeliver:    -1,
+		MaxAckPending: 10 * c.cfg.Batch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+// Run fetches and handles messages until ctx ends. Messages of one consumer
+// instance are handled one at a time in stream order.
+func (c *Consumer) Run(ctx context.Context) error {
+	log := c.cfg.Logger.With("service", c.cfg.Service, "consumer", c.cfg.Durable, "stream", c.cfg.Stream)
+	var cons jetstream.Consumer
+	retry := newBackoff(100*time.Millisecond, 5*time.Second)
+	for cons == nil {
+		var err error
+		if cons, err = c.Ensure(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := retry.next()
+			log.Warn("consumer not ready; retrying", "err", err, "retry_in", d)
+			if !sleep(ctx, d) {
+				return nil
+			}
+		}
+	}
+	retry.reset()
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := retry.next()
+			log.Warn("fetch failed; retrying", "err", err, "retry_in", d)
+			sleep(ctx, d)
+			continue
+		}
+		for msg := range batch.Messages() {
+			c.handle(ctx, log, msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			d := retry.next()
+			log.Warn("fetch ended with an error; retrying", "err", err, "retry_in", d)
+			sleep(ctx, d)
+			continue
+		}
+		retry.reset()
+	}
+	return nil
+}
+
+// handle runs the handler for one message and acks, naks or dead-letters it.
+func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	attempt := int(meta.NumDelivered)
+	ev, err := FromMsg(msg.Subject(), msg.Headers(), msg.Data())
+	if err == nil {
+		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
+		err = c.runHandler(ctx, msg, ev)
+	}
+	if err == nil {
+		if err := msg.Ack(); err != nil {
+			// The effect is committed; a redelivery is skipped by the handler's
+			// idempotency, so this only costs a retry.
+			log.Warn("ack failed", "subject", msg.Subject(), "sequence", meta.Sequence.Stream, "err", err)
+		}
+		c.handled.Add(1)
+		c.lastSequence.Store(meta.Sequence.Stream)
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down: let another instance or the next start retry it.
+		_ = msg.Nak()
+		return
+	}
+	c.failures.Add(1)
+	permanent := IsPermanent(err)
+	if !permanent && attempt < c.cfg.MaxDeliver {
+		delay := c.cfg.Backoff[min(attempt-1, len(c.cfg.Backoff)-1)]
+		log.Warn("handler failed; will retry", "subject", msg.Subject(), "sequence", meta.Sequence.Stream,
+			"event_id", ev.ID, "attempt", attempt, "retry_in", delay, "err", err)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	if dlqErr := c.deadLetter(ctx, msg, meta, attempt, permanent, err); dlqErr != nil {
+		log.Error("dead-lettering failed; the message stays for redelivery", "subject", msg.Subject(),
+			"sequence", meta.Sequence.Stream, "err", dlqErr)
+		_ = msg.NakWithDelay(c.cfg.Backoff[len(c.cfg.Backoff)-1])
+		return
+	}
+	c.deadLettered.Add(1)
+	log.Error("message dead-lettered", "subject", msg.Subject(), "sequence", meta.Sequence.Stream,
+		"event_id", ev.ID, "attempts", attempt, "permanent", permanent, "dlq", DLQStreamName(c.cfg.Service), "err", err)
+	_ = msg.Term()
+}
+
+// runHandler calls the handler and keeps the message's ack deadline alive
+// while it runs.
+func (c *Consumer) runHandler(ctx context.Context, msg jetstream.Msg, ev Event) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(c.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return c.cfg.Handler(ctx, ev)
+}
+
+// deadLetter publishes the message, with why, where and who, to the DLQ and
+// waits for the stream to store it.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, attempts int, permanent bool, cause error) error {
+	dl := nats.NewMsg(DLQSubject(c.cfg.Service, msg.Subject()))
+	for k, v := range msg.Headers() {
+		dl.Header[k] = v
+	}
+	text := cause.Error()
+	if len(text) > 2048 {
+		text = text[:2048] + "…"
+	}
+	dl.Header.Set(HeaderDLQStream, meta.Stream)
+	dl.Header.Set(HeaderDLQSubject, msg.Subject())
+	dl.Header.Set(HeaderDLQSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
+	dl.Header.Set(HeaderDLQConsumer, c.cfg.Durable)
+	dl.Header.Set(HeaderDLQAttempts, strconv.Itoa(attempts))
+	dl.Header.Set(HeaderDLQError, text)
+	dl.Header.Set(HeaderDLQPermanent, strconv.FormatBool(permanent))
+	dl.Header.Set(HeaderDLQPublishedAt, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	dl.Header.Set(HeaderDLQFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	dl.Data = msg.Data()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgID := fmt.Sprintf("%s:%s:%d", c.cfg.Durable, meta.Stream, meta.Sequence.Stream)
+	if _, err := c.js.PublishMsg(pctx, dl, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("publish to %s: %w", DLQStreamName(c.cfg.Service), err)
+	}
+	return nil
+}

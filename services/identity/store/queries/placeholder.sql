@@ -1,0 +1,2 @@
+-- name: Placeholder :one
+SELECT id FROM identity_placeholder LIMIT 1;

@@ -1,0 +1,2 @@
+-- name: Placeholder :one
+SELECT id FROM wallet_placeholder LIMIT 1;
