@@ -22,7 +22,8 @@ type MigrationSource struct {
 	// Name identifies the source in schema_migrations ("events", "identity").
 	Name string
 	// FS holds the NNNN_name.sql files at its root (use fs.Sub on an embed.FS).
-	// Other files are ignored.
+	// Other files and subdirectories are ignored; a source without any .sql
+	// file is an error, as it usually means the wrong root.
 	FS fs.FS
 }
 
@@ -53,8 +54,11 @@ type migration struct {
 // lock it is released with the transaction, so Migrate also works through
 // PgBouncer in transaction mode and never leaks a lock on a broken connection.
 // Applied versions newer than the files given are ignored, so an old binary
-// keeps running during a rolling deploy.
+// keeps running during a rolling deploy. With no sources Migrate does nothing.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, sources ...MigrationSource) error {
+	if len(sources) == 0 {
+		return nil
+	}
 	seen := make(map[string]bool, len(sources))
 	plans := make([][]migration, len(sources))
 	for i, src := range sources {
@@ -122,6 +126,10 @@ func readMigrations(src MigrationSource) ([]migration, error) {
 		}
 		sum := sha256.Sum256(body)
 		ms = append(ms, migration{version: version, file: e.Name(), sql: string(body), checksum: hex.EncodeToString(sum[:])})
+	}
+	if len(ms) == 0 {
+		// Most likely the FS root is one level too high (embed.FS without fs.Sub).
+		return nil, fmt.Errorf("migrate %s: no .sql files at the root of the source's FS", src.Name)
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {

@@ -131,6 +131,7 @@ func TestMigrateRejectsBadNumbering(t *testing.T) {
 		{name: "not starting at 1", files: map[string]string{"0002_b.sql": ""}, want: "alpha/0002_b.sql"},
 		{name: "duplicate", files: map[string]string{"0001_a.sql": "", "0002_b.sql": "", "0002_c.sql": ""}, want: "version 2 also used"},
 		{name: "bad name", files: map[string]string{"0001-init.sql": ""}, want: "alpha/0001-init.sql"},
+		{name: "no files at the root", files: map[string]string{"migrations/0001_a.sql": ""}, want: "no .sql files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

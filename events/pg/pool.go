@@ -63,7 +63,7 @@ const rollbackTimeout = 5 * time.Second
 // rolls back otherwise (also when fn panics). fn's error is returned as is, so
 // callers can match domain errors with errors.Is; begin and commit failures are
 // wrapped.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err error) {
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

@@ -1,12 +1,14 @@
-// Package billing is the authms billing service. (Stub: being written.)
 package billing
 
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 
+	"github.com/authms/authms/projections"
+	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -16,33 +18,52 @@ const Name = "billing"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the service's schema migrations.
+// Migrations returns the service's schema migrations, applied after the
+// shared event store's (events.Migrations).
 func Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		panic(err) // embedded above
+		panic(err) // the directory is embedded above; this cannot fail
 	}
 	return sub
 }
 
 // Service is the billing service.
-type Service struct{ deps platform.Deps }
+type Service struct {
+	deps  platform.Deps
+	email emailCodec
+}
 
 var _ platform.Service = (*Service)(nil)
 
-// New builds the service.
+// New builds the service from its dependencies.
 func New(d platform.Deps) (*Service, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{deps: d}, nil
+	return &Service{deps: d, email: emailCodec{secrets: d.Secrets}}, nil
 }
 
 // Name returns "billing".
 func (s *Service) Name() string { return Name }
 
-// Mount registers the service's handlers.
-func (s *Service) Mount(mux *http.ServeMux) {}
+// Mount registers the BillingService Connect handler on mux.
+func (s *Service) Mount(mux *http.ServeMux) {
+	path, h := billingv1connect.NewBillingServiceHandler(&api{s: s}, s.deps.HandlerOptions...)
+	mux.Handle(path, h)
+}
 
-// Run runs the service's consumers until ctx ends.
-func (s *Service) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Run runs the user_profiles projector until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	c, err := projections.NewConsumer(s.userProfiles(), projections.Config{
+		Pool:   s.deps.Pool,
+		JS:     s.deps.JS,
+		Logger: s.deps.Logger,
+		// Retry settings the platform chose (tests shorten the backoffs).
+		Consumer: s.deps.Consumer,
+	})
+	if err != nil {
+		return fmt.Errorf("billing: %w", err)
+	}
+	return c.Run(ctx)
+}

@@ -1,12 +1,17 @@
-// Package identity is the authms identity service. (Stub: being written.)
 package identity
 
 import (
 	"context"
 	"embed"
+	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
+	"runtime"
+	"time"
 
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -16,33 +21,96 @@ const Name = "identity"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the service's schema migrations.
+// Migrations returns the service's schema migrations, applied after the
+// shared event store's (events.Migrations).
 func Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		panic(err) // embedded above
+		panic(err) // the directory is embedded above; this cannot fail
 	}
 	return sub
 }
 
+// Config tunes the identity service. Zero fields take their defaults.
+type Config struct {
+	// Password sets the argon2id parameters of new password hashes.
+	Password PasswordParams
+	// MaxConcurrentHashes bounds the password hashes computed at once, since
+	// each one holds Password.Memory KiB; a burst of registrations queues
+	// instead of exhausting memory. Default: GOMAXPROCS.
+	MaxConcurrentHashes int
+}
+
+// DefaultConfig returns the production configuration.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (c Config) withDefaults() Config {
+	c.Password = c.Password.withDefaults()
+	if c.MaxConcurrentHashes == 0 {
+		c.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if err := c.Password.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxConcurrentHashes < 1 {
+		errs = append(errs, fmt.Errorf("max concurrent hashes must be positive, not %d", c.MaxConcurrentHashes))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("identity config: %w", err)
+	}
+	return nil
+}
+
 // Service is the identity service.
-type Service struct{ deps platform.Deps }
+type Service struct {
+	deps   platform.Deps
+	events *events.Store
+	hasher *hasher
+	now    func() time.Time
+}
 
 var _ platform.Service = (*Service)(nil)
 
-// New builds the service.
-func New(d platform.Deps) (*Service, error) {
+// New builds the service from its dependencies with the default Config.
+func New(d platform.Deps) (*Service, error) { return NewWithConfig(d, Config{}) }
+
+// NewWithConfig builds the service from its dependencies and cfg (zero
+// fields take their defaults). Tests use it for cheap password hashing.
+func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{deps: d}, nil
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Service{
+		deps:   d,
+		events: events.NewStore(Name),
+		hasher: newHasher(cfg.Password, cfg.MaxConcurrentHashes),
+		now:    time.Now,
+	}, nil
 }
 
 // Name returns "identity".
 func (s *Service) Name() string { return Name }
 
-// Mount registers the service's handlers.
-func (s *Service) Mount(mux *http.ServeMux) {}
+// Mount registers the IdentityService Connect handler on mux.
+func (s *Service) Mount(mux *http.ServeMux) {
+	path, h := identityv1connect.NewIdentityServiceHandler(&api{s: s}, s.deps.HandlerOptions...)
+	mux.Handle(path, h)
+}
 
-// Run runs the service's consumers until ctx ends.
-func (s *Service) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Run returns when ctx ends: identity consumes no other service's events
+// yet, and its relay is run by the platform.
+func (s *Service) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}

@@ -1,12 +1,15 @@
-// Package profile is the authms profile service. (Stub: being written.)
 package profile
 
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/projections"
+	"github.com/authms/authms/schemas/gen/authms/profile/v1/profilev1connect"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -16,33 +19,52 @@ const Name = "profile"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the service's schema migrations.
+// Migrations returns the service's schema migrations, applied after the
+// shared event store's (events.Migrations).
 func Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		panic(err) // embedded above
+		panic(err) // the directory is embedded above; this cannot fail
 	}
 	return sub
 }
 
 // Service is the profile service.
-type Service struct{ deps platform.Deps }
+type Service struct {
+	deps   platform.Deps
+	events *events.Store
+}
 
 var _ platform.Service = (*Service)(nil)
 
-// New builds the service.
+// New builds the service from its dependencies.
 func New(d platform.Deps) (*Service, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{deps: d}, nil
+	return &Service{deps: d, events: events.NewStore(Name)}, nil
 }
 
 // Name returns "profile".
 func (s *Service) Name() string { return Name }
 
-// Mount registers the service's handlers.
-func (s *Service) Mount(mux *http.ServeMux) {}
+// Mount registers the ProfileService Connect handler on mux.
+func (s *Service) Mount(mux *http.ServeMux) {
+	path, h := profilev1connect.NewProfileServiceHandler(&api{s: s}, s.deps.HandlerOptions...)
+	mux.Handle(path, h)
+}
 
-// Run runs the service's consumers until ctx ends.
-func (s *Service) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Run runs the projector that creates default profiles until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	c, err := projections.NewConsumer(s.defaultProfiles(), projections.Config{
+		Pool:   s.deps.Pool,
+		JS:     s.deps.JS,
+		Logger: s.deps.Logger,
+		// Retry settings the platform chose (tests shorten the backoffs).
+		Consumer: s.deps.Consumer,
+	})
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	return c.Run(ctx)
+}

@@ -4,6 +4,25 @@
 
 package store
 
-type IdentityPlaceholder struct {
-	ID int32
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+type Credential struct {
+	UserID       uuid.UUID
+	TenantID     uuid.UUID
+	PasswordHash string
+	UpdatedAt    time.Time
+}
+
+type User struct {
+	ID             uuid.UUID
+	TenantID       uuid.UUID
+	Email          string
+	EmailCanonical string
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }

@@ -14,6 +14,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authms/authms/events"
 )
 
 // Deps are a service's dependencies.
@@ -30,6 +32,11 @@ type Deps struct {
 	// HandlerOptions go to every Connect handler the service mounts:
 	// validation, error hygiene, tracing.
 	HandlerOptions []connect.HandlerOption
+	// Consumer carries the retry settings (MaxDeliver, Backoff, AckWait) of
+	// every consumer and projector the service runs: pass it on as
+	// projections.Config.Consumer. The zero value keeps the events defaults;
+	// tests shorten the backoffs.
+	Consumer events.ConsumerConfig
 }
 
 // Validate reports a missing dependency.

@@ -4,6 +4,34 @@
 
 package store
 
-type WalletPlaceholder struct {
-	ID int32
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+type Balance struct {
+	WalletID uuid.UUID
+	Currency string
+	Amount   int64
+}
+
+type Transaction struct {
+	ID             uuid.UUID
+	WalletID       uuid.UUID
+	Kind           string
+	Currency       string
+	Amount         int64
+	BalanceAfter   int64
+	IdempotencyKey string
+	CreatedAt      time.Time
+}
+
+type Wallet struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	UserID    uuid.UUID
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

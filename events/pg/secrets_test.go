@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/services/internal/pg"
+	"github.com/authms/authms/events/pg"
 )
 
 func TestDevPassword(t *testing.T) {

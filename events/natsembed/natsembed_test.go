@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/services/internal/natsembed"
+	"github.com/authms/authms/events/natsembed"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logging goroutines.

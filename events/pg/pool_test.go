@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/services/internal/pg"
-	"github.com/authms/authms/services/internal/pg/pgtest"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/events/pg/pgtest"
 )
 
 func TestInTx(t *testing.T) {

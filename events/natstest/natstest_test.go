@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/services/internal/natstest"
+	"github.com/authms/authms/events/natstest"
 )
 
 func TestStopRestartKeepsStream(t *testing.T) {

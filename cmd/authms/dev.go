@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authms/authms/events/natsembed"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/services"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish.
+const shutdownTimeout = 30 * time.Second
+
+// servicesConfig is the configuration shared by dev and migrate: the admin
+// URL from DATABASE_URL, and development passwords and keys under dataDir.
+func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Config {
+	var origins []string
+	for o := range strings.SplitSeq(c.getenv("AUTHMS_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return services.Config{
+		AdminURL:       c.env("DATABASE_URL", defaultDatabaseURL),
+		Naming:         pg.Naming{Prefix: c.getenv("AUTHMS_DATABASE_PREFIX")},
+		Passwords:      func(svc string) (string, error) { return pg.DevPassword(dataDir, svc) },
+		Secrets:        services.DevSecrets(dataDir),
+		Logger:         logger,
+		AllowedOrigins: origins,
+	}
+}
+
+// dev runs every service (or the named ones) in this process.
+func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err error) {
+	fs := c.newFlags("dev", "authms dev [flags] [service...]")
+	httpAddr := fs.String("http", c.env("AUTHMS_HTTP_ADDR", defaultHTTPAddr), "API listen `address` (AUTHMS_HTTP_ADDR)")
+	dataDir := fs.String("data", c.env("AUTHMS_DATA_DIR", defaultDataDir), "development data `directory`: NATS store, database passwords, keys (AUTHMS_DATA_DIR)")
+	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	logger, err := c.logger()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			logger.Info("authms dev stopped")
+		}
+	}()
+
+	// NATS: the one in NATS_URL, or an embedded server.
+	natsURL := c.getenv("NATS_URL")
+	var ns *server.Server
+	if natsURL == "" {
+		ns, err = natsembed.Start(natsembed.Config{
+			Port:     natsembed.DefaultPort,
+			StoreDir: filepath.Join(*dataDir, "nats"),
+			Logger:   logger,
+		})
+		if err != nil {
+			return fmt.Errorf("%w (is another authms dev running? set NATS_URL to use a running server)", err)
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			logger.Info("nats server stopped")
+		}()
+		natsURL = ns.ClientURL()
+	}
+	nc, err := nats.Connect(natsURL,
+		nats.Name("authms dev"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected; the outboxes hold events until it is back", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	// Listen before starting the services, so a taken port fails fast.
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen for the API: %w", err)
+	}
+	defer ln.Close()
+
+	cfg := c.servicesConfig(*dataDir, logger)
+	cfg.JS = js
+	p, err := services.Start(ctx, cfg, names...)
+	if err != nil {
+		return err
+	}
+	srv := services.NewServer(*httpAddr, p.Handler(), logger)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	c.printDev(ln.Addr(), natsURL, ns != nil, *dataDir, p)
+
+	select {
+	case <-ctx.Done():
+		stopSignals() // a second Ctrl-C kills the process
+		logger.Info("shutting down: finishing in-flight requests (Ctrl-C again to force)")
+	case err = <-serveErr:
+		logger.Error("the API server failed; shutting down", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if serr := srv.Shutdown(sctx); serr != nil {
+		errs = append(errs, fmt.Errorf("stop the API server: %w", serr))
+	}
+	if cerr := p.Close(); cerr != nil {
+		errs = append(errs, cerr)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve the API: %w", err))
+	}
+	// The relays waited for JetStream's acks; the deferred calls now close
+	// the connection and stop the embedded server.
+	return errors.Join(errs...)
+}
+
+// printDev tells the developer where everything is.
+func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir string, p *services.Platform) {
+	api := "http://" + addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		api = fmt.Sprintf("http://localhost:%d", tcp.Port)
+	}
+	natsNote := "(NATS_URL)"
+	if embedded {
+		natsNote = "(embedded, store " + filepath.Join(dataDir, "nats") + ")"
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "authms dev is running. Ctrl-C stops it.\n\n")
+	fmt.Fprintf(w, "API\t%s\tConnect, gRPC and gRPC-web; grpc.health.v1 and reflection\n", api)
+	fmt.Fprintf(w, "NATS\t%s\t%s\n", natsURL, natsNote)
+	fmt.Fprintf(w, "Secrets\t%s\tdatabase passwords and keys\n", filepath.Join(dataDir, "secrets"))
+	for i, s := range p.Services() {
+		label := ""
+		if i == 0 {
+			label = "Databases"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\tstream %s\n", label, s.Name, s.Database.String(), s.Stream)
+	}
+	_ = w.Flush()
+	fmt.Fprintf(c.stdout, "\nHealth:  curl -s -H 'Content-Type: application/json' -d '{}' %s/grpc.health.v1.Health/Check\n", api)
+	fmt.Fprintf(c.stdout, "Events:  authms events tail '>'\n\n")
+}
+
+// migrate provisions and migrates the databases, then exits.
+func (c *cli) migrate(ctx context.Context, args []string) error {
+	fs := c.newFlags("migrate", "authms migrate [flags] [service...]")
+	dataDir := fs.String("data", c.env("AUTHMS_DATA_DIR", defaultDataDir), "development data `directory` holding database passwords (AUTHMS_DATA_DIR)")
+	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	logger, err := c.logger()
+	if err != nil {
+		return err
+	}
+	infos, err := services.Migrate(ctx, c.servicesConfig(*dataDir, logger), names...)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SERVICE\tDATABASE")
+	for _, s := range infos {
+		fmt.Fprintf(w, "%s\t%s\n", s.Name, s.Database.String())
+	}
+	return w.Flush()
+}

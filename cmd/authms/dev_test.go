@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authms/authms/events/natstest"
+	"github.com/authms/authms/events/pg/pgtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// devEnv is the environment of an `authms dev` or `authms migrate` under
+// test: the test's NATS server and a unique database prefix, dropped when the
+// test ends.
+func devEnv(t *testing.T, natsURL string) func(string) string {
+	t.Helper()
+	cluster := pgtest.New(t)
+	env := map[string]string{
+		"DATABASE_URL":           pgtest.AdminURL(t),
+		"AUTHMS_DATABASE_PREFIX": cluster.Naming().Prefix,
+		"NATS_URL":               natsURL,
+		"AUTHMS_LOG_FORMAT":      "text",
+		"AUTHMS_LOG_LEVEL":       "warn",
+	}
+	return func(name string) string { return env[name] }
+}
+
+var apiURL = regexp.MustCompile(`API\s+(http://\S+)`)
+
+func TestDevServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	var stdout syncBuffer
+	c := &cli{stdout: &stdout, stderr: &testWriter{t}, getenv: devEnv(t, nats.URL())}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.run(ctx, func() {}, []string{"dev", "--http", "127.0.0.1:0", "--data", t.TempDir(), "identity", "wallet"})
+	}()
+
+	var url string
+	require.Eventually(t, func() bool {
+		if m := apiURL.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+			return true
+		}
+		return false
+	}, 60*time.Second, 20*time.Millisecond, "authms dev prints the API URL")
+	out := stdout.String()
+	assert.Contains(t, out, nats.URL())
+	assert.Contains(t, out, "stream IDENTITY")
+	assert.NotContains(t, out, "stream BILLING", "only the named services run")
+
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	httpClient := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	client := grpchealth.NewClient(httpClient, url, connect.WithGRPC())
+	res, err := client.Check(t.Context(), &grpchealth.CheckRequest{Service: "wallet"})
+	require.NoError(t, err)
+	assert.Equal(t, grpchealth.StatusServing, res.Status)
+
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a graceful shutdown is a clean exit")
+	case <-time.After(60 * time.Second):
+		t.Fatal("authms dev did not stop")
+	}
+	assert.True(t, strings.HasPrefix(url, "http://127.0.0.1:"))
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	var stdout syncBuffer
+	getenv := devEnv(t, "")
+	c := &cli{stdout: &stdout, stderr: &testWriter{t}, getenv: getenv}
+	require.NoError(t, c.run(t.Context(), func() {}, []string{"migrate", "--data", t.TempDir(), "profile"}))
+	out := stdout.String()
+	assert.Contains(t, out, getenv("AUTHMS_DATABASE_PREFIX")+"_profile")
+	assert.Contains(t, out, "xxxxx", "the password is redacted")
+
+	err := (&cli{stdout: &stdout, stderr: &testWriter{t}, getenv: getenv}).run(t.Context(), func() {}, []string{"migrate", "nosuch"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown service "nosuch"`)
+}

@@ -1,0 +1,159 @@
+// Command authms is the one binary of the authms identity platform: it runs
+// the services (`authms dev` runs all of them in one process, with an
+// embedded NATS JetStream server) and carries the operator's tools for
+// databases and events.
+//
+//	authms dev                      run every service, embedded NATS, on :8080
+//	authms migrate [service...]     create databases and roles, apply migrations
+//	authms events streams [--json]  streams, message counts and consumers' lag
+//	authms events tail [flags] [subject filter]
+//	                                print events as JSON lines, decoded
+//
+// Configuration comes from flags and the environment: DATABASE_URL,
+// NATS_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
+// AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Defaults shared by the subcommands.
+const (
+	defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultDataDir     = "./data"
+	defaultHTTPAddr    = ":8080"
+)
+
+const usage = `authms: event-sourced, multi-tenant identity platform.
+
+Usage:
+  authms dev [service...]               run every service (or those named) in one process
+  authms migrate [service...]           create databases and roles, apply migrations
+  authms events streams [--json]        list streams and consumers
+  authms events tail [flags] [subject]  print events as JSON lines
+
+Run "authms <command> -h" for a command's flags.
+
+Environment:
+  DATABASE_URL            superuser connection string (default ` + defaultDatabaseURL + `)
+  NATS_URL                NATS server; authms dev embeds one when unset (default nats://127.0.0.1:4223)
+  AUTHMS_DATABASE_PREFIX  prefix of database and role names (default authms: authms_identity, ...)
+  AUTHMS_HTTP_ADDR        API listen address (default ` + defaultHTTPAddr + `)
+  AUTHMS_DATA_DIR         development data: NATS store, passwords, keys (default ` + defaultDataDir + `)
+  AUTHMS_LOG_FORMAT       text or json (default: text on a terminal, json otherwise)
+  AUTHMS_LOG_LEVEL        debug, info, warn or error (default info)
+  AUTHMS_CORS_ORIGINS     comma-separated browser origins allowed to call the APIs (default all)
+`
+
+// errUsage reports a command line that cannot run; main prints the usage.
+var errUsage = errors.New("usage")
+
+// cli holds what a command reads and writes, so tests run commands in
+// process.
+type cli struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// stderrIsTerminal selects text logs by default.
+	stderrIsTerminal bool
+}
+
+func main() {
+	c := &cli{
+		stdout:           os.Stdout,
+		stderr:           os.Stderr,
+		getenv:           os.Getenv,
+		stderrIsTerminal: isTerminal(os.Stderr),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := c.run(ctx, stop, os.Args[1:])
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		if msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error()); msg != errUsage.Error() {
+			fmt.Fprintln(os.Stderr, "authms:", msg)
+		}
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "authms:", err)
+		os.Exit(1)
+	}
+}
+
+// run runs the command in args. stopSignals restores the default signal
+// handling, so that a second Ctrl-C during a graceful shutdown kills the
+// process.
+func (c *cli) run(ctx context.Context, stopSignals func(), args []string) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "dev":
+		return c.dev(ctx, stopSignals, rest)
+	case "migrate":
+		return c.migrate(ctx, rest)
+	case "events":
+		return c.events(ctx, rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(c.stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+	}
+}
+
+// env returns the environment variable name, or def when it is unset.
+func (c *cli) env(name, def string) string {
+	if v := c.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func (c *cli) newFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "Usage: %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args with fs, allowing flags after positional arguments
+// ("tail identity.> --all"), and returns the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,114 @@
+package billing
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/authms/authms/services/internal/platform"
+)
+
+// Names of the service's keys in platform.Secrets.
+const (
+	keyEmailEncryption = "email-encryption"
+	keyEmailBlindIndex = "email-blind-index"
+)
+
+// sealedV1 is the first byte of a sealed email: format 1 is
+// 0x01 | 12-byte random nonce | AES-256-GCM ciphertext and tag. The byte
+// leaves room for another format or key without guessing.
+const sealedV1 byte = 1
+
+// emailCodec seals emails for storage and computes their blind index.
+type emailCodec struct {
+	secrets platform.Secrets
+}
+
+// seal encrypts email for the user's row. The tenant and user are the
+// additional data, so a ciphertext copied to another row does not open.
+func (c emailCodec) seal(ctx context.Context, tenantID, userID uuid.UUID, email string) ([]byte, error) {
+	aead, err := c.aead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(email)+aead.Overhead())
+	out[0] = sealedV1
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, fmt.Errorf("email nonce: %w", err)
+	}
+	return aead.Seal(out, out[1:], []byte(email), additionalData(tenantID, userID)), nil
+}
+
+// open decrypts what seal returned for the same tenant and user.
+func (c emailCodec) open(ctx context.Context, tenantID, userID uuid.UUID, sealed []byte) (string, error) {
+	aead, err := c.aead(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < 1+aead.NonceSize()+aead.Overhead() || sealed[0] != sealedV1 {
+		return "", errors.New("open email: not a sealed email")
+	}
+	nonce, ct := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, ct, additionalData(tenantID, userID))
+	if err != nil {
+		return "", fmt.Errorf("open email of user %s: %w", userID, err)
+	}
+	return string(plain), nil
+}
+
+// blindIndex is the keyed hash that finds an email by exact match:
+// HMAC-SHA256 over "<tenant_id>|<normalised email>", so equal addresses in
+// different tenants do not share a hash.
+func (c emailCodec) blindIndex(ctx context.Context, tenantID uuid.UUID, email string) ([]byte, error) {
+	key, err := c.key(ctx, keyEmailBlindIndex)
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(tenantID.String() + "|" + normalizeEmail(email)))
+	return mac.Sum(nil), nil
+}
+
+func (c emailCodec) aead(ctx context.Context) (cipher.AEAD, error) {
+	key, err := c.key(ctx, keyEmailEncryption)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("email cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("email cipher: %w", err)
+	}
+	return aead, nil
+}
+
+func (c emailCodec) key(ctx context.Context, name string) ([]byte, error) {
+	key, err := c.secrets.Key(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", name, err)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("key %s: %d bytes, want 32", name, len(key))
+	}
+	return key, nil
+}
+
+// normalizeEmail is the form the blind index hashes: trimmed and lower-cased.
+func normalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+func additionalData(tenantID, userID uuid.UUID) []byte {
+	return []byte(tenantID.String() + "|" + userID.String())
+}

@@ -1,0 +1,166 @@
+package identity
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// PasswordParams are the argon2id parameters of new password hashes. The
+// defaults are OWASP's recommendation for argon2id (19 MiB, 2 passes, 1
+// lane). Existing hashes keep the parameters they were made with: they are
+// part of the stored PHC string.
+type PasswordParams struct {
+	// Memory is in KiB (default 19456, 19 MiB).
+	Memory uint32
+	// Iterations is the number of passes (default 2).
+	Iterations uint32
+	// Parallelism is the number of lanes (default 1).
+	Parallelism uint8
+	// SaltLength is in bytes (default 16).
+	SaltLength uint32
+	// KeyLength is in bytes (default 32).
+	KeyLength uint32
+}
+
+func (p PasswordParams) withDefaults() PasswordParams {
+	if p.Memory == 0 {
+		p.Memory = 19 * 1024
+	}
+	if p.Iterations == 0 {
+		p.Iterations = 2
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = 1
+	}
+	if p.SaltLength == 0 {
+		p.SaltLength = 16
+	}
+	if p.KeyLength == 0 {
+		p.KeyLength = 32
+	}
+	return p
+}
+
+// Validate reports parameters argon2id cannot use or that are too weak to
+// mean anything.
+func (p PasswordParams) Validate() error {
+	p = p.withDefaults()
+	var errs []error
+	if p.Memory < 8*uint32(p.Parallelism) {
+		errs = append(errs, fmt.Errorf("argon2id memory %d KiB is below 8 KiB per lane", p.Memory))
+	}
+	if p.SaltLength < 8 {
+		errs = append(errs, fmt.Errorf("salt length %d is below 8 bytes", p.SaltLength))
+	}
+	if p.KeyLength < 16 {
+		errs = append(errs, fmt.Errorf("key length %d is below 16 bytes", p.KeyLength))
+	}
+	return errors.Join(errs...)
+}
+
+// phcEncoding is the PHC string format's base64: standard alphabet, no padding.
+var phcEncoding = base64.RawStdEncoding
+
+// hasher hashes passwords with argon2id, at most cap(slots) at a time.
+type hasher struct {
+	params PasswordParams
+	slots  chan struct{}
+}
+
+func newHasher(p PasswordParams, concurrency int) *hasher {
+	return &hasher{params: p.withDefaults(), slots: make(chan struct{}, concurrency)}
+}
+
+// hash returns the PHC string of password with a fresh random salt:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>.
+func (h *hasher) hash(ctx context.Context, password string) (string, error) {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("wait to hash a password: %w", ctx.Err())
+	}
+	defer func() { <-h.slots }()
+	p := h.params
+	salt := make([]byte, p.SaltLength)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
+		phcEncoding.EncodeToString(salt), phcEncoding.EncodeToString(key)), nil
+}
+
+// verifyPassword reports whether password matches the argon2id PHC string
+// phc, using the parameters recorded in it.
+func verifyPassword(phc, password string) (bool, error) {
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return false, errors.New("password hash is not an argon2id PHC string")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, fmt.Errorf("unsupported argon2id version %q", parts[2])
+	}
+	var p PasswordParams
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Iterations, &p.Parallelism); err != nil {
+		return false, fmt.Errorf("bad argon2id parameters %q: %w", parts[3], err)
+	}
+	salt, err := phcEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, fmt.Errorf("bad argon2id salt: %w", err)
+	}
+	want, err := phcEncoding.DecodeString(parts[5])
+	if err != nil || len(want) == 0 {
+		return false, errors.New("bad argon2id hash")
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// commonPasswordList is a small list of passwords of 12 or more characters
+// that appear near the top of breach corpora, one per line, lower case.
+//
+//go:embed common_passwords.txt
+var commonPasswordList string
+
+// commonPasswords is commonPasswordList as a set.
+var commonPasswords = func() map[string]bool {
+	set := make(map[string]bool)
+	sc := bufio.NewScanner(strings.NewReader(commonPasswordList))
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = true
+		}
+	}
+	return set
+}()
+
+// minLocalPartLength is the shortest email local part checked against the
+// password: a one- or two-letter local part ("jo@...") would refuse most
+// passwords while protecting nothing.
+const minLocalPartLength = 3
+
+// checkPassword applies the password rules the API schema cannot express
+// (length is checked declaratively): no common password, and no password
+// that contains the local part of the user's email. canonicalEmail is
+// lower case.
+func checkPassword(password, canonicalEmail string) error {
+	lower := strings.ToLower(password)
+	if commonPasswords[lower] {
+		return &fieldError{field: "password", rule: "password.common", msg: "is too common; choose another password"}
+	}
+	local, _, _ := strings.Cut(canonicalEmail, "@")
+	if len([]rune(local)) >= minLocalPartLength && strings.Contains(lower, local) {
+		return &fieldError{field: "password", rule: "password.contains_email", msg: "must not contain the email address"}
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package identity_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/natstest"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/events/pg/pgtest"
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/platform"
+	"github.com/authms/authms/services/internal/rpc"
+	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/servicestest"
+)
+
+// cheapPasswords makes argon2id cheap enough for hundreds of registrations
+// in a test; production uses identity.DefaultConfig().
+var cheapPasswords = identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}}
+
+// startCheap serves identity built with cfg on its own database, without a
+// relay (tests read the events table), and returns a client and the pool.
+func startCheap(t *testing.T, cfg identity.Config) (identityv1connect.IdentityServiceClient, *pgxpool.Pool) {
+	t.Helper()
+	pool, _ := pgtest.Provision(t, identity.Name,
+		pg.MigrationSource{Name: "events", FS: events.Migrations},
+		pg.MigrationSource{Name: identity.Name, FS: identity.Migrations()})
+	logger := servicestest.Logger(t)
+	opts, err := rpc.HandlerOptions(logger)
+	require.NoError(t, err)
+	svc, err := identity.NewWithConfig(platform.Deps{
+		Service:        identity.Name,
+		Pool:           pool,
+		JS:             natstest.Start(t).JetStream(t),
+		Logger:         logger,
+		Secrets:        secrets.NewMemory().Service(identity.Name),
+		HandlerOptions: opts,
+	}, cfg)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	svc.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return identityv1connect.NewIdentityServiceClient(srv.Client(), srv.URL), pool
+}
+
+func TestConcurrentRegistrations(t *testing.T) {
+	t.Parallel()
+	client, pool := startCheap(t, cheapPasswords)
+	tenant := uuid.NewString()
+
+	const n = 200 // half race for one email, half register distinct ones
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		sameWon   []string
+		codes     = map[connect.Code]int{}
+		distinctN int
+	)
+	for i := range n {
+		wg.Go(func() {
+			email := fmt.Sprintf("user%d@example.com", i)
+			if i%2 == 0 {
+				email = "Same@Example.com"
+				if i%4 == 0 {
+					email = strings.ToLower(email)
+				}
+			}
+			res, err := client.RegisterUser(context.WithoutCancel(t.Context()), connect.NewRequest(&identityv1.RegisterUserRequest{
+				TenantId: tenant, Email: email, Password: password,
+			}))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				codes[connect.CodeOf(err)]++
+			case i%2 == 0:
+				sameWon = append(sameWon, res.Msg.GetUser().GetId())
+			default:
+				distinctN++
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, sameWon, 1, "one email, one user")
+	assert.Equal(t, n/2, distinctN)
+	assert.Equal(t, map[connect.Code]int{connect.CodeAlreadyExists: n/2 - 1}, codes)
+	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM users WHERE tenant_id = $1", tenant))
+	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM credentials WHERE tenant_id = $1", tenant))
+	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject = 'identity.user.created'", tenant))
+	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM outbox WHERE headers->>'ce-tenantid' = $1", tenant),
+		"every event is in the outbox (no relay runs here)")
+	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM credentials WHERE password_hash LIKE '$argon2id$v=19$m=1024,t=1,p=1$%'"),
+		"hashes record the configured parameters")
+}

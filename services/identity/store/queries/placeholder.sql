@@ -1,2 +1,0 @@
--- name: Placeholder :one
-SELECT id FROM identity_placeholder LIMIT 1;

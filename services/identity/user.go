@@ -1,0 +1,309 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/pg"
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/services/identity/store"
+)
+
+// aggregateUser is the user aggregate's type: its events are published as
+// identity.user.<event>.
+const aggregateUser = "user"
+
+// Event names of the user aggregate.
+const (
+	eventUserCreated      = "created"
+	eventUserEmailChanged = "email_changed"
+)
+
+// uniqueEmail is the constraint that keeps one email per tenant.
+const uniqueEmail = "users_tenant_email_key"
+
+// user is the user aggregate's state, folded from its events.
+type user struct {
+	id        string
+	tenantID  string
+	email     string
+	version   int64 // 0: the user does not exist
+	createdAt time.Time
+	updatedAt time.Time
+}
+
+// apply folds one event into u.
+func (u *user) apply(ev events.Event) error {
+	switch ev.Name {
+	case eventUserCreated:
+		var m identityv1.UserCreated
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		u.id, u.tenantID, u.email = m.GetUserId(), m.GetTenantId(), m.GetEmail()
+		u.createdAt = m.GetCreateTime().AsTime()
+	case eventUserEmailChanged:
+		var m identityv1.UserEmailChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		u.email = m.GetEmail()
+	default:
+		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
+	}
+	if ev.Version != u.version+1 {
+		return fmt.Errorf("user %s: event %s has version %d after %d", ev.AggregateID, ev.ID, ev.Version, u.version)
+	}
+	u.version = ev.Version
+	u.updatedAt = ev.Time
+	return nil
+}
+
+// userFromEvents rehydrates a user; no events give the zero user.
+func userFromEvents(evs []events.Event) (user, error) {
+	var u user
+	for _, ev := range evs {
+		if ev.AggregateType != aggregateUser {
+			return user{}, fmt.Errorf("aggregate %s is a %s, not a user", ev.AggregateID, ev.AggregateType)
+		}
+		if err := u.apply(ev); err != nil {
+			return user{}, err
+		}
+	}
+	return u, nil
+}
+
+// normalizeEmail returns the email as stored (surrounding space removed) and
+// its canonical form, which decides uniqueness in a tenant.
+func normalizeEmail(email string) (display, canonical string) {
+	display = strings.TrimSpace(email)
+	return display, strings.ToLower(display)
+}
+
+// registration is a validated RegisterUser command.
+type registration struct {
+	userID   uuid.UUID
+	tenantID uuid.UUID
+	email    string // as stored
+	now      time.Time
+}
+
+// register decides the events of a new user.
+func register(r registration) []events.Change {
+	return []events.Change{{Name: eventUserCreated, Payload: &identityv1.UserCreated{
+		UserId:     r.userID.String(),
+		TenantId:   r.tenantID.String(),
+		Email:      r.email,
+		CreateTime: timestamppb.New(r.now),
+	}}}
+}
+
+// emailChange is a validated ChangeEmail command.
+type emailChange struct {
+	tenantID        string
+	email           string // as stored
+	expectedVersion *int64
+}
+
+// changeEmail decides the events of an email change. A user of another
+// tenant does not exist for the command. The version is checked before
+// anything else, so a conditional change against a stale version is Aborted
+// even when it would be a no-op; the same email is a no-op (no events).
+func (u user) changeEmail(c emailChange) ([]events.Change, error) {
+	if u.version == 0 || u.tenantID != c.tenantID {
+		return nil, ErrUserNotFound
+	}
+	if c.expectedVersion != nil && *c.expectedVersion != u.version {
+		return nil, &versionMismatchError{expected: *c.expectedVersion, current: u.version}
+	}
+	if c.email == u.email {
+		return nil, nil
+	}
+	return []events.Change{{Name: eventUserEmailChanged, Payload: &identityv1.UserEmailChanged{
+		UserId:        u.id,
+		TenantId:      u.tenantID,
+		Email:         c.email,
+		PreviousEmail: u.email,
+	}}}, nil
+}
+
+// registerUser creates a user, its credential and its created event in one
+// transaction.
+func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUserRequest) (*identityv1.User, error) {
+	tenantID, err := uuid.Parse(req.GetTenantId())
+	if err != nil {
+		return nil, &fieldError{field: "tenant_id", rule: "string.uuid", msg: "must be a UUID"}
+	}
+	email, canonical := normalizeEmail(req.GetEmail())
+	if err := checkPassword(req.GetPassword(), canonical); err != nil {
+		return nil, err
+	}
+	// Hash before the transaction: it takes tens of milliseconds and needs
+	// no lock.
+	hash, err := s.hasher.hash(ctx, req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
+	r := registration{
+		userID:   uuid.Must(uuid.NewV7()),
+		tenantID: tenantID,
+		email:    email,
+		now:      s.now().UTC().Truncate(time.Microsecond),
+	}
+	row := store.User{
+		ID:             r.userID,
+		TenantID:       tenantID,
+		Email:          email,
+		EmailCanonical: canonical,
+		Version:        1,
+		CreatedAt:      r.now,
+		UpdatedAt:      r.now,
+	}
+	agg := events.Aggregate{Type: aggregateUser, ID: r.userID.String(), TenantID: tenantID.String()}
+	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		if err := s.events.Lock(ctx, tx, agg.ID); err != nil {
+			return err
+		}
+		version, err := s.events.Version(ctx, tx, agg.ID)
+		if err != nil {
+			return err
+		}
+		if version != 0 {
+			return fmt.Errorf("new user id %s already has %d events", agg.ID, version)
+		}
+		q := store.New(tx)
+		if err := q.InsertUser(ctx, store.InsertUserParams(row)); err != nil {
+			if pg.IsUniqueViolation(err, uniqueEmail) {
+				return ErrEmailTaken
+			}
+			return fmt.Errorf("insert user %s: %w", agg.ID, err)
+		}
+		if err := q.InsertCredential(ctx, store.InsertCredentialParams{
+			UserID: r.userID, TenantID: tenantID, PasswordHash: hash, UpdatedAt: r.now,
+		}); err != nil {
+			return fmt.Errorf("insert credential of user %s: %w", agg.ID, err)
+		}
+		_, err = s.events.Append(ctx, tx, agg, version, register(r)...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return userProto(row), nil
+}
+
+// getUser returns a user of a tenant.
+func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.User, error) {
+	tenantID, userID, err := parseIDs(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	row, err := store.New(s.deps.Pool).GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrUserNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user %s: %w", userID, err)
+	}
+	return userProto(row), nil
+}
+
+// changeEmail replaces a user's email: lock the user, load it from its
+// events, decide, update the users row and append the event.
+func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRequest) (*identityv1.User, error) {
+	tenantID, userID, err := parseIDs(req.GetTenantId(), req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	email, canonical := normalizeEmail(req.GetEmail())
+	cmd := emailChange{tenantID: tenantID.String(), email: email, expectedVersion: req.ExpectedVersion}
+	var out store.User
+	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		id := userID.String()
+		if err := s.events.Lock(ctx, tx, id); err != nil {
+			return err
+		}
+		evs, err := s.events.Load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		u, err := userFromEvents(evs)
+		if err != nil {
+			return err
+		}
+		changes, err := u.changeEmail(cmd)
+		if err != nil {
+			return err
+		}
+		q := store.New(tx)
+		if len(changes) == 0 {
+			out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+			if err != nil {
+				return fmt.Errorf("get user %s: %w", id, err)
+			}
+			return nil
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		n, err := q.UpdateUserEmail(ctx, store.UpdateUserEmailParams{
+			TenantID:       tenantID,
+			ID:             userID,
+			Email:          email,
+			EmailCanonical: canonical,
+			Version:        u.version + int64(len(changes)),
+			UpdatedAt:      now,
+		})
+		if pg.IsUniqueViolation(err, uniqueEmail) {
+			return ErrEmailTaken
+		}
+		if err != nil {
+			return fmt.Errorf("update email of user %s: %w", id, err)
+		}
+		if n != 1 {
+			return fmt.Errorf("user %s has events but no users row", id)
+		}
+		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
+		if _, err := s.events.Append(ctx, tx, agg, u.version, changes...); err != nil {
+			return err
+		}
+		out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+		if err != nil {
+			return fmt.Errorf("get user %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return userProto(out), nil
+}
+
+// parseIDs parses a tenant and a user id that the API schema declares UUIDs.
+func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
+	if tenantID, err = uuid.Parse(tenant); err != nil {
+		return uuid.Nil, uuid.Nil, &fieldError{field: "tenant_id", rule: "string.uuid", msg: "must be a UUID"}
+	}
+	if userID, err = uuid.Parse(user); err != nil {
+		return uuid.Nil, uuid.Nil, &fieldError{field: "user_id", rule: "string.uuid", msg: "must be a UUID"}
+	}
+	return tenantID, userID, nil
+}
+
+// userProto is the API view of a users row.
+func userProto(r store.User) *identityv1.User {
+	return &identityv1.User{
+		Id:         r.ID.String(),
+		TenantId:   r.TenantID.String(),
+		Email:      r.Email,
+		Version:    r.Version,
+		CreateTime: timestamppb.New(r.CreatedAt),
+		UpdateTime: timestamppb.New(r.UpdatedAt),
+	}
+}

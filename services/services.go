@@ -1,0 +1,495 @@
+// Package services is the platform runner: the registry of authms services
+// and the code that runs any set of them in one process, as `authms dev`
+// and the end-to-end tests (package servicestest) do.
+//
+// [Start] gives every service what production gives it, and nothing more:
+// its own database and role (provisioned with an admin connection that only
+// the runner holds), a pool that connects with that role's credentials only,
+// the shared event-store tables and its own migrations applied, its event
+// and dead-letter streams, and a [platform.Deps]. It then runs, per service,
+// the outbox relay (the runner owns relays, services do not) and the
+// service's own Run loop (its consumers and projectors). [Platform.Handler]
+// serves every service's Connect API on one handler, with gRPC health,
+// reflection and CORS, so Connect, gRPC and gRPC-web clients (browsers
+// included) all reach it. Services still talk to each other only through
+// their APIs and events, even in one process.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/grpchealth"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/services/billing"
+	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/platform"
+	"github.com/authms/authms/services/internal/rpc"
+	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/profile"
+	"github.com/authms/authms/services/wallet"
+)
+
+// Definition describes a service the platform can run.
+type Definition struct {
+	// Name is the service's name, e.g. "billing": one lowercase word.
+	Name string
+	// Migrations holds the service's NNNN_name.sql files; they are applied
+	// after the shared event-store migrations. Nil means none.
+	Migrations fs.FS
+	// New builds the service from its dependencies.
+	New func(platform.Deps) (platform.Service, error)
+}
+
+// Definitions returns every service authms can run, in start order.
+func Definitions() []Definition {
+	return []Definition{
+		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) { return identity.New(d) }),
+		define(profile.Name, profile.Migrations(), func(d platform.Deps) (*profile.Service, error) { return profile.New(d) }),
+		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
+		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
+	}
+}
+
+// define adapts a service package's typed constructor to a Definition.
+func define[S platform.Service](name string, migrations fs.FS, build func(platform.Deps) (S, error)) Definition {
+	return Definition{
+		Name:       name,
+		Migrations: migrations,
+		New: func(d platform.Deps) (platform.Service, error) {
+			s, err := build(d)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
+	}
+}
+
+// Names returns the names of every service authms can run.
+func Names() []string {
+	defs := Definitions()
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
+	}
+	return names
+}
+
+// SecretStore gives each service its own secret keys.
+type SecretStore = secrets.Store
+
+// DevSecrets returns the development key store: keys are generated on first
+// use and kept under <dataDir>/secrets, one 0600 file per service and name.
+func DevSecrets(dataDir string) SecretStore { return secrets.NewFiles(dataDir) }
+
+// EnvSecrets returns the production key store: keys are read from
+// AUTHMS_<SERVICE>_<NAME>_KEY (standard base64 of 32 bytes); a missing key is
+// an error, never a generated one.
+func EnvSecrets() SecretStore { return secrets.NewEnv(nil) }
+
+// Config configures the services a Platform runs.
+type Config struct {
+	// AdminURL is a superuser connection string (DATABASE_URL). It is used
+	// only to create databases and roles; services connect with their own
+	// role.
+	AdminURL string
+	// Naming names the databases and roles; the zero value gives
+	// "authms_<service>".
+	Naming pg.Naming
+	// Passwords returns a service's database password (development:
+	// pg.DevPassword; tests: random). The runner sets the role's password to
+	// it on every start.
+	Passwords func(service string) (string, error)
+	// JS is the JetStream context every service, relay and consumer uses.
+	// The caller owns its connection and closes it after Platform.Close.
+	JS jetstream.JetStream
+	// Secrets gives every service its secret keys.
+	Secrets SecretStore
+	// Logger receives every log line, with a "service" attribute; nil
+	// discards them.
+	Logger *slog.Logger
+	// Streams sets the limits of the event and dead-letter streams.
+	Streams events.StreamConfig
+	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
+	// JS and Logger are filled in per service.
+	Relay events.RelayConfig
+	// Consumer carries retry settings (MaxDeliver, Backoff, AckWait) that
+	// services pass to their consumers and projectors.
+	Consumer events.ConsumerConfig
+	// Pool tunes every service's connection pool.
+	Pool pg.PoolConfig
+	// AllowedOrigins lists the browser origins allowed to call the APIs
+	// (CORS). Empty allows every origin, which suits development only.
+	AllowedOrigins []string
+}
+
+// validateProvisioning reports what provisioning and migrating need.
+func (c Config) validateProvisioning() []error {
+	var errs []error
+	if c.AdminURL == "" {
+		errs = append(errs, errors.New("an admin database URL (DATABASE_URL) is required"))
+	}
+	if c.Passwords == nil {
+		errs = append(errs, errors.New("a password source is required"))
+	}
+	return errs
+}
+
+// Validate reports a missing or unusable setting.
+func (c Config) Validate() error {
+	errs := c.validateProvisioning()
+	if c.JS == nil {
+		errs = append(errs, errors.New("a JetStream context is required"))
+	}
+	if c.Secrets == nil {
+		errs = append(errs, errors.New("a secret store is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("services config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ServiceInfo describes a running or migrated service.
+type ServiceInfo struct {
+	// Name is the service's name.
+	Name string
+	// Database holds the service's database credentials; print them with
+	// String or log them, both redact the password.
+	Database pg.Credentials
+	// Stream is the service's JetStream event stream, e.g. "IDENTITY".
+	Stream string
+}
+
+// selectDefinitions returns the definitions of names, all of them when
+// names is empty, in registry order.
+func selectDefinitions(names []string) ([]Definition, error) {
+	defs := Definitions()
+	if len(names) == 0 {
+		return defs, nil
+	}
+	known := make(map[string]bool, len(defs))
+	for _, d := range defs {
+		known[d.Name] = true
+	}
+	want := make(map[string]bool, len(names))
+	var errs []error
+	for _, n := range names {
+		switch {
+		case !known[n]:
+			errs = append(errs, fmt.Errorf("unknown service %q (known: %s)", n, strings.Join(Names(), ", ")))
+		case want[n]:
+			errs = append(errs, fmt.Errorf("service %q named twice", n))
+		}
+		want[n] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(defs, func(d Definition) bool { return !want[d.Name] }), nil
+}
+
+// forEach runs fn for every definition concurrently and returns the results
+// in definition order, with every failure joined.
+func forEach[T any](defs []Definition, fn func(Definition) (T, error)) ([]T, error) {
+	out := make([]T, len(defs))
+	errs := make([]error, len(defs))
+	var wg sync.WaitGroup
+	for i, d := range defs {
+		wg.Go(func() { out[i], errs[i] = fn(d) })
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// provision ensures a service's database and role, opens a pool with the
+// service's own credentials and applies its migrations.
+func provision(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition) (*pgxpool.Pool, pg.Credentials, error) {
+	password, err := cfg.Passwords(def.Name)
+	if err != nil {
+		return nil, pg.Credentials{}, fmt.Errorf("password: %w", err)
+	}
+	creds, err := prov.Ensure(ctx, def.Name, password)
+	if err != nil {
+		return nil, pg.Credentials{}, err
+	}
+	pool, err := pg.Open(ctx, creds, cfg.Pool)
+	if err != nil {
+		return nil, pg.Credentials{}, err
+	}
+	sources := []pg.MigrationSource{{Name: "events", FS: events.Migrations}}
+	if def.Migrations != nil {
+		sources = append(sources, pg.MigrationSource{Name: def.Name, FS: def.Migrations})
+	}
+	if err := pg.Migrate(ctx, pool, sources...); err != nil {
+		pool.Close()
+		return nil, pg.Credentials{}, err
+	}
+	return pool, creds, nil
+}
+
+// Migrate provisions the named services' databases and roles (all services
+// when names is empty) and applies their migrations, concurrently. Only
+// AdminURL, Naming, Passwords, Pool and Logger are used.
+func Migrate(ctx context.Context, cfg Config, names ...string) ([]ServiceInfo, error) {
+	cfg = cfg.withDefaults()
+	if err := errors.Join(cfg.validateProvisioning()...); err != nil {
+		return nil, fmt.Errorf("services config: %w", err)
+	}
+	defs, err := selectDefinitions(names)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := pg.NewProvisioner(ctx, cfg.AdminURL, cfg.Naming, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer prov.Close()
+	return forEach(defs, func(def Definition) (ServiceInfo, error) {
+		start := time.Now()
+		pool, creds, err := provision(ctx, cfg, prov, def)
+		if err != nil {
+			return ServiceInfo{}, fmt.Errorf("migrate %s: %w", def.Name, err)
+		}
+		pool.Close()
+		cfg.Logger.Info("service database migrated", "service", def.Name, "database", creds.Database,
+			"took", time.Since(start).Round(time.Millisecond))
+		return ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)}, nil
+	})
+}
+
+// unit is one service prepared to run.
+type unit struct {
+	info   ServiceInfo
+	pool   *pgxpool.Pool
+	svc    platform.Service
+	relay  *events.Relay
+	logger *slog.Logger
+}
+
+// prepare provisions, migrates and builds one service without starting it.
+func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition) (u *unit, err error) {
+	logger := cfg.Logger.With("service", def.Name)
+	pool, creds, err := provision(ctx, cfg, prov, def)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	if err := events.EnsureStreams(ctx, cfg.JS, def.Name, cfg.Streams); err != nil {
+		return nil, err
+	}
+	opts, err := rpc.HandlerOptions(logger)
+	if err != nil {
+		return nil, fmt.Errorf("handler options: %w", err)
+	}
+	svc, err := def.New(platform.Deps{
+		Service:        def.Name,
+		Pool:           pool,
+		JS:             cfg.JS,
+		Logger:         logger,
+		Secrets:        cfg.Secrets.Service(def.Name),
+		HandlerOptions: opts,
+		Consumer:       cfg.Consumer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new: %w", err)
+	}
+	if svc.Name() != def.Name {
+		return nil, fmt.Errorf("new: the service calls itself %q", svc.Name())
+	}
+	rc := cfg.Relay
+	rc.Service, rc.Pool, rc.JS = def.Name, pool, cfg.JS
+	rc.Logger = cfg.Logger // the relay adds the service attribute itself
+	relay, err := events.NewRelay(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &unit{
+		info:   ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)},
+		pool:   pool,
+		svc:    svc,
+		relay:  relay,
+		logger: logger,
+	}, nil
+}
+
+// Platform is a set of running services: their APIs behind one
+// [Platform.Handler], their relays and their Run loops.
+type Platform struct {
+	logger  *slog.Logger
+	units   []*unit
+	byName  map[string]*unit
+	handler http.Handler
+
+	health      *grpchealth.StaticChecker
+	healthNames map[string][]string // service -> names reported by health
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	runErrs []error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newPlatform(cfg Config, units []*unit) (*Platform, error) {
+	p := &Platform{
+		logger: cfg.Logger,
+		units:  units,
+		byName: make(map[string]*unit, len(units)),
+	}
+	for _, u := range units {
+		p.byName[u.info.Name] = u
+	}
+	if err := p.buildHandler(cfg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start provisions, migrates and starts the named services (all services
+// when names is empty). Services are prepared concurrently; if any fails,
+// nothing is left running and the error names every service that failed.
+// ctx bounds the start only: the services run until [Platform.Close].
+func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	defs, err := selectDefinitions(names)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := pg.NewProvisioner(ctx, cfg.AdminURL, cfg.Naming, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer prov.Close()
+
+	units, err := forEach(defs, func(def Definition) (*unit, error) {
+		u, err := prepare(ctx, cfg, prov, def)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", def.Name, err)
+		}
+		return u, nil
+	})
+	closeAll := func() {
+		for _, u := range units {
+			if u != nil {
+				u.pool.Close()
+			}
+		}
+	}
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	p, err := newPlatform(cfg, units)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	// The loops outlive Start's ctx but keep its values.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	for _, u := range units {
+		p.wg.Go(func() { _ = u.relay.Run(runCtx) }) // the relay logs and retries its own failures
+		p.wg.Go(func() { p.run(runCtx, u) })
+		u.logger.Info("service started", "database", u.info.Database.Database, "stream", u.info.Stream)
+	}
+	return p, nil
+}
+
+// run runs a service's own loop and records how it ended.
+func (p *Platform) run(ctx context.Context, u *unit) {
+	err := u.svc.Run(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			u.logger.Error("service stopped running; its API is reported not serving", "err", err)
+			p.setStatus(u.info.Name, false)
+		}
+		p.mu.Lock()
+		p.runErrs = append(p.runErrs, fmt.Errorf("run %s: %w", u.info.Name, err))
+		p.mu.Unlock()
+	case ctx.Err() == nil:
+		u.logger.Debug("service has nothing to run in the background")
+	}
+}
+
+// Pool returns the pool of a running service (connected as its own role),
+// or nil when the service is not running.
+func (p *Platform) Pool(service string) *pgxpool.Pool {
+	if u := p.byName[service]; u != nil {
+		return u.pool
+	}
+	return nil
+}
+
+// Relay returns the outbox relay of a running service, or nil.
+func (p *Platform) Relay(service string) *events.Relay {
+	if u := p.byName[service]; u != nil {
+		return u.relay
+	}
+	return nil
+}
+
+// Services describes the running services in start order.
+func (p *Platform) Services() []ServiceInfo {
+	out := make([]ServiceInfo, len(p.units))
+	for i, u := range p.units {
+		out[i] = u.info
+	}
+	return out
+}
+
+// Close stops the platform: health turns to not serving, the services' Run
+// loops and the relays are cancelled and awaited (relays publish what is
+// left in their outbox within their drain timeout), then the pools close.
+// It returns the errors the services' Run loops returned. Stop the HTTP
+// server first, so in-flight requests finish while the databases are still
+// open. Close is idempotent.
+func (p *Platform) Close() error {
+	p.closeOnce.Do(func() {
+		for _, u := range p.units {
+			p.setStatus(u.info.Name, false)
+		}
+		p.health.SetStatus("", statusNotServing)
+		p.cancel()
+		p.wg.Wait()
+		for _, u := range p.units {
+			u.pool.Close()
+		}
+		p.mu.Lock()
+		p.closeErr = errors.Join(p.runErrs...)
+		p.mu.Unlock()
+		p.logger.Info("services stopped", "services", len(p.units))
+	})
+	return p.closeErr
+}

@@ -1,0 +1,164 @@
+// Package servicestest runs authms services end to end for a test: an
+// embedded NATS JetStream server, throwaway databases on the real
+// PostgreSQL named by DATABASE_URL (each service with its own role), the
+// services started by the platform runner exactly as `authms dev` starts
+// them, and an HTTP server speaking HTTP/1.1 and h2c, so Connect, gRPC and
+// gRPC-web clients all work. Everything is torn down when the test ends.
+//
+// Relays poll every 50ms and consumers retry after 50ms, 100ms, 200ms, so
+// tests that wait for events (with require.Eventually) finish fast.
+//
+// Logs go to the test's output at warn level and above; set
+// AUTHMS_TEST_LOG=debug (or info) to see more.
+package servicestest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/natstest"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/events/pg/pgtest"
+	"github.com/authms/authms/services"
+	"github.com/authms/authms/services/internal/secrets"
+)
+
+// Test tunings: short enough that tests finish fast, long enough not to spin.
+var (
+	relayPollInterval = 50 * time.Millisecond
+	consumerBackoff   = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
+)
+
+// startTimeout bounds provisioning, migrating and starting the services.
+const startTimeout = 60 * time.Second
+
+// Env is a running set of services for one test.
+type Env struct {
+	// URL is the base URL of the HTTP server that serves every API
+	// ("http://127.0.0.1:<port>"); pass it to generated Connect clients.
+	URL string
+	// HTTP is a client for URL that speaks HTTP/2 without TLS, so it works
+	// with the Connect, gRPC and gRPC-web protocols alike.
+	HTTP *http.Client
+	// NATS is the embedded server: Stop and Restart it to inject an outage.
+	NATS *natstest.Server
+	// JS is a JetStream context on its own connection, for tests that
+	// publish or read events directly.
+	JS jetstream.JetStream
+	// Platform runs the services.
+	Platform *services.Platform
+	// PG owns the test's databases, all under one unique prefix: use its
+	// Provisioner to block a service's database (BlockConnections).
+	PG *pgtest.Cluster
+	// Secrets holds the services' random keys.
+	Secrets *secrets.Memory
+
+	tb testing.TB
+}
+
+// Start starts the named services (all when none are named) and stops them
+// when tb ends. It fails tb if anything cannot start.
+func Start(tb testing.TB, names ...string) *Env {
+	tb.Helper()
+	cluster := pgtest.New(tb)
+	adminURL := pgtest.AdminURL(tb)
+	nats := natstest.Start(tb)
+	logger := Logger(tb)
+
+	env := &Env{
+		NATS:    nats,
+		JS:      nats.JetStream(tb),
+		PG:      cluster,
+		Secrets: secrets.NewMemory(),
+		tb:      tb,
+	}
+	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
+	defer cancel()
+	p, err := services.Start(ctx, services.Config{
+		AdminURL:  adminURL,
+		Naming:    cluster.Naming(),
+		Passwords: randomPassword,
+		// The platform's own connection, so closing the test's JS (before
+		// Platform.Close, cleanups run last-in first-out) never races a
+		// relay's final drain.
+		JS:       nats.JetStream(tb),
+		Secrets:  env.Secrets,
+		Logger:   logger,
+		Streams:  events.StreamConfig{Replicas: 1},
+		Relay:    events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
+		Consumer: events.ConsumerConfig{Backoff: consumerBackoff},
+		// 16 services in parallel tests must fit PostgreSQL's default 100
+		// connections; a relay holds one of each pool's.
+		Pool: pg.PoolConfig{MaxConns: 4},
+	}, names...)
+	if err != nil {
+		tb.Fatalf("servicestest: %v", err)
+	}
+	env.Platform = p
+	tb.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			tb.Errorf("servicestest: %v", err)
+		}
+	})
+
+	srv := httptest.NewUnstartedServer(p.Handler())
+	srv.Config.Protocols = services.Protocols()
+	srv.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	srv.Start()
+	tb.Cleanup(srv.Close) // runs before p.Close: in-flight requests finish first
+	env.URL = srv.URL
+	env.HTTP = H2CClient()
+	tb.Cleanup(env.HTTP.CloseIdleConnections)
+	return env
+}
+
+// Pool returns the service's pool, connected as the service's own role. It
+// fails the test when the service is not running.
+func (e *Env) Pool(service string) *pgxpool.Pool {
+	e.tb.Helper()
+	pool := e.Platform.Pool(service)
+	if pool == nil {
+		e.tb.Fatalf("servicestest: service %q is not running", service)
+	}
+	return pool
+}
+
+// H2CClient returns an HTTP client that speaks HTTP/2 without TLS (prior
+// knowledge) to http:// URLs.
+func H2CClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+// Logger returns a logger that writes to tb's output, at the level named
+// by AUTHMS_TEST_LOG (debug, info, warn, error; default warn).
+func Logger(tb testing.TB) *slog.Logger {
+	tb.Helper()
+	level := slog.LevelWarn
+	if s := os.Getenv("AUTHMS_TEST_LOG"); s != "" {
+		if err := level.UnmarshalText([]byte(s)); err != nil {
+			tb.Fatalf("servicestest: AUTHMS_TEST_LOG=%q: %v", s, err)
+		}
+	}
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: level}))
+}
+
+func randomPassword(string) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}

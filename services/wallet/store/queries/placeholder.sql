@@ -1,2 +1,0 @@
--- name: Placeholder :one
-SELECT id FROM wallet_placeholder LIMIT 1;
