@@ -53,10 +53,16 @@ type Definition struct {
 	New func(platform.Deps) (platform.Service, error)
 }
 
-// Definitions returns every service authms can run, in start order.
-func Definitions() []Definition {
+// Definitions returns every service authms can run, in start order, built
+// with their default settings.
+func Definitions() []Definition { return definitions(Config{}) }
+
+// definitions returns every service, built with cfg's per-service settings.
+func definitions(cfg Config) []Definition {
 	return []Definition{
-		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) { return identity.New(d) }),
+		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) {
+			return identity.NewWithConfig(d, cfg.Identity)
+		}),
 		define(profile.Name, profile.Migrations(), func(d platform.Deps) (*profile.Service, error) { return profile.New(d) }),
 		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
 		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
@@ -134,6 +140,9 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to call the APIs
 	// (CORS). Empty allows every origin, which suits development only.
 	AllowedOrigins []string
+	// Identity configures the identity service (password hashing cost);
+	// zero fields take identity's production defaults.
+	Identity identity.Config
 }
 
 // validateProvisioning reports what provisioning and migrating need.
@@ -183,8 +192,8 @@ type ServiceInfo struct {
 
 // selectDefinitions returns the definitions of names, all of them when
 // names is empty, in registry order.
-func selectDefinitions(names []string) ([]Definition, error) {
-	defs := Definitions()
+func selectDefinitions(cfg Config, names []string) ([]Definition, error) {
+	defs := definitions(cfg)
 	if len(names) == 0 {
 		return defs, nil
 	}
@@ -256,7 +265,7 @@ func Migrate(ctx context.Context, cfg Config, names ...string) ([]ServiceInfo, e
 	if err := errors.Join(cfg.validateProvisioning()...); err != nil {
 		return nil, fmt.Errorf("services config: %w", err)
 	}
-	defs, err := selectDefinitions(names)
+	defs, err := selectDefinitions(cfg, names)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +391,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	defs, err := selectDefinitions(names)
+	defs, err := selectDefinitions(cfg, names)
 	if err != nil {
 		return nil, err
 	}

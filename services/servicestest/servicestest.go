@@ -31,6 +31,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services"
+	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/internal/secrets"
 )
 
@@ -101,6 +102,9 @@ func Start(tb testing.TB, names ...string) *Env {
 		// 16 services in parallel tests must fit PostgreSQL's default 100
 		// connections; a relay holds one of each pool's.
 		Pool: pg.PoolConfig{MaxConns: 4},
+		// End-to-end tests exercise the flows, not the hash cost: identity's
+		// own tests cover the production argon2id parameters.
+		Identity: identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}},
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"regexp"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
 	"connectrpc.com/validate"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authms/authms/events"
@@ -22,8 +24,39 @@ import (
 // violations, before any handler code runs) and error hygiene.
 func HandlerOptions(logger *slog.Logger) ([]connect.HandlerOption, error) {
 	return []connect.HandlerOption{
-		connect.WithInterceptors(validate.NewInterceptor(), errorInterceptor(logger)),
+		connect.WithInterceptors(traceInterceptor(), validate.NewInterceptor(), errorInterceptor(logger)),
 	}, nil
+}
+
+// CorrelationHeader carries the correlation id of a request: a client may
+// set it to tie its calls together; otherwise the server makes one. Every
+// event a request causes carries it, and the response echoes it.
+const CorrelationHeader = "X-Correlation-Id"
+
+// traceParent matches a W3C trace context traceparent header.
+var traceParent = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
+
+// traceInterceptor puts the request's correlation id and W3C traceparent in
+// the context, where events.Store.Append picks them up.
+func traceInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			corr := req.Header().Get(CorrelationHeader)
+			if corr == "" || len(corr) > 128 {
+				corr = uuid.NewString()
+			}
+			tp := req.Header().Get("traceparent")
+			if !traceParent.MatchString(tp) {
+				tp = "" // never propagate a malformed trace context
+			}
+			ctx = events.WithTrace(ctx, events.Trace{CorrelationID: corr, TraceParent: tp})
+			res, err := next(ctx, req)
+			if res != nil {
+				res.Header().Set(CorrelationHeader, corr)
+			}
+			return res, err
+		}
+	}
 }
 
 // errorInterceptor makes sure no error that escapes a handler carries
