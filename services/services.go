@@ -33,6 +33,7 @@ import (
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/projections"
 	"github.com/authms/authms/services/billing"
 	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/internal/platform"
@@ -289,11 +290,12 @@ func Migrate(ctx context.Context, cfg Config, names ...string) ([]ServiceInfo, e
 
 // unit is one service prepared to run.
 type unit struct {
-	info   ServiceInfo
-	pool   *pgxpool.Pool
-	svc    platform.Service
-	relay  *events.Relay
-	logger *slog.Logger
+	info      ServiceInfo
+	pool      *pgxpool.Pool
+	svc       platform.Service
+	relay     *events.Relay
+	consumers []*events.Consumer // one per projector
+	logger    *slog.Logger
 }
 
 // prepare provisions, migrates and builds one service without starting it.
@@ -322,13 +324,20 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		Logger:         logger,
 		Secrets:        cfg.Secrets.Service(def.Name),
 		HandlerOptions: opts,
-		Consumer:       cfg.Consumer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
 	}
 	if svc.Name() != def.Name {
 		return nil, fmt.Errorf("new: the service calls itself %q", svc.Name())
+	}
+	var consumers []*events.Consumer
+	for _, proj := range svc.Projectors() {
+		c, err := projections.NewConsumer(proj, projections.Config{Pool: pool, JS: cfg.JS, Logger: logger, Consumer: cfg.Consumer})
+		if err != nil {
+			return nil, err
+		}
+		consumers = append(consumers, c)
 	}
 	rc := cfg.Relay
 	rc.Service, rc.Pool, rc.JS = def.Name, pool, cfg.JS
@@ -338,11 +347,12 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		return nil, err
 	}
 	return &unit{
-		info:   ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)},
-		pool:   pool,
-		svc:    svc,
-		relay:  relay,
-		logger: logger,
+		info:      ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)},
+		pool:      pool,
+		svc:       svc,
+		relay:     relay,
+		consumers: consumers,
+		logger:    logger,
 	}, nil
 }
 
@@ -429,6 +439,9 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	p.cancel = cancel
 	for _, u := range units {
 		p.wg.Go(func() { _ = u.relay.Run(runCtx) }) // the relay logs and retries its own failures
+		for _, c := range u.consumers {
+			p.wg.Go(func() { _ = c.Run(runCtx) }) // consumers log and retry their own failures
+		}
 		p.wg.Go(func() { p.run(runCtx, u) })
 		u.logger.Info("service started", "database", u.info.Database.Database, "stream", u.info.Stream)
 	}
@@ -465,6 +478,14 @@ func (p *Platform) Pool(service string) *pgxpool.Pool {
 func (p *Platform) Relay(service string) *events.Relay {
 	if u := p.byName[service]; u != nil {
 		return u.relay
+	}
+	return nil
+}
+
+// Consumers returns the projector consumers of a running service, or nil.
+func (p *Platform) Consumers(service string) []*events.Consumer {
+	if u := p.byName[service]; u != nil {
+		return u.consumers
 	}
 	return nil
 }

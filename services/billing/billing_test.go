@@ -28,6 +28,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/projections"
+	"github.com/authms/authms/projections/projectionstest"
 	billingv1 "github.com/authms/authms/schemas/gen/authms/billing/v1"
 	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
@@ -342,10 +343,7 @@ func TestProjectorConsumesIdentityStream(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, events.EnsureStreams(t.Context(), f.js, "identity", events.StreamConfig{}))
 	require.NoError(t, events.EnsureStreams(t.Context(), f.js, Name, events.StreamConfig{}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	projectionstest.Run(t, projections.Config{Pool: f.pool, JS: f.js, Logger: slog.New(slog.DiscardHandler)}, f.svc.Projectors()...)
 
 	tenantID, userID := uuid.New(), uuid.New()
 	publish(t, f.js, userCreated(t, tenantID, userID, "first@example.com"))

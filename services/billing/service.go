@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"embed"
-	"fmt"
 	"io/fs"
 	"net/http"
 
@@ -53,17 +52,11 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.Handle(path, h)
 }
 
-// Run runs the user_profiles projector until ctx ends.
-func (s *Service) Run(ctx context.Context) error {
-	c, err := projections.NewConsumer(s.userProfiles(), projections.Config{
-		Pool:   s.deps.Pool,
-		JS:     s.deps.JS,
-		Logger: s.deps.Logger,
-		// Retry settings the platform chose (tests shorten the backoffs).
-		Consumer: s.deps.Consumer,
-	})
-	if err != nil {
-		return fmt.Errorf("billing: %w", err)
-	}
-	return c.Run(ctx)
+// Projectors lists the service's projections; the platform runs them.
+func (s *Service) Projectors() []projections.Projector {
+	return []projections.Projector{s.userProfiles()}
 }
+
+// Run returns at once: the service has no background work besides its
+// projectors.
+func (s *Service) Run(context.Context) error { return nil }

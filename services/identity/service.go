@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authms/authms/events"
+	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	"github.com/authms/authms/services/internal/platform"
 )
@@ -108,9 +109,9 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.Handle(path, h)
 }
 
-// Run returns when ctx ends: identity consumes no other service's events
-// yet, and its relay is run by the platform.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
-}
+// Run returns at once: identity has no background work of its own (the
+// platform runs its relay).
+func (s *Service) Run(context.Context) error { return nil }
+
+// Projectors returns none: identity projects no other service's events.
+func (s *Service) Projectors() []projections.Projector { return nil }

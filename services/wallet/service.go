@@ -3,7 +3,6 @@ package wallet
 import (
 	"context"
 	"embed"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"time"
@@ -56,17 +55,11 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.Handle(path, h)
 }
 
-// Run runs the projector that creates wallets until ctx ends. Its retry
-// settings come from Deps.Consumer.
-func (s *Service) Run(ctx context.Context) error {
-	c, err := projections.NewConsumer(s.walletsProjector(), projections.Config{
-		Pool:     s.deps.Pool,
-		JS:       s.deps.JS,
-		Logger:   s.deps.Logger,
-		Consumer: s.deps.Consumer,
-	})
-	if err != nil {
-		return fmt.Errorf("wallet: %w", err)
-	}
-	return c.Run(ctx)
+// Projectors lists the service's projections; the platform runs them.
+func (s *Service) Projectors() []projections.Projector {
+	return []projections.Projector{s.walletsProjector()}
 }
+
+// Run returns at once: the service has no background work besides its
+// projectors.
+func (s *Service) Run(context.Context) error { return nil }

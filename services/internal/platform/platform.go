@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/authms/authms/events"
+	"github.com/authms/authms/projections"
 )
 
 // Deps are a service's dependencies.
@@ -32,11 +32,6 @@ type Deps struct {
 	// HandlerOptions go to every Connect handler the service mounts:
 	// validation, error hygiene, tracing.
 	HandlerOptions []connect.HandlerOption
-	// Consumer carries the retry settings (MaxDeliver, Backoff, AckWait) of
-	// every consumer and projector the service runs: pass it on as
-	// projections.Config.Consumer. The zero value keeps the events defaults;
-	// tests shorten the backoffs.
-	Consumer events.ConsumerConfig
 }
 
 // Validate reports a missing dependency.
@@ -75,6 +70,11 @@ type Service interface {
 	Name() string
 	// Mount registers the service's Connect handlers on mux.
 	Mount(mux *http.ServeMux)
-	// Run runs the service's consumers and projectors until ctx ends.
+	// Projectors lists the projections the service maintains. The runner
+	// runs one durable consumer for each, so it can also list, re-drive and
+	// rebuild them.
+	Projectors() []projections.Projector
+	// Run runs any other background work until ctx ends; a service with none
+	// returns nil at once.
 	Run(ctx context.Context) error
 }
