@@ -57,7 +57,23 @@ type ConsumerConfig struct {
 	AckWait time.Duration
 	// Batch is the most messages fetched at once (default 100).
 	Batch int
+	// Healthy probes what the handler depends on, such as the service's own
+	// database. When a handler fails and Healthy fails too, the failure is
+	// an outage, not the message's fault: the consumer stops fetching, holds
+	// its messages (extending their ack deadlines, so no delivery attempt is
+	// spent and nothing is dead-lettered), probes with backoff, and retries
+	// once Healthy passes. Nil: every failure is the message's.
+	Healthy func(ctx context.Context) error
+	// Unavailable reports errors that mean a dependency is unreachable (a
+	// dropped connection) even if Healthy passes a moment later; they are
+	// retried in place like an outage, up to outageRetries times per message.
+	Unavailable func(error) bool
 }
+
+// outageRetries bounds the in-place retries of a message whose handler keeps
+// failing with an Unavailable error while Healthy passes: past it the
+// failure counts as the message's own.
+const outageRetries = 10
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 5)
@@ -81,6 +97,8 @@ type Consumer struct {
 	failures     atomic.Uint64
 	deadLettered atomic.Uint64
 	lastSequence atomic.Uint64
+	outages      atomic.Uint64
+	stalled      atomic.Bool
 }
 
 // ConsumerStats are a consumer's counters since it started.
@@ -89,6 +107,8 @@ type ConsumerStats struct {
 	Failures     uint64 // handler failures, retried or dead-lettered
 	DeadLettered uint64 // messages moved to the DLQ
 	LastSequence uint64 // stream sequence of the last handled message
+	Outages      uint64 // outages of a dependency the consumer waited out
+	Stalled      bool   // waiting for a dependency to come back right now
 }
 
 // NewConsumer validates cfg and returns a consumer; Run starts it.
@@ -107,6 +127,8 @@ func (c *Consumer) Stats() ConsumerStats {
 		Failures:     c.failures.Load(),
 		DeadLettered: c.deadLettered.Load(),
 		LastSequence: c.lastSequence.Load(),
+		Outages:      c.outages.Load(),
+		Stalled:      c.stalled.Load(),
 	}
 }
 
@@ -166,8 +188,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			sleep(ctx, d)
 			continue
 		}
+		// Hold the whole batch, so an outage can keep every fetched message
+		// alive rather than only the one being handled.
+		var held []jetstream.Msg
 		for msg := range batch.Messages() {
-			c.handle(ctx, log, msg)
+			held = append(held, msg)
+		}
+		for i, msg := range held {
+			c.handle(ctx, log, msg, held[i:])
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			d := retry.next()
@@ -180,8 +208,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// handle runs the handler for one message and acks, naks or dead-letters it.
-func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg) {
+// handle runs the handler for one message and acks, naks or dead-letters
+// it. held is msg and the rest of its batch, kept alive during an outage.
+func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, held []jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
@@ -193,6 +222,13 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.M
 	if err == nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
 		err = c.runHandler(ctx, msg, ev)
+		// An outage is retried in place: the message is not its cause.
+		for retries := 0; err != nil && ctx.Err() == nil && !IsPermanent(err) && c.outage(ctx, err, retries); retries++ {
+			if !c.awaitRecovery(ctx, log, err, held) {
+				break
+			}
+			err = c.runHandler(ctx, msg, ev)
+		}
 	}
 	if err == nil {
 		if err := msg.Ack(); err != nil {
@@ -228,6 +264,49 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.M
 	log.Error("message dead-lettered", "subject", msg.Subject(), "sequence", meta.Sequence.Stream,
 		"event_id", ev.ID, "attempts", attempt, "permanent", permanent, "dlq", DLQStreamName(c.cfg.Service), "err", err)
 	_ = msg.Term()
+}
+
+// outage reports whether a handler failure is an outage of a dependency
+// rather than the message's fault. retries counts the in-place retries of
+// this message so far.
+func (c *Consumer) outage(ctx context.Context, err error, retries int) bool {
+	if c.cfg.Healthy == nil {
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if c.cfg.Healthy(pctx) != nil {
+		return true
+	}
+	return c.cfg.Unavailable != nil && c.cfg.Unavailable(err) && retries < outageRetries
+}
+
+// awaitRecovery stops the consumer until Healthy passes, keeping the held
+// messages' ack deadlines alive meanwhile. It reports false when ctx ended
+// first.
+func (c *Consumer) awaitRecovery(ctx context.Context, log *slog.Logger, cause error, held []jetstream.Msg) bool {
+	c.stalled.Store(true)
+	defer c.stalled.Store(false)
+	c.outages.Add(1)
+	start := time.Now()
+	log.Warn("dependency unavailable: pausing this consumer until it is back; no delivery attempt is spent",
+		"held", len(held), "err", cause)
+	wait := newBackoff(200*time.Millisecond, min(5*time.Second, c.cfg.AckWait/3))
+	for {
+		for _, m := range held {
+			_ = m.InProgress()
+		}
+		if !sleep(ctx, wait.next()) {
+			return false
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.cfg.Healthy(pctx)
+		cancel()
+		if err == nil {
+			log.Info("dependency is back: resuming", "after", time.Since(start).Round(time.Millisecond))
+			return true
+		}
+	}
 }
 
 // runHandler calls the handler and keeps the message's ack deadline alive

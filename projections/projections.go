@@ -17,6 +17,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/eventsdb"
+	"github.com/authms/authms/events/pg"
 )
 
 // Apply changes the projector's tables for one event inside tx.
@@ -71,11 +73,21 @@ func NewConsumer(p Projector, cfg Config) (*events.Consumer, error) {
 	cc.Subjects = slices.Sorted(maps.Keys(p.Handlers))
 	cc.Logger = cfg.Logger
 	cc.Handler = Handler(p, cfg.Pool)
+	// The projector's only dependency is its own database: while it is
+	// unreachable the consumer waits instead of spending delivery attempts.
+	if cc.Healthy == nil {
+		cc.Healthy = cfg.Pool.Ping
+	}
+	if cc.Unavailable == nil {
+		cc.Unavailable = pg.IsUnavailable
+	}
 	return events.NewConsumer(cfg.JS, cc)
 }
 
 // Handler returns the events.Handler that applies p's events exactly once
-// in effect against pool.
+// in effect against pool. A failure is recorded in projector_failures,
+// outside the rolled-back transaction, until an event at or after it is
+// applied.
 func Handler(p Projector, pool *pgxpool.Pool) events.Handler {
 	durable := p.Durable()
 	return func(ctx context.Context, ev events.Event) error {
@@ -83,21 +95,92 @@ func Handler(p Projector, pool *pgxpool.Pool) events.Handler {
 		if !ok {
 			return nil // a subject this projector does not care about
 		}
+		seq := int64(ev.Sequence)
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			n, err := eventsdb.New(tx).MarkProcessed(ctx, eventsdb.MarkProcessedParams{Consumer: durable, EventID: ev.ID})
+			q := eventsdb.New(tx)
+			n, err := q.MarkProcessed(ctx, eventsdb.MarkProcessedParams{Consumer: durable, EventID: ev.ID, StreamSequence: &seq})
 			if err != nil {
 				return fmt.Errorf("record %s as processed: %w", ev.ID, err)
 			}
 			if n == 0 {
 				return nil // applied before: a redelivery
 			}
-			return apply(events.CausedBy(ctx, ev), tx, ev)
+			if err := apply(events.CausedBy(ctx, ev), tx, ev); err != nil {
+				return err
+			}
+			if err := q.ClearProjectorFailure(ctx, eventsdb.ClearProjectorFailureParams{Consumer: durable, StreamSequence: seq}); err != nil {
+				return fmt.Errorf("clear the failure record: %w", err)
+			}
+			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("project %s %s (seq %d): %w", ev.Type(), ev.ID, ev.Sequence, err)
+		if err == nil {
+			return nil
 		}
-		return nil
+		err = fmt.Errorf("project %s %s (seq %d): %w", ev.Type(), ev.ID, ev.Sequence, err)
+		if ctx.Err() == nil {
+			recordFailure(ctx, pool, durable, ev, err)
+		}
+		return err
 	}
+}
+
+// recordFailure notes the event a projector fails on. It is best effort:
+// when the database itself is down the consumer's outage handling applies.
+func recordFailure(ctx context.Context, pool *pgxpool.Pool, durable string, ev events.Event, cause error) {
+	text := cause.Error()
+	if len(text) > 2048 {
+		text = text[:2048] + "…"
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = eventsdb.New(pool).RecordProjectorFailure(rctx, eventsdb.RecordProjectorFailureParams{
+		Consumer:       durable,
+		StreamSequence: int64(ev.Sequence),
+		EventID:        ev.ID,
+		Subject:        ev.Subject(),
+		Error:          text,
+	})
+}
+
+// State is where a projector stands, as recorded in its service's database.
+type State struct {
+	// Checkpoint is the stream sequence of the last event applied (0: none).
+	Checkpoint uint64
+	// Failure is the event the projector is failing on, nil when healthy.
+	Failure *Failure
+}
+
+// Failure describes the event a projector keeps failing on.
+type Failure struct {
+	Sequence      uint64
+	EventID       string
+	Subject       string
+	Failures      int
+	Error         string
+	FirstFailedAt time.Time
+	LastFailedAt  time.Time
+}
+
+// ReadState reads p's checkpoint and current failure from pool.
+func ReadState(ctx context.Context, pool *pgxpool.Pool, p Projector) (State, error) {
+	q := eventsdb.New(pool)
+	cp, err := q.ProjectorCheckpoint(ctx, p.Durable())
+	if err != nil {
+		return State{}, fmt.Errorf("read checkpoint of %s: %w", p.Durable(), err)
+	}
+	st := State{Checkpoint: uint64(cp)}
+	f, err := q.ProjectorFailure(ctx, p.Durable())
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return State{}, fmt.Errorf("read failure of %s: %w", p.Durable(), err)
+	default:
+		st.Failure = &Failure{
+			Sequence: uint64(f.StreamSequence), EventID: f.EventID.String(), Subject: f.Subject,
+			Failures: int(f.Failures), Error: f.Error, FirstFailedAt: f.FirstFailedAt, LastFailedAt: f.LastFailedAt,
+		}
+	}
+	return st, nil
 }
 
 // Table describes a projection table keyed by columns and guarded by a

@@ -23,6 +23,20 @@ func (q *Queries) AggregateVersion(ctx context.Context, aggregateID string) (int
 	return column_1, err
 }
 
+const clearProjectorFailure = `-- name: ClearProjectorFailure :exec
+DELETE FROM projector_failures WHERE consumer = $1 AND stream_sequence <= $2
+`
+
+type ClearProjectorFailureParams struct {
+	Consumer       string
+	StreamSequence int64
+}
+
+func (q *Queries) ClearProjectorFailure(ctx context.Context, arg ClearProjectorFailureParams) error {
+	_, err := q.db.Exec(ctx, clearProjectorFailure, arg.Consumer, arg.StreamSequence)
+	return err
+}
+
 const deleteOutbox = `-- name: DeleteOutbox :exec
 DELETE FROM outbox WHERE id = ANY($1::bigint[])
 `
@@ -193,17 +207,18 @@ func (q *Queries) LockAggregate(ctx context.Context, aggregateID string) error {
 }
 
 const markProcessed = `-- name: MarkProcessed :execrows
-INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+INSERT INTO processed_events (consumer, event_id, stream_sequence) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 `
 
 type MarkProcessedParams struct {
-	Consumer string
-	EventID  uuid.UUID
+	Consumer       string
+	EventID        uuid.UUID
+	StreamSequence *int64
 }
 
 func (q *Queries) MarkProcessed(ctx context.Context, arg MarkProcessedParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markProcessed, arg.Consumer, arg.EventID)
+	result, err := q.db.Exec(ctx, markProcessed, arg.Consumer, arg.EventID, arg.StreamSequence)
 	if err != nil {
 		return 0, err
 	}
@@ -262,4 +277,68 @@ func (q *Queries) OutboxBatch(ctx context.Context, maxRows int32) ([]OutboxBatch
 		return nil, err
 	}
 	return items, nil
+}
+
+const projectorCheckpoint = `-- name: ProjectorCheckpoint :one
+SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = $1
+`
+
+func (q *Queries) ProjectorCheckpoint(ctx context.Context, consumer string) (int64, error) {
+	row := q.db.QueryRow(ctx, projectorCheckpoint, consumer)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const projectorFailure = `-- name: ProjectorFailure :one
+SELECT consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at
+FROM projector_failures WHERE consumer = $1
+`
+
+func (q *Queries) ProjectorFailure(ctx context.Context, consumer string) (ProjectorFailure, error) {
+	row := q.db.QueryRow(ctx, projectorFailure, consumer)
+	var i ProjectorFailure
+	err := row.Scan(
+		&i.Consumer,
+		&i.StreamSequence,
+		&i.EventID,
+		&i.Subject,
+		&i.Failures,
+		&i.Error,
+		&i.FirstFailedAt,
+		&i.LastFailedAt,
+	)
+	return i, err
+}
+
+const recordProjectorFailure = `-- name: RecordProjectorFailure :exec
+INSERT INTO projector_failures (consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at)
+VALUES ($1, $2, $3, $4, 1, $5, now(), now())
+ON CONFLICT (consumer) DO UPDATE SET
+    failures = CASE WHEN projector_failures.event_id = excluded.event_id THEN projector_failures.failures + 1 ELSE 1 END,
+    first_failed_at = CASE WHEN projector_failures.event_id = excluded.event_id THEN projector_failures.first_failed_at ELSE now() END,
+    stream_sequence = excluded.stream_sequence,
+    event_id = excluded.event_id,
+    subject = excluded.subject,
+    error = excluded.error,
+    last_failed_at = now()
+`
+
+type RecordProjectorFailureParams struct {
+	Consumer       string
+	StreamSequence int64
+	EventID        uuid.UUID
+	Subject        string
+	Error          string
+}
+
+func (q *Queries) RecordProjectorFailure(ctx context.Context, arg RecordProjectorFailureParams) error {
+	_, err := q.db.Exec(ctx, recordProjectorFailure,
+		arg.Consumer,
+		arg.StreamSequence,
+		arg.EventID,
+		arg.Subject,
+		arg.Error,
+	)
+	return err
 }

@@ -34,7 +34,19 @@ type Outbox struct {
 }
 
 type ProcessedEvent struct {
-	Consumer    string
-	EventID     uuid.UUID
-	ProcessedAt time.Time
+	Consumer       string
+	EventID        uuid.UUID
+	ProcessedAt    time.Time
+	StreamSequence *int64
+}
+
+type ProjectorFailure struct {
+	Consumer       string
+	StreamSequence int64
+	EventID        uuid.UUID
+	Subject        string
+	Failures       int32
+	Error          string
+	FirstFailedAt  time.Time
+	LastFailedAt   time.Time
 }

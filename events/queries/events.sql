@@ -34,5 +34,27 @@ ORDER BY position
 LIMIT @max_rows;
 
 -- name: MarkProcessed :execrows
-INSERT INTO processed_events (consumer, event_id) VALUES (@consumer, @event_id)
+INSERT INTO processed_events (consumer, event_id, stream_sequence) VALUES (@consumer, @event_id, @stream_sequence)
 ON CONFLICT DO NOTHING;
+
+-- name: ClearProjectorFailure :exec
+DELETE FROM projector_failures WHERE consumer = @consumer AND stream_sequence <= @stream_sequence;
+
+-- name: RecordProjectorFailure :exec
+INSERT INTO projector_failures (consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at)
+VALUES (@consumer, @stream_sequence, @event_id, @subject, 1, @error, now(), now())
+ON CONFLICT (consumer) DO UPDATE SET
+    failures = CASE WHEN projector_failures.event_id = excluded.event_id THEN projector_failures.failures + 1 ELSE 1 END,
+    first_failed_at = CASE WHEN projector_failures.event_id = excluded.event_id THEN projector_failures.first_failed_at ELSE now() END,
+    stream_sequence = excluded.stream_sequence,
+    event_id = excluded.event_id,
+    subject = excluded.subject,
+    error = excluded.error,
+    last_failed_at = now();
+
+-- name: ProjectorCheckpoint :one
+SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = @consumer;
+
+-- name: ProjectorFailure :one
+SELECT consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at
+FROM projector_failures WHERE consumer = @consumer;
