@@ -43,6 +43,9 @@ type Projector struct {
 	// Handlers maps a subject ("identity.user.created") to its Apply; the
 	// consumer only receives these subjects.
 	Handlers map[string]Apply
+	// Rebuild, when set, lets the projection be rebuilt by replay
+	// ([RebuildProjection]).
+	Rebuild *Rebuild
 }
 
 // Durable is the projector's durable consumer name.

@@ -290,12 +290,13 @@ func Migrate(ctx context.Context, cfg Config, names ...string) ([]ServiceInfo, e
 
 // unit is one service prepared to run.
 type unit struct {
-	info      ServiceInfo
-	pool      *pgxpool.Pool
-	svc       platform.Service
-	relay     *events.Relay
-	consumers []*events.Consumer // one per projector
-	logger    *slog.Logger
+	info       ServiceInfo
+	pool       *pgxpool.Pool
+	svc        platform.Service
+	relay      *events.Relay
+	consumers  []*events.Consumer // one per projector, in the same order
+	projectors []projections.Projector
+	logger     *slog.Logger
 }
 
 // prepare provisions, migrates and builds one service without starting it.
@@ -332,7 +333,8 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		return nil, fmt.Errorf("new: the service calls itself %q", svc.Name())
 	}
 	var consumers []*events.Consumer
-	for _, proj := range svc.Projectors() {
+	projectors := svc.Projectors()
+	for _, proj := range projectors {
 		c, err := projections.NewConsumer(proj, projections.Config{Pool: pool, JS: cfg.JS, Logger: logger, Consumer: cfg.Consumer})
 		if err != nil {
 			return nil, err
@@ -347,12 +349,13 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		return nil, err
 	}
 	return &unit{
-		info:      ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)},
-		pool:      pool,
-		svc:       svc,
-		relay:     relay,
-		consumers: consumers,
-		logger:    logger,
+		info:       ServiceInfo{Name: def.Name, Database: creds, Stream: events.StreamName(def.Name)},
+		pool:       pool,
+		svc:        svc,
+		relay:      relay,
+		consumers:  consumers,
+		projectors: projectors,
+		logger:     logger,
 	}, nil
 }
 
@@ -360,6 +363,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 // [Platform.Handler], their relays and their Run loops.
 type Platform struct {
 	logger  *slog.Logger
+	js      jetstream.JetStream
 	units   []*unit
 	byName  map[string]*unit
 	handler http.Handler
@@ -380,6 +384,7 @@ type Platform struct {
 func newPlatform(cfg Config, units []*unit) (*Platform, error) {
 	p := &Platform{
 		logger: cfg.Logger,
+		js:     cfg.JS,
 		units:  units,
 		byName: make(map[string]*unit, len(units)),
 	}

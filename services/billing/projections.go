@@ -35,56 +35,119 @@ func (s *Service) userProfiles() projections.Projector {
 		Name:    "user_profiles",
 		Source:  "identity",
 		Handlers: map[string]projections.Apply{
-			subjectUserCreated:      s.onUserCreated,
-			subjectUserEmailChanged: s.onUserEmailChanged,
+			subjectUserCreated:      s.cacheUser,
+			subjectUserEmailChanged: s.cacheUser,
+		},
+		Rebuild: &projections.Rebuild{
+			Tables:    []string{userProfilesTable.Name},
+			NewFolder: func() projections.Folder { return &userProfilesFolder{s: s, rows: map[uuid.UUID]userRow{}} },
 		},
 	}
 }
 
-func (s *Service) onUserCreated(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var m identityv1.UserCreated
-	if err := ev.Unmarshal(&m); err != nil {
-		return err
-	}
-	return s.cacheUser(ctx, tx, ev, m.GetTenantId(), m.GetUserId(), m.GetEmail())
+// userRow is one user's cache row before its email is sealed.
+type userRow struct {
+	tenantID, userID uuid.UUID
+	email            string
+	version          int64
+	updatedAt        time.Time
 }
 
-func (s *Service) onUserEmailChanged(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var m identityv1.UserEmailChanged
-	if err := ev.Unmarshal(&m); err != nil {
-		return err
+// decodeUser reads the user an identity event describes.
+func decodeUser(ev events.Event) (userRow, error) {
+	var tenant, user, email string
+	switch ev.Subject() {
+	case subjectUserCreated:
+		var m identityv1.UserCreated
+		if err := ev.Unmarshal(&m); err != nil {
+			return userRow{}, err
+		}
+		tenant, user, email = m.GetTenantId(), m.GetUserId(), m.GetEmail()
+	case subjectUserEmailChanged:
+		var m identityv1.UserEmailChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return userRow{}, err
+		}
+		tenant, user, email = m.GetTenantId(), m.GetUserId(), m.GetEmail()
+	default:
+		return userRow{}, events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
 	}
-	return s.cacheUser(ctx, tx, ev, m.GetTenantId(), m.GetUserId(), m.GetEmail())
-}
-
-// cacheUser writes the user's row as of ev's aggregate version, unless the
-// row already reflects that version or a newer one.
-func (s *Service) cacheUser(ctx context.Context, tx pgx.Tx, ev events.Event, tenant, user, email string) error {
 	tenantID, err := uuid.Parse(tenant)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+		return userRow{}, events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
 	}
 	userID, err := uuid.Parse(user)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad user_id %q", ev.ID, user))
+		return userRow{}, events.Permanent(fmt.Errorf("event %s: bad user_id %q", ev.ID, user))
 	}
 	if email == "" {
-		return events.Permanent(fmt.Errorf("event %s: no email", ev.ID))
-	}
-	sealed, err := s.email.seal(ctx, tenantID, userID, email)
-	if err != nil {
-		return err
-	}
-	hash, err := s.email.blindIndex(ctx, tenantID, email)
-	if err != nil {
-		return err
+		return userRow{}, events.Permanent(fmt.Errorf("event %s: no email", ev.ID))
 	}
 	updatedAt := ev.Time
 	if updatedAt.IsZero() {
 		updatedAt = time.Now()
 	}
-	if _, err := userProfilesTable.Upsert(ctx, tx, userID, tenantID, sealed, hash, updatedAt, ev.Version); err != nil {
+	return userRow{tenantID: tenantID, userID: userID, email: email, version: ev.Version, updatedAt: updatedAt}, nil
+}
+
+// cacheUser writes the user's row as of ev's aggregate version, unless the
+// row already reflects that version or a newer one. It handles every
+// subject of the projector.
+func (s *Service) cacheUser(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	row, err := decodeUser(ev)
+	if err != nil {
 		return err
+	}
+	sealed, hash, err := s.sealRow(ctx, row)
+	if err != nil {
+		return err
+	}
+	_, err = userProfilesTable.Upsert(ctx, tx, row.userID, row.tenantID, sealed, hash, row.updatedAt, row.version)
+	return err
+}
+
+// sealRow encrypts a row's email and computes its blind index.
+func (s *Service) sealRow(ctx context.Context, row userRow) (sealed, hash []byte, err error) {
+	if sealed, err = s.email.seal(ctx, row.tenantID, row.userID, row.email); err != nil {
+		return nil, nil, err
+	}
+	if hash, err = s.email.blindIndex(ctx, row.tenantID, row.email); err != nil {
+		return nil, nil, err
+	}
+	return sealed, hash, nil
+}
+
+// userProfilesFolder rebuilds user_profiles by replay: it keeps each user's
+// newest row in memory and writes them all with COPY.
+type userProfilesFolder struct {
+	s    *Service
+	rows map[uuid.UUID]userRow
+}
+
+func (f *userProfilesFolder) Fold(ev events.Event) error {
+	row, err := decodeUser(ev)
+	if err != nil {
+		return err
+	}
+	if old, ok := f.rows[row.userID]; !ok || row.version > old.version {
+		f.rows[row.userID] = row
+	}
+	return nil
+}
+
+func (f *userProfilesFolder) Flush(ctx context.Context, tx pgx.Tx) error {
+	src := make([][]any, 0, len(f.rows))
+	for _, row := range f.rows {
+		sealed, hash, err := f.s.sealRow(ctx, row)
+		if err != nil {
+			return err
+		}
+		src = append(src, []any{row.userID, row.tenantID, sealed, hash, row.version, row.updatedAt})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{userProfilesTable.Name},
+		[]string{"user_id", "tenant_id", "email_ciphertext", "email_hash", "version", "updated_at"}, pgx.CopyFromRows(src))
+	if err != nil {
+		return fmt.Errorf("copy user_profiles: %w", err)
 	}
 	return nil
 }

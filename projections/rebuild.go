@@ -1,0 +1,455 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/authms/authms/events"
+)
+
+// Rebuild makes a projection rebuildable by replaying its source stream.
+//
+// A rebuild replays the stream from its first message into shadow copies of
+// Tables (in a schema of their own, so the projector's SQL, which names its
+// tables without a schema, writes to the copies unchanged), then swaps the
+// copies in within one transaction. Only projections whose effects are all
+// in Tables can be rebuilt: a projector that records events of its own (a
+// policy such as "create a wallet for every user") is not a cache and has no
+// Rebuild.
+type Rebuild struct {
+	// Tables are the tables the projection owns. Nothing outside the
+	// projection may reference them with a foreign key.
+	Tables []string
+	// NewFolder, when set, is the fast path: events are folded in memory
+	// and the result written with COPY. Without it every event runs through
+	// the projector's handlers, in batched transactions.
+	NewFolder func() Folder
+}
+
+// Folder reduces a replayed stream to the rows of a projection.
+type Folder interface {
+	// Fold adds one event. Events arrive in stream order.
+	Fold(ev events.Event) error
+	// Flush writes the folded rows into the (empty) projection tables in tx,
+	// typically with CopyFrom; table names resolve to the shadow copies.
+	Flush(ctx context.Context, tx pgx.Tx) error
+}
+
+// Progress reports a rebuild's progress.
+type Progress struct {
+	// Phase is "pausing", "replaying", "writing", "swapping" or "done".
+	Phase    string
+	Replayed uint64 // events replayed so far
+	Total    uint64 // events to replay
+	Elapsed  time.Duration
+}
+
+// Rate is the replay rate in events per second.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Replayed) / p.Elapsed.Seconds()
+}
+
+// RebuildConfig carries what a rebuild needs.
+type RebuildConfig struct {
+	Pool   *pgxpool.Pool
+	JS     jetstream.JetStream
+	Logger *slog.Logger
+	// Progress, when set, is called about every 100ms and at each phase.
+	Progress func(Progress)
+	// BatchSize is the number of events per transaction on the handler path
+	// (default 1000).
+	BatchSize int
+}
+
+// RebuildResult summarises a finished rebuild.
+type RebuildResult struct {
+	Replayed     uint64        // events replayed
+	LastSequence uint64        // the last source sequence the rebuild covers
+	Took         time.Duration // from pause to resume
+}
+
+// ErrNotRebuildable is returned for a projector without a Rebuild.
+var ErrNotRebuildable = errors.New("projection cannot be rebuilt by replay")
+
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// RebuildProjection rebuilds p from its source stream while the service
+// keeps serving reads from the current tables:
+//
+//  1. it pauses p's durable consumer on the server (every instance stops
+//     receiving) and waits for in-flight messages to settle;
+//  2. it replays the source stream from the first message up to its last
+//     sequence L into shadow tables, with no side effects: the shadow schema
+//     also shadows events and outbox, so nothing a handler records escapes;
+//  3. in one transaction it replaces the tables and records the replayed
+//     events after the consumer's ack floor as processed, so the resumed
+//     consumer skips what the rebuild covered and continues after L;
+//  4. it resumes the consumer.
+func RebuildProjection(ctx context.Context, p Projector, cfg RebuildConfig) (RebuildResult, error) {
+	if p.Rebuild == nil || len(p.Rebuild.Tables) == 0 {
+		return RebuildResult{}, fmt.Errorf("%s: %w", p.Durable(), ErrNotRebuildable)
+	}
+	for _, t := range p.Rebuild.Tables {
+		if !identifier.MatchString(t) {
+			return RebuildResult{}, fmt.Errorf("%s: bad table name %q", p.Durable(), t)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 1000
+	}
+	r := &rebuild{p: p, cfg: cfg, start: time.Now(), shadow: "rebuild_" + p.Durable(),
+		log: cfg.Logger.With("projector", p.Durable())}
+	return r.run(ctx)
+}
+
+type rebuild struct {
+	p      Projector
+	cfg    RebuildConfig
+	log    *slog.Logger
+	start  time.Time
+	shadow string // schema of the shadow tables
+
+	replayed, total uint64
+	lastReport      time.Time
+}
+
+func (r *rebuild) report(phase string, force bool) {
+	if r.cfg.Progress == nil || (!force && time.Since(r.lastReport) < 100*time.Millisecond) {
+		return
+	}
+	r.lastReport = time.Now()
+	r.cfg.Progress(Progress{Phase: phase, Replayed: r.replayed, Total: r.total, Elapsed: time.Since(r.start)})
+}
+
+func (r *rebuild) run(ctx context.Context) (res RebuildResult, err error) {
+	stream := events.StreamName(r.p.Source)
+	durable := r.p.Durable()
+	r.report("pausing", true)
+	if _, err := r.cfg.JS.PauseConsumer(ctx, stream, durable, time.Now().Add(24*time.Hour)); err != nil {
+		return res, fmt.Errorf("pause consumer %s: %w", durable, err)
+	}
+	defer func() {
+		// Resume even when the caller gave up: a paused projector is stuck.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, rerr := r.cfg.JS.ResumeConsumer(rctx, stream, durable); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("resume consumer %s: %w", durable, rerr))
+		}
+		dctx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel2()
+		if _, derr := r.cfg.Pool.Exec(dctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{r.shadow}.Sanitize()+" CASCADE"); derr != nil {
+			err = errors.Join(err, fmt.Errorf("drop shadow schema: %w", derr))
+		}
+	}()
+	ackFloor, err := r.settle(ctx, stream, durable)
+	if err != nil {
+		return res, err
+	}
+	info, err := r.cfg.JS.Stream(ctx, stream)
+	if err != nil {
+		return res, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	last := info.CachedInfo().State.LastSeq
+	if err := r.createShadow(ctx); err != nil {
+		return res, err
+	}
+	after, err := r.replay(ctx, stream, last, ackFloor)
+	if err != nil {
+		return res, err
+	}
+	r.report("swapping", true)
+	if err := r.swap(ctx, ackFloor, after); err != nil {
+		return res, err
+	}
+	r.report("done", true)
+	res = RebuildResult{Replayed: r.replayed, LastSequence: last, Took: time.Since(r.start)}
+	r.log.Info("projection rebuilt", "events", r.replayed, "last_sequence", last, "took", res.Took.Round(time.Millisecond))
+	return res, nil
+}
+
+// settle waits until the paused consumer has no message in flight, or its
+// ack wait has passed, and returns its ack floor: every event at or below it
+// was applied by the live projector.
+func (r *rebuild) settle(ctx context.Context, stream, durable string) (uint64, error) {
+	cons, err := r.cfg.JS.Consumer(ctx, stream, durable)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	deadline := time.Now().Add(cons.CachedInfo().Config.AckWait + time.Second)
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("consumer %s: %w", durable, err)
+		}
+		if info.NumAckPending == 0 || time.Now().After(deadline) {
+			return info.AckFloor.Stream, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// createShadow makes the shadow schema: empty copies of the projection's
+// tables, of processed_events, and of events and outbox so that a handler
+// recording events during the replay records them nowhere.
+func (r *rebuild) createShadow(ctx context.Context) error {
+	schema := pgx.Identifier{r.shadow}.Sanitize()
+	stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "CREATE SCHEMA " + schema}
+	for _, t := range append(slices.Clone(r.p.Rebuild.Tables), "processed_events", "events", "outbox") {
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
+			pgx.Identifier{r.shadow, t}.Sanitize(), pgx.Identifier{"public", t}.Sanitize()))
+	}
+	for _, s := range stmts {
+		if _, err := r.cfg.Pool.Exec(ctx, s); err != nil {
+			return fmt.Errorf("create shadow tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// inShadow runs fn in a transaction whose unqualified table names resolve to
+// the shadow schema first.
+func (r *rebuild) inShadow(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{r.shadow}.Sanitize()+", public"); err != nil {
+			return fmt.Errorf("use shadow schema: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// processedRow is an event the live consumer may see again after the swap.
+type processedRow struct {
+	id  uuid.UUID
+	seq uint64
+}
+
+// replay reads the source stream up to last and applies it to the shadow
+// tables. It returns the replayed events after ackFloor, which the swap
+// records as processed.
+func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint64) ([]processedRow, error) {
+	subjects := slices.Sorted(maps.Keys(r.p.Handlers))
+	cons, err := r.cfg.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", stream, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", stream, err)
+	}
+	r.total = info.NumPending
+	r.report("replaying", true)
+	if r.total == 0 || last == 0 {
+		return nil, nil
+	}
+
+	var (
+		folder  Folder
+		batch   []events.Event
+		after   []processedRow
+		handler = r.shadowHandler()
+	)
+	if r.p.Rebuild.NewFolder != nil {
+		folder = r.p.Rebuild.NewFolder()
+	}
+	flushBatch := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := r.inShadow(ctx, func(tx pgx.Tx) error {
+			for _, ev := range batch {
+				if err := handler(ctx, tx, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
+
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", stream, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: %w", stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: %w", stream, err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > last {
+			break // arrived after the rebuild began: the live consumer applies it
+		}
+		ev, err := events.FromMsg(msg.Subject(), msg.Headers(), msg.Data())
+		if err != nil {
+			return nil, fmt.Errorf("replay %s seq %d: %w", stream, seq, err)
+		}
+		ev.Stream, ev.Sequence = stream, seq
+		if folder != nil {
+			err = folder.Fold(ev)
+		} else {
+			batch = append(batch, ev)
+			if len(batch) >= r.cfg.BatchSize {
+				err = flushBatch()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replay %s seq %d (%s): %w", stream, seq, ev.Type(), err)
+		}
+		if seq > ackFloor {
+			after = append(after, processedRow{id: ev.ID, seq: seq})
+		}
+		r.replayed++
+		r.report("replaying", false)
+		if seq == last || meta.NumPending == 0 {
+			break
+		}
+	}
+	if err := flushBatch(); err != nil {
+		return nil, fmt.Errorf("replay %s: %w", stream, err)
+	}
+	if folder != nil {
+		r.report("writing", true)
+		if err := r.inShadow(ctx, func(tx pgx.Tx) error { return folder.Flush(ctx, tx) }); err != nil {
+			return nil, fmt.Errorf("write rebuilt rows: %w", err)
+		}
+	}
+	return after, nil
+}
+
+// shadowHandler applies one event like the live projector does, minus the
+// bookkeeping the swap does in bulk.
+func (r *rebuild) shadowHandler() Apply {
+	return func(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+		apply, ok := r.p.Handlers[ev.Subject()]
+		if !ok {
+			return nil
+		}
+		return apply(events.CausedBy(ctx, ev), tx, ev)
+	}
+}
+
+// swap replaces the live tables with the shadow copies and brings the
+// projector's bookkeeping in line, in one transaction.
+func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRow) error {
+	durable := r.p.Durable()
+	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
+		for _, t := range r.p.Rebuild.Tables {
+			live, shadow := pgx.Identifier{"public", t}.Sanitize(), pgx.Identifier{r.shadow, t}.Sanitize()
+			names, err := indexNames(ctx, tx, "public", t)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "DROP TABLE "+live); err != nil {
+				return fmt.Errorf("drop %s: %w", t, err)
+			}
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+shadow+" SET SCHEMA public"); err != nil {
+				return fmt.Errorf("move rebuilt %s in: %w", t, err)
+			}
+			if err := restoreIndexNames(ctx, tx, t, names); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM public.processed_events WHERE consumer = $1 AND stream_sequence > $2",
+			durable, int64(ackFloor)); err != nil {
+			return fmt.Errorf("reset processed events: %w", err)
+		}
+		rows := make([][]any, len(after))
+		for i, a := range after {
+			rows[i] = []any{durable, a.id, int64(a.seq)}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"public", "processed_events"},
+			[]string{"consumer", "event_id", "stream_sequence"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("record replayed events as processed: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM public.projector_failures WHERE consumer = $1", durable); err != nil {
+			return fmt.Errorf("clear failure record: %w", err)
+		}
+		return nil
+	})
+}
+
+// indexNames maps each index definition of a table, with its name removed,
+// to the index's name, so the rebuilt table can get the names migrations
+// gave them.
+func indexNames(ctx context.Context, tx pgx.Tx, schema, table string) (map[string]string, error) {
+	rows, err := tx.Query(ctx, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2", schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s: %w", table, err)
+	}
+	out := map[string]string{}
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			return nil, err
+		}
+		out[indexShape(def, name, schema)] = name
+	}
+	return out, rows.Err()
+}
+
+// indexShape strips the index and schema names from an index definition.
+func indexShape(def, name, schema string) string {
+	def = strings.Replace(def, " INDEX "+pgx.Identifier{name}.Sanitize()+" ", " INDEX ", 1)
+	def = strings.Replace(def, " INDEX "+name+" ", " INDEX ", 1)
+	return strings.ReplaceAll(def, " ON "+schema+".", " ON ")
+}
+
+// restoreIndexNames renames the moved table's indexes (and the constraints
+// behind them) to the names the live table had.
+func restoreIndexNames(ctx context.Context, tx pgx.Tx, table string, want map[string]string) error {
+	have, err := indexNames(ctx, tx, "public", table)
+	if err != nil {
+		return err
+	}
+	for shape, name := range have {
+		target, ok := want[shape]
+		if !ok || target == name {
+			continue
+		}
+		var isConstraint bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = $1 AND conrelid = $2::regclass)",
+			name, pgx.Identifier{"public", table}.Sanitize()).Scan(&isConstraint); err != nil {
+			return fmt.Errorf("inspect %s: %w", name, err)
+		}
+		stmt := "ALTER INDEX " + pgx.Identifier{"public", name}.Sanitize() + " RENAME TO " + pgx.Identifier{target}.Sanitize()
+		if isConstraint {
+			stmt = "ALTER TABLE " + pgx.Identifier{"public", table}.Sanitize() + " RENAME CONSTRAINT " +
+				pgx.Identifier{name}.Sanitize() + " TO " + pgx.Identifier{target}.Sanitize()
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", name, target, err)
+		}
+	}
+	return nil
+}
