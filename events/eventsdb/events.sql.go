@@ -37,6 +37,17 @@ func (q *Queries) ClearProjectorFailure(ctx context.Context, arg ClearProjectorF
 	return err
 }
 
+const countEventsAfter = `-- name: CountEventsAfter :one
+SELECT count(*)::bigint FROM events WHERE position > $1
+`
+
+func (q *Queries) CountEventsAfter(ctx context.Context, after int64) (int64, error) {
+	row := q.db.QueryRow(ctx, countEventsAfter, after)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const deleteOutbox = `-- name: DeleteOutbox :exec
 DELETE FROM outbox WHERE id = ANY($1::bigint[])
 `
@@ -44,6 +55,17 @@ DELETE FROM outbox WHERE id = ANY($1::bigint[])
 func (q *Queries) DeleteOutbox(ctx context.Context, ids []int64) error {
 	_, err := q.db.Exec(ctx, deleteOutbox, ids)
 	return err
+}
+
+const eventPosition = `-- name: EventPosition :one
+SELECT position FROM events WHERE id = $1
+`
+
+func (q *Queries) EventPosition(ctx context.Context, id uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, eventPosition, id)
+	var position int64
+	err := row.Scan(&position)
+	return position, err
 }
 
 const eventsAfter = `-- name: EventsAfter :many

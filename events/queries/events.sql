@@ -58,3 +58,9 @@ SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE con
 -- name: ProjectorFailure :one
 SELECT consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at
 FROM projector_failures WHERE consumer = @consumer;
+
+-- name: EventPosition :one
+SELECT position FROM events WHERE id = @id;
+
+-- name: CountEventsAfter :one
+SELECT count(*)::bigint FROM events WHERE position > @after;
