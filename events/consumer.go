@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Dead-letter headers, added to the original envelope when a message moves
@@ -68,6 +70,11 @@ type ConsumerConfig struct {
 	// dropped connection) even if Healthy passes a moment later; they are
 	// retried in place like an outage, up to outageRetries times per message.
 	Unavailable func(error) bool
+	// Tracer, when set, wraps each delivery in a consumer span whose parent
+	// is the trace context the event carries (its traceparent), so the
+	// trace of the API call that caused the event continues here. Nil: no
+	// spans, at no cost.
+	Tracer trace.Tracer
 }
 
 // outageRetries bounds the in-place retries of a message whose handler keeps
@@ -97,6 +104,7 @@ type Consumer struct {
 	failures     atomic.Uint64
 	deadLettered atomic.Uint64
 	lastSequence atomic.Uint64
+	lastEvent    atomic.Int64 // unix nanoseconds of the last handled event's time
 	outages      atomic.Uint64
 	stalled      atomic.Bool
 }
@@ -109,6 +117,9 @@ type ConsumerStats struct {
 	LastSequence uint64 // stream sequence of the last handled message
 	Outages      uint64 // outages of a dependency the consumer waited out
 	Stalled      bool   // waiting for a dependency to come back right now
+	// LastEventTime is the time of the last handled event (when its command
+	// committed); zero before the first.
+	LastEventTime time.Time
 }
 
 // NewConsumer validates cfg and returns a consumer; Run starts it.
@@ -122,7 +133,7 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig) (*Consumer, error) 
 
 // Stats returns the consumer's counters.
 func (c *Consumer) Stats() ConsumerStats {
-	return ConsumerStats{
+	st := ConsumerStats{
 		Handled:      c.handled.Load(),
 		Failures:     c.failures.Load(),
 		DeadLettered: c.deadLettered.Load(),
@@ -130,6 +141,10 @@ func (c *Consumer) Stats() ConsumerStats {
 		Outages:      c.outages.Load(),
 		Stalled:      c.stalled.Load(),
 	}
+	if ns := c.lastEvent.Load(); ns != 0 {
+		st.LastEventTime = time.Unix(0, ns)
+	}
+	return st
 }
 
 // Config returns the consumer's configuration with defaults applied.
@@ -162,7 +177,9 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 func (c *Consumer) Run(ctx context.Context) error {
 	log := c.cfg.Logger.With("service", c.cfg.Service, "consumer", c.cfg.Durable, "stream", c.cfg.Stream)
 	var cons jetstream.Consumer
-	retry := newBackoff(100*time.Millisecond, 5*time.Second)
+	// Fetch failures are cheap to retry and mostly a NATS restart: resume
+	// within a second of it.
+	retry := newBackoff(50*time.Millisecond, time.Second)
 	for cons == nil {
 		var err error
 		if cons, err = c.Ensure(ctx); err != nil {
@@ -188,14 +205,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			sleep(ctx, d)
 			continue
 		}
-		// Hold the whole batch, so an outage can keep every fetched message
-		// alive rather than only the one being handled.
-		var held []jetstream.Msg
-		for msg := range batch.Messages() {
-			held = append(held, msg)
-		}
-		for i, msg := range held {
-			c.handle(ctx, log, msg, held[i:])
+		q := &batchQueue{msgs: batch.Messages()}
+		for msg := q.next(); msg != nil; msg = q.next() {
+			c.handle(ctx, log, msg, q.held)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			d := retry.next()
@@ -208,9 +220,55 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// batchQueue hands out a fetch's messages as they arrive, and during an
+// outage every message received so far, so all of them are kept alive.
+type batchQueue struct {
+	msgs    <-chan jetstream.Msg // nil once closed
+	current jetstream.Msg
+	pending []jetstream.Msg // received, not yet handed out
+}
+
+// next returns the next message, waiting for it, or nil when the fetch ended.
+func (q *batchQueue) next() jetstream.Msg {
+	q.current = nil
+	if len(q.pending) > 0 {
+		q.current, q.pending = q.pending[0], q.pending[1:]
+		return q.current
+	}
+	if q.msgs == nil {
+		return nil
+	}
+	msg, ok := <-q.msgs
+	if !ok {
+		q.msgs = nil
+		return nil
+	}
+	q.current = msg
+	return msg
+}
+
+// held returns the current message and every later one received so far.
+func (q *batchQueue) held() []jetstream.Msg {
+	for q.msgs != nil {
+		select {
+		case msg, ok := <-q.msgs:
+			if !ok {
+				q.msgs = nil
+				continue
+			}
+			q.pending = append(q.pending, msg)
+			continue
+		default:
+		}
+		break
+	}
+	return append([]jetstream.Msg{q.current}, q.pending...)
+}
+
 // handle runs the handler for one message and acks, naks or dead-letters
-// it. held is msg and the rest of its batch, kept alive during an outage.
-func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, held []jetstream.Msg) {
+// it. held returns msg and the rest of its batch received so far, kept
+// alive during an outage.
+func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, held func() []jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
@@ -221,14 +279,17 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.M
 	ev, err := FromMsg(msg.Subject(), msg.Headers(), msg.Data())
 	if err == nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
-		err = c.runHandler(ctx, msg, ev)
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, ev, meta)
+		err = c.runHandler(ctx, held, ev)
 		// An outage is retried in place: the message is not its cause.
 		for retries := 0; err != nil && ctx.Err() == nil && !IsPermanent(err) && c.outage(ctx, err, retries); retries++ {
 			if !c.awaitRecovery(ctx, log, err, held) {
 				break
 			}
-			err = c.runHandler(ctx, msg, ev)
+			err = c.runHandler(ctx, held, ev)
 		}
+		endSpan(span, err)
 	}
 	if err == nil {
 		if err := msg.Ack(); err != nil {
@@ -238,6 +299,7 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.M
 		}
 		c.handled.Add(1)
 		c.lastSequence.Store(meta.Sequence.Stream)
+		c.lastEvent.Store(ev.Time.UnixNano())
 		return
 	}
 	if ctx.Err() != nil {
@@ -284,16 +346,16 @@ func (c *Consumer) outage(ctx context.Context, err error, retries int) bool {
 // awaitRecovery stops the consumer until Healthy passes, keeping the held
 // messages' ack deadlines alive meanwhile. It reports false when ctx ended
 // first.
-func (c *Consumer) awaitRecovery(ctx context.Context, log *slog.Logger, cause error, held []jetstream.Msg) bool {
+func (c *Consumer) awaitRecovery(ctx context.Context, log *slog.Logger, cause error, held func() []jetstream.Msg) bool {
 	c.stalled.Store(true)
 	defer c.stalled.Store(false)
 	c.outages.Add(1)
 	start := time.Now()
 	log.Warn("dependency unavailable: pausing this consumer until it is back; no delivery attempt is spent",
-		"held", len(held), "err", cause)
+		"held", len(held()), "err", cause)
 	wait := newBackoff(200*time.Millisecond, min(5*time.Second, c.cfg.AckWait/3))
 	for {
-		for _, m := range held {
+		for _, m := range held() {
 			_ = m.InProgress()
 		}
 		if !sleep(ctx, wait.next()) {
@@ -309,12 +371,13 @@ func (c *Consumer) awaitRecovery(ctx context.Context, log *slog.Logger, cause er
 	}
 }
 
-// runHandler calls the handler and keeps the message's ack deadline alive
-// while it runs.
-func (c *Consumer) runHandler(ctx context.Context, msg jetstream.Msg, ev Event) error {
+// runHandler calls the handler and, while it runs, keeps the ack deadline of
+// the message and of the rest of its batch received so far alive: a slow
+// handler must not get the messages behind it redelivered elsewhere.
+func (c *Consumer) runHandler(ctx context.Context, held func() []jetstream.Msg, ev Event) error {
 	done := make(chan struct{})
-	defer close(done)
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		t := time.NewTicker(c.cfg.AckWait / 3)
 		defer t.Stop()
 		for {
@@ -322,10 +385,13 @@ func (c *Consumer) runHandler(ctx context.Context, msg jetstream.Msg, ev Event) 
 			case <-done:
 				return
 			case <-t.C:
-				_ = msg.InProgress()
+				for _, m := range held() {
+					_ = m.InProgress()
+				}
 			}
 		}
-	}()
+	})
+	defer func() { close(done); wg.Wait() }() // held is not safe once the handler returned
 	return c.cfg.Handler(ctx, ev)
 }
 
@@ -352,7 +418,10 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 	dl.Data = msg.Data()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	msgID := fmt.Sprintf("%s:%s:%d", c.cfg.Durable, meta.Stream, meta.Sequence.Stream)
+	// The delivery count keeps a later dead letter of the same message (after
+	// a re-drive) from being dropped as a duplicate of this one; a retried
+	// publish of this dead letter still de-duplicates.
+	msgID := fmt.Sprintf("%s:%s:%d:%d", c.cfg.Durable, meta.Stream, meta.Sequence.Stream, meta.NumDelivered)
 	if _, err := c.js.PublishMsg(pctx, dl, jetstream.WithMsgID(msgID)); err != nil {
 		return fmt.Errorf("publish to %s: %w", DLQStreamName(c.cfg.Service), err)
 	}

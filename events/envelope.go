@@ -206,12 +206,18 @@ func TraceFrom(ctx context.Context) Trace {
 
 // CausedBy returns a context in which new events are caused by ev and share
 // its correlation id: a projector that reacts to ev with a command uses it.
+// The new events continue ev's trace: from the consumer span in ctx when
+// tracing is on, else with ev's own traceparent.
 func CausedBy(ctx context.Context, ev Event) context.Context {
 	corr := ev.CorrelationID
 	if corr == "" {
 		corr = ev.ID.String()
 	}
-	return WithTrace(ctx, Trace{CorrelationID: corr, CausationID: ev.ID.String(), TraceParent: ev.TraceParent})
+	tp := SpanTraceParent(ctx)
+	if tp == "" {
+		tp = ev.TraceParent
+	}
+	return WithTrace(ctx, Trace{CorrelationID: corr, CausationID: ev.ID.String(), TraceParent: tp})
 }
 
 // splitType splits "identity.user.created.v2" into the subject and version 2.

@@ -38,6 +38,11 @@ type RelayConfig struct {
 	AckTimeout time.Duration
 	// DrainTimeout bounds the last drain after ctx is cancelled (default 5s).
 	DrainTimeout time.Duration
+	// OnBatch, when set, is called after each batch with the number of
+	// messages JetStream acknowledged and their publish latency: from the
+	// first publish of the batch to the last ack. Metrics use it; it must
+	// not block.
+	OnBatch func(acked int, latency time.Duration)
 }
 
 func (c RelayConfig) withDefaults() RelayConfig {
@@ -140,6 +145,17 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger) error {
 	}
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
+		// The lock lives as long as its connection. Batches run on other
+		// connections of the pool, so without this check a relay whose lock
+		// connection died (a terminated backend, a failover) would keep
+		// draining a backlog next to the relay that took the lock over.
+		if err := conn.Ping(ctx); err != nil {
+			if ctx.Err() != nil {
+				r.finalDrain(log)
+				return nil
+			}
+			return fmt.Errorf("relay lock connection lost: %w", err)
+		}
 		n, err := r.drainOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -198,6 +214,7 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 	// The query orders by id; keep the guarantee explicit for future edits.
 	slices.SortFunc(rows, func(a, b eventsdb.OutboxBatchRow) int { return cmp.Compare(a.ID, b.ID) })
 
+	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	for _, row := range rows {
 		msg, err := outboxMsg(row)
@@ -229,6 +246,7 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	latency := time.Since(start)
 	if len(acked) > 0 {
 		// Delete with a fresh context: rows JetStream stored must not be
 		// published again just because shutdown began.
@@ -239,6 +257,9 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("delete %d published outbox rows: %w", len(acked), err)
 		}
 		r.published.Add(uint64(len(acked)))
+		if r.cfg.OnBatch != nil {
+			r.cfg.OnBatch(len(acked), latency)
+		}
 	}
 	return len(acked), firstErr
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/rs/cors"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 const (
@@ -25,8 +27,9 @@ const (
 const corsMaxAge = 2 * time.Hour
 
 // Handler returns the HTTP handler of every running service: their Connect
-// APIs (Connect, gRPC and gRPC-web protocols), grpc.health.v1 and gRPC
-// reflection, behind CORS. Serve it with [NewServer] so gRPC clients get
+// APIs (Connect, gRPC and gRPC-web protocols), the admin API over their dead
+// letters (authms.admin.v1.DeadLetterService), grpc.health.v1, gRPC
+// reflection and the Prometheus metrics at [MetricsPath], behind CORS. Serve it with [NewServer] so gRPC clients get
 // HTTP/2 without TLS.
 //
 // Health reports, per service, both its name ("billing") and the full names
@@ -50,7 +53,13 @@ func (p *Platform) buildHandler(cfg Config) error {
 		reflected = append(reflected, apis...)
 		p.setStatus(u.info.Name, true)
 	}
+	admin, err := p.mountAdmin(mux, cfg)
+	if err != nil {
+		return err
+	}
+	reflected = append(reflected, admin...)
 	mux.Handle(grpchealth.NewHandler(p.health))
+	mux.Handle(MetricsPath, p.metricsHandler())
 	reflector := grpcreflect.NewStaticReflector(reflected...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
@@ -109,8 +118,8 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
 		// Authorization carries access tokens and API keys.
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-		ExposedHeaders: connectcors.ExposedHeaders(),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", rpc.CorrelationHeader, "Traceparent"),
+		ExposedHeaders: append(connectcors.ExposedHeaders(), rpc.CorrelationHeader),
 		MaxAge:         int(corsMaxAge.Seconds()),
 	}).Handler(h)
 }

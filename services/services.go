@@ -30,12 +30,14 @@ import (
 	"connectrpc.com/grpchealth"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/services/billing"
 	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/obs"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/internal/secrets"
@@ -144,6 +146,11 @@ type Config struct {
 	// Identity configures the identity service (password hashing cost);
 	// zero fields take identity's production defaults.
 	Identity identity.Config
+	// TracerProvider traces every API call (a server span) and every event
+	// a projector applies (a consumer span, child of the call that recorded
+	// the event). Nil turns tracing off; [TracingFromEnv] builds one from
+	// the OTEL_ environment variables.
+	TracerProvider trace.TracerProvider
 }
 
 // validateProvisioning reports what provisioning and migrating need.
@@ -176,6 +183,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Consumer.Tracer == nil {
+		c.Consumer.Tracer = c.consumerTracer()
 	}
 	return c
 }
@@ -300,7 +310,7 @@ type unit struct {
 }
 
 // prepare provisions, migrates and builds one service without starting it.
-func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition) (u *unit, err error) {
+func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics) (u *unit, err error) {
 	logger := cfg.Logger.With("service", def.Name)
 	pool, creds, err := provision(ctx, cfg, prov, def)
 	if err != nil {
@@ -314,7 +324,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	if err := events.EnsureStreams(ctx, cfg.JS, def.Name, cfg.Streams); err != nil {
 		return nil, err
 	}
-	opts, err := rpc.HandlerOptions(logger)
+	opts, err := rpc.HandlerOptions(logger, rpc.WithTracing(cfg.TracerProvider))
 	if err != nil {
 		return nil, fmt.Errorf("handler options: %w", err)
 	}
@@ -335,7 +345,8 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	var consumers []*events.Consumer
 	projectors := svc.Projectors()
 	for _, proj := range projectors {
-		c, err := projections.NewConsumer(proj, projections.Config{Pool: pool, JS: cfg.JS, Logger: logger, Consumer: cfg.Consumer})
+		// The consumer adds the service attribute itself, as the relay does.
+		c, err := projections.NewConsumer(proj, projections.Config{Pool: pool, JS: cfg.JS, Logger: cfg.Logger, Consumer: cfg.Consumer})
 		if err != nil {
 			return nil, err
 		}
@@ -344,6 +355,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	rc := cfg.Relay
 	rc.Service, rc.Pool, rc.JS = def.Name, pool, cfg.JS
 	rc.Logger = cfg.Logger // the relay adds the service attribute itself
+	rc.OnBatch = metrics.RelayObserver(def.Name)
 	relay, err := events.NewRelay(rc)
 	if err != nil {
 		return nil, err
@@ -364,9 +376,11 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 type Platform struct {
 	logger  *slog.Logger
 	js      jetstream.JetStream
+	streams events.StreamConfig
 	units   []*unit
 	byName  map[string]*unit
 	handler http.Handler
+	metrics *obs.Metrics
 
 	health      *grpchealth.StaticChecker
 	healthNames map[string][]string // service -> names reported by health
@@ -381,16 +395,18 @@ type Platform struct {
 	closeErr  error
 }
 
-func newPlatform(cfg Config, units []*unit) (*Platform, error) {
+func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics) (*Platform, error) {
 	p := &Platform{
-		logger: cfg.Logger,
-		js:     cfg.JS,
-		units:  units,
-		byName: make(map[string]*unit, len(units)),
+		logger:  cfg.Logger,
+		js:      cfg.JS,
+		streams: cfg.Streams,
+		units:   units,
+		byName:  make(map[string]*unit, len(units)),
 	}
 	for _, u := range units {
 		p.byName[u.info.Name] = u
 	}
+	p.observe(metrics)
 	if err := p.buildHandler(cfg); err != nil {
 		return nil, err
 	}
@@ -415,9 +431,13 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		return nil, err
 	}
 	defer prov.Close()
+	metrics, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 
 	units, err := forEach(defs, func(def Definition) (*unit, error) {
-		u, err := prepare(ctx, cfg, prov, def)
+		u, err := prepare(ctx, cfg, prov, def, metrics)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", def.Name, err)
 		}
@@ -434,7 +454,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		closeAll()
 		return nil, err
 	}
-	p, err := newPlatform(cfg, units)
+	p, err := newPlatform(cfg, units, metrics)
 	if err != nil {
 		closeAll()
 		return nil, err

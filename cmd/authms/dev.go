@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authms/authms/events/natsembed"
 	"github.com/authms/authms/events/pg"
@@ -43,12 +47,31 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 	}
 }
 
+// natsReplicas reads NATS_REPLICAS: how many servers of a NATS cluster
+// keep a copy of each stream (1 by default, 3 in production). JetStream
+// allows at most 5.
+func (c *cli) natsReplicas() (int, error) {
+	v := c.getenv("NATS_REPLICAS")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 5 {
+		return 0, fmt.Errorf("NATS_REPLICAS=%q: want a number of stream replicas from 1 to 5", v)
+	}
+	return n, nil
+}
+
 // dev runs every service (or the named ones) in this process.
 func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err error) {
 	fs := c.newFlags("dev", "authms dev [flags] [service...]")
 	httpAddr := fs.String("http", c.env("AUTHMS_HTTP_ADDR", defaultHTTPAddr), "API listen `address` (AUTHMS_HTTP_ADDR)")
 	dataDir := fs.String("data", c.env("AUTHMS_DATA_DIR", defaultDataDir), "development data `directory`: NATS store, database passwords, keys (AUTHMS_DATA_DIR)")
 	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	replicas, err := c.natsReplicas()
 	if err != nil {
 		return err
 	}
@@ -108,6 +131,13 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 
 	cfg := c.servicesConfig(*dataDir, logger)
 	cfg.JS = js
+	cfg.Streams.Replicas = replicas
+	tp, flushSpans, err := c.tracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer flushSpans() // after the services stopped: their last spans too
+	cfg.TracerProvider = tp
 	p, err := services.Start(ctx, cfg, names...)
 	if err != nil {
 		return err
@@ -141,6 +171,30 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	return errors.Join(errs...)
 }
 
+// tracing turns OpenTelemetry tracing on when the OTEL_ environment
+// variables ask for it; it is off by default, and then tp is nil. flush
+// exports the last spans: call it after the services stopped.
+func (c *cli) tracing(ctx context.Context, logger *slog.Logger) (tp trace.TracerProvider, flush func(), err error) {
+	tp, shutdown, err := services.TracingFromEnv(ctx, c.getenv, c.stdout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tracing: %w", err)
+	}
+	if tp == nil {
+		return nil, func() {}, nil
+	}
+	// authms passes tp along explicitly; the globals serve libraries.
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	logger.Info("tracing on")
+	return tp, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			logger.Warn("exporting the last spans failed", "err", err)
+		}
+	}, nil
+}
+
 // printDev tells the developer where everything is.
 func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir string, p *services.Platform) {
 	api := "http://" + addr.String()
@@ -165,6 +219,7 @@ func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir str
 	}
 	_ = w.Flush()
 	fmt.Fprintf(c.stdout, "\nHealth:  curl -s -H 'Content-Type: application/json' -d '{}' %s/grpc.health.v1.Health/Check\n", api)
+	fmt.Fprintf(c.stdout, "Metrics: curl -s %s%s\n", api, services.MetricsPath)
 	fmt.Fprintf(c.stdout, "Events:  authms events tail '>'\n\n")
 }
 

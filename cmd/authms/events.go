@@ -25,13 +25,15 @@ var defaultNATSURL = fmt.Sprintf("nats://127.0.0.1:%d", natsembed.DefaultPort)
 // events runs `authms events <subcommand>`.
 func (c *cli) events(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("authms events needs a subcommand (streams, tail): %w", errUsage)
+		return fmt.Errorf("authms events needs a subcommand (streams, tail, republish): %w", errUsage)
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "streams":
 		return c.eventsStreams(ctx, rest)
 	case "tail":
 		return c.eventsTail(ctx, rest)
+	case "republish":
+		return c.eventsRepublish(ctx, rest)
 	default:
 		return fmt.Errorf("unknown events subcommand %q: %w", sub, errUsage)
 	}
@@ -334,6 +336,9 @@ func tailStream(ctx context.Context, js jetstream.JetStream, name string, opts t
 	if !opts.follow {
 		info, err := cons.Info(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // another stream's tail reached -n
+			}
 			return fmt.Errorf("tail %s: %w", name, err)
 		}
 		if info.NumPending == 0 {

@@ -8,9 +8,14 @@
 //	authms events streams [--json]  streams, message counts and consumers' lag
 //	authms events tail [flags] [subject filter]
 //	                                print events as JSON lines, decoded
+//	authms events republish <service>
+//	                                rebuild a lost stream from the events table
+//	authms dlq ls|show|redrive|purge
+//	                                list, inspect, re-drive and purge dead letters
+//	authms projections ls|rebuild   projector status; rebuild a projection by replay
 //
 // Configuration comes from flags and the environment: DATABASE_URL,
-// NATS_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
+// NATS_URL, NATS_REPLICAS, AUTHMS_API_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
 // AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS.
 package main
 
@@ -40,12 +45,26 @@ Usage:
   authms migrate [service...]           create databases and roles, apply migrations
   authms events streams [--json]        list streams and consumers
   authms events tail [flags] [subject]  print events as JSON lines
+  authms events republish [--from-start] [--yes] <service>
+                                        rebuild a lost stream from the service's events table
+  authms projections ls [--json]        projectors: source, checkpoint, pending, state
+  authms projections rebuild [--yes] <service>.<projection>
+                                        rebuild a projection by replaying its source stream
+  authms dlq ls [--consumer X] [--json] [service]
+                                        list dead letters (all DLQ_* streams without a service)
+  authms dlq show <service> <seq>       one dead letter: headers, error, decoded payload
+  authms dlq redrive <service> <seq>|--all [--consumer X]
+                                        apply dead letters again through the running service
+  authms dlq purge <service> [--consumer X] [--yes]
+                                        delete dead letters without applying them
 
 Run "authms <command> -h" for a command's flags.
 
 Environment:
   DATABASE_URL            superuser connection string (default ` + defaultDatabaseURL + `)
   NATS_URL                NATS server; authms dev embeds one when unset (default nats://127.0.0.1:4223)
+  NATS_REPLICAS           copies of each stream in a NATS cluster (default 1; 3 in production)
+  AUTHMS_API_URL          the running services' API, for dlq redrive, projections and events republish (default http://localhost:8080)
   AUTHMS_DATABASE_PREFIX  prefix of database and role names (default authms: authms_identity, ...)
   AUTHMS_HTTP_ADDR        API listen address (default ` + defaultHTTPAddr + `)
   AUTHMS_DATA_DIR         development data: NATS store, passwords, keys (default ` + defaultDataDir + `)
@@ -60,19 +79,24 @@ var errUsage = errors.New("usage")
 // cli holds what a command reads and writes, so tests run commands in
 // process.
 type cli struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
 	// stderrIsTerminal selects text logs by default.
 	stderrIsTerminal bool
+	// stdinIsTerminal lets commands ask for confirmation.
+	stdinIsTerminal bool
 }
 
 func main() {
 	c := &cli{
+		stdin:            os.Stdin,
 		stdout:           os.Stdout,
 		stderr:           os.Stderr,
 		getenv:           os.Getenv,
 		stderrIsTerminal: isTerminal(os.Stderr),
+		stdinIsTerminal:  isTerminal(os.Stdin),
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := c.run(ctx, stop, os.Args[1:])
@@ -106,6 +130,10 @@ func (c *cli) run(ctx context.Context, stopSignals func(), args []string) error 
 		return c.migrate(ctx, rest)
 	case "events":
 		return c.events(ctx, rest)
+	case "dlq":
+		return c.dlq(ctx, rest)
+	case "projections":
+		return c.projections(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

@@ -15,11 +15,11 @@ import (
 var errCustomerNotFound = errors.New("customer not found")
 
 // connectError maps every error the API returns to a Connect error: domain
-// errors to their codes, anything else through rpc.Internal, which logs it
+// errors to their codes, anything else through rpc.Error, which logs it
 // and keeps internals (SQL, keys, ciphertexts) out of the response.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
 	if errors.Is(err, errCustomerNotFound) {
 		return connect.NewError(connect.CodeNotFound, errCustomerNotFound)
 	}
-	return rpc.Internal(ctx, logger, procedure, err)
+	return rpc.Error(ctx, logger, procedure, err)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/authms/authms/services/internal/rpc"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -156,11 +157,11 @@ const minLocalPartLength = 3
 func checkPassword(password, canonicalEmail string) error {
 	lower := strings.ToLower(password)
 	if commonPasswords[lower] {
-		return &fieldError{field: "password", rule: "password.common", msg: "is too common; choose another password"}
+		return &rpc.InvalidFieldError{Field: "password", Rule: "password.common", Message: "is too common; choose another password"}
 	}
 	local, _, _ := strings.Cut(canonicalEmail, "@")
 	if len([]rune(local)) >= minLocalPartLength && strings.Contains(lower, local) {
-		return &fieldError{field: "password", rule: "password.contains_email", msg: "must not contain the email address"}
+		return &rpc.InvalidFieldError{Field: "password", Rule: "password.contains_email", Message: "must not contain the email address"}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 // aggregateUser is the user aggregate's type: its events are published as
@@ -122,7 +123,7 @@ func (u user) changeEmail(c emailChange) ([]events.Change, error) {
 		return nil, ErrUserNotFound
 	}
 	if c.expectedVersion != nil && *c.expectedVersion != u.version {
-		return nil, &versionMismatchError{expected: *c.expectedVersion, current: u.version}
+		return nil, &rpc.VersionMismatchError{Aggregate: "user", Expected: *c.expectedVersion, Current: u.version}
 	}
 	if c.email == u.email {
 		return nil, nil
@@ -140,7 +141,7 @@ func (u user) changeEmail(c emailChange) ([]events.Change, error) {
 func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUserRequest) (*identityv1.User, error) {
 	tenantID, err := uuid.Parse(req.GetTenantId())
 	if err != nil {
-		return nil, &fieldError{field: "tenant_id", rule: "string.uuid", msg: "must be a UUID"}
+		return nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	email, canonical := normalizeEmail(req.GetEmail())
 	if err := checkPassword(req.GetPassword(), canonical); err != nil {
@@ -288,10 +289,10 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.
 func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 	if tenantID, err = uuid.Parse(tenant); err != nil {
-		return uuid.Nil, uuid.Nil, &fieldError{field: "tenant_id", rule: "string.uuid", msg: "must be a UUID"}
+		return uuid.Nil, uuid.Nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	if userID, err = uuid.Parse(user); err != nil {
-		return uuid.Nil, uuid.Nil, &fieldError{field: "user_id", rule: "string.uuid", msg: "must be a UUID"}
+		return uuid.Nil, uuid.Nil, &rpc.InvalidFieldError{Field: "user_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	return tenantID, userID, nil
 }

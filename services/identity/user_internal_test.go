@@ -19,6 +19,7 @@ import (
 
 	"github.com/authms/authms/events"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 const (
@@ -89,7 +90,7 @@ func TestUserChangeEmail(t *testing.T) {
 			name:    "a stale expected version is refused even for a no-op",
 			past:    []proto.Message{created("ada@example.com"), &identityv1.UserEmailChanged{UserId: testUser, TenantId: testTenant, Email: "ada@example.org"}},
 			cmd:     emailChange{tenantID: testTenant, email: "ada@example.org", expectedVersion: ptr(int64(1))},
-			wantErr: &versionMismatchError{expected: 1, current: 2},
+			wantErr: &rpc.VersionMismatchError{Aggregate: "user", Expected: 1, Current: 2},
 		},
 		{
 			name:    "an unknown user does not exist",
@@ -194,10 +195,10 @@ func TestCheckPassword(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			var fe *fieldError
+			var fe *rpc.InvalidFieldError
 			require.ErrorAs(t, err, &fe)
-			assert.Equal(t, "password", fe.field)
-			assert.Equal(t, tt.wantRule, fe.rule)
+			assert.Equal(t, "password", fe.Field)
+			assert.Equal(t, tt.wantRule, fe.Rule)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
 	profilev1 "github.com/authms/authms/schemas/gen/authms/profile/v1"
+	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/profile/store"
 )
 
@@ -61,7 +62,7 @@ func (c change) validate() error {
 	// a zone name a profile can carry.
 	tz := *c.Timezone
 	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-		return &fieldError{field: "timezone", rule: "timezone.iana", msg: fmt.Sprintf("unknown time zone %q; use an IANA name such as Europe/Berlin", tz)}
+		return &rpc.InvalidFieldError{Field: "timezone", Rule: "timezone.iana", Message: fmt.Sprintf("unknown time zone %q; use an IANA name such as Europe/Berlin", tz)}
 	}
 	return nil
 }
@@ -170,7 +171,7 @@ func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.P
 			return err
 		}
 		if cmd.ExpectedVersion != nil && *cmd.ExpectedVersion != version {
-			return &versionMismatchError{expected: *cmd.ExpectedVersion, current: version}
+			return &rpc.VersionMismatchError{Aggregate: "profile", Expected: *cmd.ExpectedVersion, Current: version}
 		}
 		next, changed := cmd.Change.apply(cur)
 		if !changed {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/natstest"
@@ -39,6 +40,10 @@ import (
 var (
 	relayPollInterval = 50 * time.Millisecond
 	consumerBackoff   = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
+	// consumerAckWait bounds how long a message the server delivered but the
+	// client never received (in flight when NATS stopped) waits for its
+	// redelivery; a running handler extends it, so it is no handler's limit.
+	consumerAckWait = 3 * time.Second
 )
 
 // startTimeout bounds provisioning, migrating and starting the services.
@@ -68,10 +73,35 @@ type Env struct {
 	tb testing.TB
 }
 
+// Options changes how [StartWith] runs the services. The zero value is what
+// [Start] uses.
+type Options struct {
+	// Identity configures the identity service. The zero value takes
+	// servicestest's cheap password hashing (argon2id m=1 MiB, t=1), not
+	// identity's production defaults; pass identity.DefaultConfig() to
+	// hash at production cost (benchmarks do).
+	Identity identity.Config
+	// TracerProvider turns tracing on (services.Config.TracerProvider); a
+	// provider with tracetest's in-memory exporter lets a test read the
+	// spans. Nil: tracing off.
+	TracerProvider trace.TracerProvider
+}
+
 // Start starts the named services (all when none are named) and stops them
 // when tb ends. It fails tb if anything cannot start.
 func Start(tb testing.TB, names ...string) *Env {
 	tb.Helper()
+	return StartWith(tb, Options{}, names...)
+}
+
+// StartWith is [Start] with opts.
+func StartWith(tb testing.TB, opts Options, names ...string) *Env {
+	tb.Helper()
+	if opts.Identity == (identity.Config{}) {
+		// End-to-end tests exercise the flows, not the hash cost: identity's
+		// own tests cover the production argon2id parameters.
+		opts.Identity = identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}}
+	}
 	cluster := pgtest.New(tb)
 	adminURL := pgtest.AdminURL(tb)
 	nats := natstest.Start(tb)
@@ -98,13 +128,12 @@ func Start(tb testing.TB, names ...string) *Env {
 		Logger:   logger,
 		Streams:  events.StreamConfig{Replicas: 1},
 		Relay:    events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
-		Consumer: events.ConsumerConfig{Backoff: consumerBackoff},
+		Consumer: events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
 		// 16 services in parallel tests must fit PostgreSQL's default 100
 		// connections; a relay holds one of each pool's.
-		Pool: pg.PoolConfig{MaxConns: 4},
-		// End-to-end tests exercise the flows, not the hash cost: identity's
-		// own tests cover the production argon2id parameters.
-		Identity: identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}},
+		Pool:           pg.PoolConfig{MaxConns: 4},
+		Identity:       opts.Identity,
+		TracerProvider: opts.TracerProvider,
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

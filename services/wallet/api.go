@@ -8,6 +8,7 @@ import (
 
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -82,10 +83,10 @@ func (a *api) move(ctx context.Context, r moneyRequest) (*walletv1.Transaction, 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.
 func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 	if tenantID, err = uuid.Parse(tenant); err != nil {
-		return uuid.Nil, uuid.Nil, &fieldError{field: "tenant_id", rule: "string.uuid", msg: "must be a UUID"}
+		return uuid.Nil, uuid.Nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	if userID, err = uuid.Parse(user); err != nil {
-		return uuid.Nil, uuid.Nil, &fieldError{field: "user_id", rule: "string.uuid", msg: "must be a UUID"}
+		return uuid.Nil, uuid.Nil, &rpc.InvalidFieldError{Field: "user_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	return tenantID, userID, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
+	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/wallet/store"
 )
 
@@ -64,7 +65,7 @@ func (c moneyCommand) settle(balance int64) (int64, error) {
 	switch c.kind {
 	case walletv1.TransactionKind_TRANSACTION_KIND_DEPOSIT:
 		if c.amount > math.MaxInt64-balance {
-			return 0, &fieldError{field: "amount", rule: "amount.overflow", msg: "would take the balance past the largest amount a wallet can hold"}
+			return 0, &rpc.InvalidFieldError{Field: "amount", Rule: "amount.overflow", Message: "would take the balance past the largest amount a wallet can hold"}
 		}
 		return balance + c.amount, nil
 	case walletv1.TransactionKind_TRANSACTION_KIND_WITHDRAWAL:
@@ -79,7 +80,7 @@ func (c moneyCommand) settle(balance int64) (int64, error) {
 // checkVersion enforces the command's expected_version, if any.
 func (c moneyCommand) checkVersion(current int64) error {
 	if c.expectedVersion != nil && *c.expectedVersion != current {
-		return &versionMismatchError{expected: *c.expectedVersion, current: current}
+		return &rpc.VersionMismatchError{Aggregate: "wallet", Expected: *c.expectedVersion, Current: current}
 	}
 	return nil
 }
@@ -111,7 +112,7 @@ func (s *Service) move(ctx context.Context, c moneyCommand) (*walletv1.Transacti
 		switch {
 		case err == nil:
 			if !c.repeats(txn) {
-				return &fieldError{field: "idempotency_key", rule: "idempotency_key.reused", msg: "already used for a different request"}
+				return &rpc.InvalidFieldError{Field: "idempotency_key", Rule: "idempotency_key.reused", Message: "already used for a different request"}
 			}
 			wallet, err = walletView(ctx, q, c.tenantID, c.userID)
 			return err
@@ -323,7 +324,7 @@ func (c pageCursor) encode() string {
 
 // decodePageToken parses a token made by pageCursor.encode.
 func decodePageToken(token string) (pageCursor, error) {
-	bad := &fieldError{field: "page_token", rule: "page_token.valid", msg: "is not a page token this API returned"}
+	bad := &rpc.InvalidFieldError{Field: "page_token", Rule: "page_token.valid", Message: "is not a page token this API returned"}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(b) != pageTokenSize {
 		return pageCursor{}, bad

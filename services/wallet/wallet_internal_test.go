@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
+	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/wallet/store"
 )
 
@@ -46,9 +47,9 @@ func TestSettle(t *testing.T) {
 			case tt.wantErr != nil:
 				require.ErrorIs(t, err, tt.wantErr)
 			case tt.wantField != "":
-				var fe *fieldError
+				var fe *rpc.InvalidFieldError
 				require.ErrorAs(t, err, &fe)
-				assert.Equal(t, tt.wantField, fe.field)
+				assert.Equal(t, tt.wantField, fe.Field)
 			default:
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, got)
@@ -76,7 +77,7 @@ func TestCheckVersion(t *testing.T) {
 	v := int64(3)
 	require.NoError(t, moneyCommand{}.checkVersion(7))
 	require.NoError(t, moneyCommand{expectedVersion: &v}.checkVersion(3))
-	var mismatch *versionMismatchError
+	var mismatch *rpc.VersionMismatchError
 	require.ErrorAs(t, moneyCommand{expectedVersion: &v}.checkVersion(4), &mismatch)
 	assert.Equal(t, "wallet is at version 4, not the expected 3", mismatch.Error())
 }
@@ -92,9 +93,9 @@ func TestPageToken(t *testing.T) {
 
 	for _, bad := range []string{"x", "not base64!", token[:31], token + "AA", "AAAA"} {
 		_, err := decodePageToken(bad)
-		var fe *fieldError
+		var fe *rpc.InvalidFieldError
 		require.ErrorAs(t, err, &fe, "token %q", bad)
-		assert.Equal(t, "page_token", fe.field)
+		assert.Equal(t, "page_token", fe.Field)
 	}
 }
 

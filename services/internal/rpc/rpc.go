@@ -6,13 +6,17 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
 	"connectrpc.com/validate"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authms/authms/events"
@@ -21,11 +25,45 @@ import (
 
 // HandlerOptions returns the options every handler is mounted with:
 // protovalidate rules from schemas/ (bad input is InvalidArgument with field
-// violations, before any handler code runs) and error hygiene.
-func HandlerOptions(logger *slog.Logger) ([]connect.HandlerOption, error) {
-	return []connect.HandlerOption{
-		connect.WithInterceptors(traceInterceptor(), validate.NewInterceptor(), errorInterceptor(logger)),
-	}, nil
+// violations, before any handler code runs), error hygiene and, with
+// [WithTracing], an OpenTelemetry server span per call.
+func HandlerOptions(logger *slog.Logger, opts ...Option) ([]connect.HandlerOption, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var interceptors []connect.Interceptor
+	if o.tracerProvider != nil {
+		otel, err := otelconnect.NewInterceptor(
+			otelconnect.WithTracerProvider(o.tracerProvider),
+			otelconnect.WithPropagator(propagation.TraceContext{}),
+			// authms' own services call each other with the caller's trace
+			// context; a trace must not break at every hop.
+			otelconnect.WithTrustRemote(),
+			otelconnect.WithoutMetrics(),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("tracing interceptor: %w", err)
+		}
+		interceptors = append(interceptors, otel) // outermost: the span covers the whole call
+	}
+	interceptors = append(interceptors, traceInterceptor(), validate.NewInterceptor(), errorInterceptor(logger))
+	return []connect.HandlerOption{connect.WithInterceptors(interceptors...)}, nil
+}
+
+// Option changes what [HandlerOptions] returns.
+type Option func(*options)
+
+type options struct {
+	tracerProvider trace.TracerProvider
+}
+
+// WithTracing starts a server span from tp for every call, continuing the
+// caller's W3C trace context; the events a call records carry the span's
+// traceparent. Without it, or with a nil tp, calls are not traced and
+// events carry the caller's traceparent header as it came.
+func WithTracing(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
 }
 
 // CorrelationHeader carries the correlation id of a request: a client may
@@ -37,7 +75,8 @@ const CorrelationHeader = "X-Correlation-Id"
 var traceParent = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
 // traceInterceptor puts the request's correlation id and W3C traceparent in
-// the context, where events.Store.Append picks them up.
+// the context, where events.Store.Append picks them up. The traceparent is
+// the server span's when the call is traced, else the request's header.
 func traceInterceptor() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -45,9 +84,12 @@ func traceInterceptor() connect.UnaryInterceptorFunc {
 			if corr == "" || len(corr) > 128 {
 				corr = uuid.NewString()
 			}
-			tp := req.Header().Get("traceparent")
-			if !traceParent.MatchString(tp) {
-				tp = "" // never propagate a malformed trace context
+			tp := events.SpanTraceParent(ctx)
+			if tp == "" {
+				tp = req.Header().Get("traceparent")
+				if !traceParent.MatchString(tp) {
+					tp = "" // never propagate a malformed trace context
+				}
 			}
 			ctx = events.WithTrace(ctx, events.Trace{CorrelationID: corr, TraceParent: tp})
 			res, err := next(ctx, req)
@@ -73,17 +115,46 @@ func errorInterceptor(logger *slog.Logger) connect.UnaryInterceptorFunc {
 			if errors.As(err, &ce) {
 				return nil, err
 			}
-			return nil, Internal(ctx, logger, req.Spec().Procedure, err)
+			return nil, Error(ctx, logger, req.Spec().Procedure, err)
 		}
 	}
 }
 
-// Internal maps an error that is not a domain error: a concurrency conflict
-// is Aborted, an unreachable database Unavailable, a cancelled request
-// Canceled or DeadlineExceeded, anything else Internal. It logs the cause
-// and never puts it into the message the client sees.
-func Internal(ctx context.Context, logger *slog.Logger, procedure string, err error) *connect.Error {
+// VersionMismatchError reports a command whose expected_version is not the
+// aggregate's current version. [Error] returns it as Aborted.
+type VersionMismatchError struct {
+	Aggregate         string // "user", "wallet", ...
+	Expected, Current int64
+}
+
+func (e *VersionMismatchError) Error() string {
+	return fmt.Sprintf("%s is at version %d, not the expected %d", e.Aggregate, e.Current, e.Expected)
+}
+
+// InvalidFieldError is invalid input that the declarative rules in the
+// schemas cannot catch. [Error] returns it as InvalidArgument with a field
+// violation, like the declarative rules.
+type InvalidFieldError struct {
+	Field, Rule, Message string
+}
+
+func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Error maps an error that no service-specific case matched: the shared
+// domain errors above, a concurrency conflict (Aborted), an unreachable
+// database (Unavailable), a cancelled request (Canceled, DeadlineExceeded)
+// and anything else (Internal). It logs what it does not recognise and
+// never puts a cause's internals into the message the client sees.
+func Error(ctx context.Context, logger *slog.Logger, procedure string, err error) *connect.Error {
+	var (
+		mismatch *VersionMismatchError
+		field    *InvalidFieldError
+	)
 	switch {
+	case errors.As(err, &mismatch):
+		return connect.NewError(connect.CodeAborted, fmt.Errorf("%w; reload it and retry", mismatch))
+	case errors.As(err, &field):
+		return FieldError(field.Field, field.Rule, field.Message)
 	case errors.Is(err, events.ErrConcurrency):
 		return connect.NewError(connect.CodeAborted, errors.New("the resource changed concurrently; reload it and retry"))
 	case errors.Is(err, context.Canceled):

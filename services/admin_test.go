@@ -1,0 +1,263 @@
+package services_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/authms/authms/events"
+	adminv1 "github.com/authms/authms/schemas/gen/authms/admin/v1"
+	"github.com/authms/authms/schemas/gen/authms/admin/v1/adminv1connect"
+	billingv1 "github.com/authms/authms/schemas/gen/authms/billing/v1"
+	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/services/servicestest"
+)
+
+const userProfilesDurable = "billing_user_profiles"
+
+// adminUserCreated returns a valid identity.user.created event, as
+// identity's relay would have published it.
+func adminUserCreated(t *testing.T, tenantID, userID uuid.UUID, email string) events.Event {
+	t.Helper()
+	payload := &identityv1.UserCreated{UserId: userID.String(), TenantId: tenantID.String(), Email: email,
+		CreateTime: timestamppb.Now()}
+	data, err := proto.Marshal(payload)
+	require.NoError(t, err)
+	return events.Event{
+		ID: uuid.Must(uuid.NewV7()), Service: "identity", AggregateType: "user", AggregateID: userID.String(),
+		Name: "created", TenantID: tenantID.String(), Version: 1, Time: time.Now().UTC(),
+		MessageName: payload.ProtoReflect().Descriptor().FullName(), Data: data,
+	}
+}
+
+// adminInjectDeadLetter stores ev in billing's DLQ as consumer would have
+// dead-lettered it, and returns its DLQ sequence.
+func adminInjectDeadLetter(t *testing.T, js jetstream.JetStream, ev events.Event, consumer string) uint64 {
+	t.Helper()
+	msg := nats.NewMsg(events.DLQSubject("billing", ev.Subject()))
+	for k, v := range ev.Headers() {
+		msg.Header.Set(k, v)
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	msg.Header.Set(events.HeaderDLQStream, "IDENTITY")
+	msg.Header.Set(events.HeaderDLQSubject, ev.Subject())
+	msg.Header.Set(events.HeaderDLQSequence, "7")
+	msg.Header.Set(events.HeaderDLQConsumer, consumer)
+	msg.Header.Set(events.HeaderDLQAttempts, "5")
+	msg.Header.Set(events.HeaderDLQError, "billing database was down")
+	msg.Header.Set(events.HeaderDLQPermanent, "false")
+	msg.Header.Set(events.HeaderDLQPublishedAt, now)
+	msg.Header.Set(events.HeaderDLQFailedAt, now)
+	msg.Data = ev.Data
+	ack, err := js.PublishMsg(t.Context(), msg)
+	require.NoError(t, err)
+	return ack.Sequence
+}
+
+// adminStartBilling runs billing alone, with the IDENTITY stream its projector
+// reads, and returns an admin client.
+func adminStartBilling(t *testing.T) (*servicestest.Env, adminv1connect.DeadLetterServiceClient) {
+	t.Helper()
+	env := servicestest.Start(t, "billing")
+	require.NoError(t, events.EnsureStreams(t.Context(), env.JS, "identity", events.StreamConfig{}))
+	return env, adminv1connect.NewDeadLetterServiceClient(env.HTTP, env.URL)
+}
+
+func TestAdminRedriveAppliesThroughTheProjector(t *testing.T) {
+	t.Parallel()
+	env, admin := adminStartBilling(t)
+	ctx := t.Context()
+	tenantID, userID := uuid.New(), uuid.New()
+	ev := adminUserCreated(t, tenantID, userID, "ada@example.com")
+	seq := adminInjectDeadLetter(t, env.JS, ev, userProfilesDurable)
+
+	list, err := admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing"}))
+	require.NoError(t, err)
+	require.Len(t, list.Msg.GetDeadLetters(), 1)
+	dl := list.Msg.GetDeadLetters()[0]
+	assert.Equal(t, seq, dl.GetSequence())
+	assert.Equal(t, "identity.user.created", dl.GetSubject())
+	assert.Equal(t, userProfilesDurable, dl.GetConsumer())
+	assert.Equal(t, int32(5), dl.GetAttempts())
+	assert.Equal(t, "billing database was down", dl.GetError())
+	assert.Equal(t, ev.ID.String(), dl.GetEventId())
+	assert.Equal(t, "identity.user.created.v1", dl.GetEventType())
+	assert.Equal(t, "IDENTITY", dl.GetStream())
+	assert.Equal(t, uint64(7), dl.GetStreamSequence())
+	assert.NotNil(t, dl.GetFirstFailureTime())
+
+	got, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: seq}))
+	require.NoError(t, err)
+	assert.Equal(t, "ada@example.com", got.Msg.GetPayload().GetFields()["email"].GetStringValue())
+	assert.Empty(t, got.Msg.GetPayloadRaw())
+	headers := map[string][]string{}
+	for _, h := range got.Msg.GetHeaders() {
+		headers[h.GetName()] = h.GetValues()
+	}
+	assert.Equal(t, []string{ev.ID.String()}, headers[events.HeaderID])
+	assert.Equal(t, []string{userProfilesDurable}, headers[events.HeaderDLQConsumer])
+
+	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL)
+	getCustomer := func() (*connect.Response[billingv1.GetCustomerResponse], error) {
+		return billing.GetCustomer(ctx, connect.NewRequest(&billingv1.GetCustomerRequest{
+			TenantId: tenantID.String(), UserId: userID.String()}))
+	}
+	_, err = getCustomer()
+	require.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "the event never reached billing: %v", err)
+
+	res, err := admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+		Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: seq}}))
+	require.NoError(t, err)
+	require.Len(t, res.Msg.GetResults(), 1)
+	r := res.Msg.GetResults()[0]
+	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_APPLIED, r.GetOutcome(), r.GetError())
+	assert.Equal(t, ev.ID.String(), r.GetEventId())
+
+	customer, err := getCustomer()
+	require.NoError(t, err, "the re-driven event reached billing's cache")
+	assert.Equal(t, "ada@example.com", customer.Msg.GetCustomer().GetEmail())
+	list, err = admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing"}))
+	require.NoError(t, err)
+	assert.Empty(t, list.Msg.GetDeadLetters())
+
+	// Re-driving the same event again (a second copy) is harmless: the
+	// projector skips an event it applied.
+	again := adminInjectDeadLetter(t, env.JS, ev, userProfilesDurable)
+	res, err = admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+		Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_All{All: true}}))
+	require.NoError(t, err)
+	require.Len(t, res.Msg.GetResults(), 1)
+	assert.Equal(t, again, res.Msg.GetResults()[0].GetSequence())
+	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_APPLIED, res.Msg.GetResults()[0].GetOutcome())
+}
+
+func TestAdminRedriveFailuresAndPurge(t *testing.T) {
+	t.Parallel()
+	env, admin := adminStartBilling(t)
+	ctx := t.Context()
+
+	// A payload billing cannot decode: re-driving fails again, permanently.
+	garbled := adminUserCreated(t, uuid.New(), uuid.New(), "bob@example.com")
+	garbled.Data = []byte{0xff, 0xff, 0xff}
+	garbledSeq := adminInjectDeadLetter(t, env.JS, garbled, userProfilesDurable)
+	// A dead letter of a consumer billing does not run.
+	orphan := adminInjectDeadLetter(t, env.JS, adminUserCreated(t, uuid.New(), uuid.New(), "eve@example.com"), "billing_gone")
+
+	got, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: garbledSeq}))
+	require.NoError(t, err)
+	assert.Nil(t, got.Msg.GetPayload())
+	assert.Equal(t, garbled.Data, got.Msg.GetPayloadRaw())
+	assert.NotEmpty(t, got.Msg.GetPayloadError())
+
+	res, err := admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+		Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: garbledSeq}}))
+	require.NoError(t, err, "a handler failure is a result, not an RPC error")
+	r := res.Msg.GetResults()[0]
+	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_FAILED, r.GetOutcome())
+	assert.Contains(t, r.GetError(), "decode")
+	require.Greater(t, r.GetNewSequence(), orphan)
+	kept, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: r.GetNewSequence()}))
+	require.NoError(t, err)
+	assert.Equal(t, int32(6), kept.Msg.GetDeadLetter().GetAttempts())
+	assert.True(t, kept.Msg.GetDeadLetter().GetPermanent())
+	assert.Contains(t, kept.Msg.GetDeadLetter().GetError(), "decode")
+	_, err = admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: garbledSeq}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "the old sequence is gone: %v", err)
+
+	_, err = admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+		Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: orphan}}))
+	assert.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "no handler for billing_gone: %v", err)
+
+	res, err = admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+		Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_All{All: true}}))
+	require.NoError(t, err)
+	outcomes := map[string]adminv1.RedriveOutcome{}
+	for _, r := range res.Msg.GetResults() {
+		outcomes[r.GetConsumer()] = r.GetOutcome()
+	}
+	assert.Equal(t, map[string]adminv1.RedriveOutcome{
+		userProfilesDurable: adminv1.RedriveOutcome_REDRIVE_OUTCOME_FAILED,
+		"billing_gone":      adminv1.RedriveOutcome_REDRIVE_OUTCOME_SKIPPED,
+	}, outcomes)
+
+	purged, err := admin.PurgeDeadLetters(ctx, connect.NewRequest(&adminv1.PurgeDeadLettersRequest{Service: "billing", Consumer: "billing_gone"}))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), purged.Msg.GetPurged())
+	list, err := admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing"}))
+	require.NoError(t, err)
+	require.Len(t, list.Msg.GetDeadLetters(), 1)
+	assert.Equal(t, userProfilesDurable, list.Msg.GetDeadLetters()[0].GetConsumer())
+
+	purged, err = admin.PurgeDeadLetters(ctx, connect.NewRequest(&adminv1.PurgeDeadLettersRequest{Service: "billing"}))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), purged.Msg.GetPurged())
+	list, err = admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing"}))
+	require.NoError(t, err)
+	assert.Empty(t, list.Msg.GetDeadLetters())
+}
+
+func TestAdminValidatesInput(t *testing.T) {
+	t.Parallel()
+	env, admin := adminStartBilling(t)
+
+	stream := grpcreflect.NewClient(env.HTTP, env.URL, connect.WithGRPC()).NewStream(t.Context())
+	t.Cleanup(func() { _, _ = stream.Close() })
+	names, err := stream.ListServices()
+	require.NoError(t, err)
+	assert.Contains(t, names, protoreflect.FullName(adminv1connect.DeadLetterServiceName), "the admin API is reflected")
+
+	cases := []struct {
+		name string
+		call func(context.Context) error
+		want connect.Code
+	}{
+		{name: "service not running here", want: connect.CodeNotFound, call: func(ctx context.Context) error {
+			_, err := admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "identity"}))
+			return err
+		}},
+		{name: "malformed service", want: connect.CodeInvalidArgument, call: func(ctx context.Context) error {
+			_, err := admin.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "Billing!"}))
+			return err
+		}},
+		{name: "malformed consumer", want: connect.CodeInvalidArgument, call: func(ctx context.Context) error {
+			_, err := admin.PurgeDeadLetters(ctx, connect.NewRequest(&adminv1.PurgeDeadLettersRequest{Service: "billing", Consumer: "a b"}))
+			return err
+		}},
+		{name: "no dead letter at the sequence", want: connect.CodeNotFound, call: func(ctx context.Context) error {
+			_, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: 42}))
+			return err
+		}},
+		{name: "sequence zero", want: connect.CodeInvalidArgument, call: func(ctx context.Context) error {
+			_, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing"}))
+			return err
+		}},
+		{name: "redrive without a target", want: connect.CodeInvalidArgument, call: func(ctx context.Context) error {
+			_, err := admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{Service: "billing"}))
+			return err
+		}},
+		{name: "redrive all=false", want: connect.CodeInvalidArgument, call: func(ctx context.Context) error {
+			_, err := admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{
+				Service: "billing", Target: &adminv1.RedriveDeadLettersRequest_All{}}))
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.call(t.Context())
+			assert.Equal(t, tc.want, connect.CodeOf(err), "%v", err)
+		})
+	}
+}
