@@ -16,6 +16,7 @@
 package services
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/grpchealth"
@@ -140,6 +142,9 @@ type Config struct {
 	Consumer events.ConsumerConfig
 	// Pool tunes every service's connection pool.
 	Pool pg.PoolConfig
+	// HealthInterval is how often each service's database is checked for
+	// grpc.health.v1 (default 2s).
+	HealthInterval time.Duration
 	// AllowedOrigins lists the browser origins allowed to call the APIs
 	// (CORS). Empty allows every origin, which suits development only.
 	AllowedOrigins []string
@@ -305,6 +310,7 @@ type unit struct {
 	svc        platform.Service
 	relay      *events.Relay
 	consumers  []*events.Consumer // one per projector, in the same order
+	runFailed  atomic.Bool        // the service's Run loop ended with an error
 	projectors []projections.Projector
 	logger     *slog.Logger
 }
@@ -468,6 +474,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 			p.wg.Go(func() { _ = c.Run(runCtx) }) // consumers log and retry their own failures
 		}
 		p.wg.Go(func() { p.run(runCtx, u) })
+		p.wg.Go(func() { p.watchHealth(runCtx, u, cmp.Or(cfg.HealthInterval, defaultHealthInterval)) })
 		u.logger.Info("service started", "database", u.info.Database.Database, "stream", u.info.Stream)
 	}
 	return p, nil
@@ -480,6 +487,7 @@ func (p *Platform) run(ctx context.Context, u *unit) {
 	case err != nil:
 		if ctx.Err() == nil {
 			u.logger.Error("service stopped running; its API is reported not serving", "err", err)
+			u.runFailed.Store(true)
 			p.setStatus(u.info.Name, false)
 		}
 		p.mu.Lock()

@@ -123,12 +123,13 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		// The platform's own connection, so closing the test's JS (before
 		// Platform.Close, cleanups run last-in first-out) never races a
 		// relay's final drain.
-		JS:       nats.JetStream(tb),
-		Secrets:  env.Secrets,
-		Logger:   logger,
-		Streams:  events.StreamConfig{Replicas: 1},
-		Relay:    events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
-		Consumer: events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
+		JS:             nats.JetStream(tb),
+		Secrets:        env.Secrets,
+		Logger:         logger,
+		Streams:        events.StreamConfig{Replicas: 1},
+		HealthInterval: 100 * time.Millisecond,
+		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
+		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
 		// 16 services in parallel tests must fit PostgreSQL's default 100
 		// connections; a relay holds one of each pool's.
 		Pool:           pg.PoolConfig{MaxConns: 4},
