@@ -44,6 +44,8 @@ import (
 	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/internal/secrets"
 	"github.com/authms/authms/services/profile"
+	"github.com/authms/authms/services/risk"
+	"github.com/authms/authms/services/tenant"
 	"github.com/authms/authms/services/wallet"
 )
 
@@ -65,12 +67,14 @@ func Definitions() []Definition { return definitions(Config{}) }
 // definitions returns every service, built with cfg's per-service settings.
 func definitions(cfg Config) []Definition {
 	return []Definition{
+		define(tenant.Name, tenant.Migrations(), func(d platform.Deps) (*tenant.Service, error) { return tenant.New(d) }),
 		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) {
 			return identity.NewWithConfig(d, cfg.Identity)
 		}),
 		define(profile.Name, profile.Migrations(), func(d platform.Deps) (*profile.Service, error) { return profile.New(d) }),
 		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
 		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
+		define(risk.Name, risk.Migrations(), func(d platform.Deps) (*risk.Service, error) { return risk.New(d) }),
 	}
 }
 

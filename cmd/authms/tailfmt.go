@@ -15,6 +15,8 @@ import (
 	_ "github.com/authms/authms/schemas/gen/authms/billing/v1"
 	_ "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	_ "github.com/authms/authms/schemas/gen/authms/profile/v1"
+	_ "github.com/authms/authms/schemas/gen/authms/risk/v1"
+	_ "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	_ "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 )
 

@@ -1,0 +1,70 @@
+package risk
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
+	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
+)
+
+// api adapts the service to its Connect interface. Requests reach it
+// validated against the schema's rules (UUIDs, an IP address, policy
+// bounds).
+type api struct{ s *Service }
+
+var _ riskv1connect.RiskServiceHandler = (*api)(nil)
+
+func (a *api) AttemptLogin(ctx context.Context, req *connect.Request[riskv1.AttemptLoginRequest]) (*connect.Response[riskv1.AttemptLoginResponse], error) {
+	res, err := a.s.attemptLogin(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) ReportLoginResult(ctx context.Context, req *connect.Request[riskv1.ReportLoginResultRequest]) (*connect.Response[riskv1.ReportLoginResultResponse], error) {
+	out, err := a.s.reportLoginResult(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	res := &riskv1.ReportLoginResultResponse{AccountLocked: out.accountLocked, IpThrottled: out.ipThrottled}
+	if out.accountLocked {
+		res.AccountRetryAfter = retryAfter(out.retryAfter)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) RecordLoginAttempt(ctx context.Context, req *connect.Request[riskv1.RecordLoginAttemptRequest]) (*connect.Response[riskv1.RecordLoginAttemptResponse], error) {
+	out, err := a.s.recordLoginAttempt(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	res := &riskv1.RecordLoginAttemptResponse{AccountLocked: out.accountLocked, IpThrottled: out.ipThrottled}
+	if out.accountLocked {
+		res.AccountRetryAfter = retryAfter(out.retryAfter)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) CheckLogin(ctx context.Context, req *connect.Request[riskv1.CheckLoginRequest]) (*connect.Response[riskv1.CheckLoginResponse], error) {
+	res, err := a.s.checkLogin(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) UnlockAccount(ctx context.Context, req *connect.Request[riskv1.UnlockAccountRequest]) (*connect.Response[riskv1.UnlockAccountResponse], error) {
+	was, err := a.s.unlockAccount(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&riskv1.UnlockAccountResponse{WasLocked: was}), nil
+}
+
+// fail maps err for the response through connectError.
+func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error {
+	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+}

@@ -1,0 +1,50 @@
+// Package risk is the authms risk service: it defends logins against brute
+// force and credential stuffing. It owns login attempts, per-account
+// lockouts and per-address throttles, in the risk database.
+//
+// An account is a tenant and an email. The email is never stored or
+// published: the account is keyed by HMAC-SHA256, under the service's
+// "email-blind-index" key, of the tenant id and the canonical email
+// (trimmed, NFC, lower case, IDNA ASCII domain), so any spelling of an
+// address is one account. A client address is keyed as is, except that an
+// IPv6 client is throttled by its /64, which one subscriber usually holds
+// whole.
+//
+// The login flow: session calls AttemptLogin before it checks a password
+// and ReportLoginResult after. AttemptLogin locks the account's and the
+// address's rows (SELECT ... FOR UPDATE, account first), counts the
+// failures in the window and the reservations in flight, and reserves an
+// attempt only if both stay under their limits, all in one transaction: however many
+// attempts run in parallel, at most max_failures of them are let through
+// before the lock. A reservation lapses after Config.ReservationTTL if
+// never reported. ReportLoginResult (and RecordLoginAttempt, for attempts
+// that were not reserved) counts a failure, locks the account when its
+// failures reach max_failures in the window, and throttles the address
+// when its failures reach the throttle's limit; a success clears the
+// account's failures. A lock lifts by itself after lockout_duration, or
+// through UnlockAccount.
+//
+// The lockout policy applied is, in order: the one in the request (the
+// caller's cached copy of the tenant's); the tenant's, projected from the
+// TENANT stream into tenant_lockout_policies; Config.Lockout (5 failures in
+// 15 minutes lock for 15 minutes). The address throttle is the request's or
+// Config.IPThrottle (100 failures in 5 minutes).
+//
+// Attempts are operational state, not events (an event per attempt would
+// flood the stream during an attack): the events record the decisions.
+// Commands on an account or an address are serialised by its row lock,
+// which is why they append without the event store's advisory lock.
+//
+// Published (stream RISK):
+//   - risk.account.locked (riskv1.AccountLocked)
+//   - risk.account.unlocked (riskv1.AccountUnlocked)
+//   - risk.ip.throttled (riskv1.IpThrottled)
+//
+// Consumed (stream TENANT, durable consumer "risk_tenant_lockout_policies"):
+//   - tenant.tenant.created, tenant.tenant.lockout_policy_changed: the
+//     tenant's lockout policy.
+//
+// The API is not authenticated yet: the JWT interceptor (a later step) will
+// require a service identity (session), or the tenant's admin role for
+// UnlockAccount and CheckLogin (see schemas/authms/risk/v1).
+package risk

@@ -1,0 +1,106 @@
+package risk
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/google/uuid"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/authms/authms/services/internal/rpc"
+)
+
+// keyEmailBlindIndex names the service's HMAC key for account keys.
+const keyEmailBlindIndex = "email-blind-index"
+
+// subject is what an attempt is about: a tenant's account and a client
+// address, both as keys.
+type subject struct {
+	tenantID uuid.UUID
+	account  []byte // HMAC-SHA256 of the tenant and the canonical email
+	ip       string // the address, or the /64 of an IPv6 address
+}
+
+// accountID is the account aggregate's id.
+func (s subject) accountID() string { return hex.EncodeToString(s.account) }
+
+// ipID is the ip aggregate's id.
+func (s subject) ipID() string { return s.tenantID.String() + "/" + s.ip }
+
+// subjectOf keys a request's tenant, email and address.
+func (s *Service) subjectOf(ctx context.Context, tenant, email, ip string) (subject, error) {
+	tenantID, err := parseUUID("tenant_id", tenant)
+	if err != nil {
+		return subject{}, err
+	}
+	account, err := s.accountKey(ctx, tenantID, email)
+	if err != nil {
+		return subject{}, err
+	}
+	addr, err := addressKey(ip)
+	if err != nil {
+		return subject{}, err
+	}
+	return subject{tenantID: tenantID, account: account, ip: addr}, nil
+}
+
+// accountKey returns HMAC-SHA256("<tenant id>|<canonical email>").
+func (s *Service) accountKey(ctx context.Context, tenantID uuid.UUID, email string) ([]byte, error) {
+	key, err := s.deps.Secrets.Key(ctx, keyEmailBlindIndex)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", keyEmailBlindIndex, err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(tenantID.String() + "|" + canonicalEmail(email)))
+	return mac.Sum(nil), nil
+}
+
+// emailDomain maps an email's domain to its lookup form (UTS #46: lower
+// case, NFC, A-labels), leniently: risk keys whatever a user typed and
+// never rejects it.
+var emailDomain = idna.New(idna.MapForLookup(), idna.Transitional(false))
+
+// canonicalEmail is the form that makes every spelling of an address one
+// account: trimmed, NFC, lower case, the domain in IDNA ASCII form. Input
+// that is not an address is keyed trimmed, NFC and lower case.
+func canonicalEmail(email string) string {
+	e := norm.NFC.String(strings.TrimSpace(email))
+	i := strings.LastIndexByte(e, '@')
+	if i < 0 {
+		return strings.ToLower(e)
+	}
+	local, domain := e[:i], strings.TrimSuffix(e[i+1:], ".")
+	if a, err := emailDomain.ToASCII(domain); err == nil {
+		domain = a
+	}
+	return strings.ToLower(local) + "@" + strings.ToLower(domain)
+}
+
+// addressKey returns the key of a client address: the address itself, an
+// IPv4-mapped IPv6 address as IPv4, and an IPv6 address as its /64.
+func addressKey(ip string) (string, error) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "", &rpc.InvalidFieldError{Field: "ip", Rule: "string.ip", Message: "must be an IP address"}
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String(), nil
+	}
+	return netip.PrefixFrom(a, 64).Masked().String(), nil
+}
+
+// parseUUID parses an id that the API schema declares a UUID.
+func parseUUID(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, &rpc.InvalidFieldError{Field: field, Rule: "string.uuid", Message: "must be a UUID"}
+	}
+	return id, nil
+}

@@ -1,0 +1,39 @@
+// Package tenant is the authms tenant service: it owns tenants (slug,
+// display name, status), their configuration — password, MFA, session and
+// lockout policies, white-label branding and domains — and the
+// breached-password list that password policies check.
+//
+// A tenant is an event-sourced aggregate (type "tenant", id = tenant id) in
+// the tenant database. Every command runs in one PostgreSQL transaction
+// that locks the tenant, checks the optional expected_version (a mismatch
+// is Aborted), decides, updates the inline read tables (tenants, domains)
+// and appends one event to the events table and the outbox. A command that
+// changes nothing appends nothing. Each policy is replaced whole by its own
+// command, and its event carries the whole new policy, so projectors in
+// other services upsert it guarded by the tenant's version.
+//
+// Domains: AddDomain stores a domain pending, in IDNA ASCII form and lower
+// case, with the SHA-256 of a random verification token that only the
+// response carries; VerifyDomain with that token verifies it. Several
+// tenants may have the same domain pending, so adding a domain first
+// squats nothing; only one tenant can verify it.
+//
+// Published (stream TENANT, subjects tenant.tenant.<event>):
+//   - tenant.tenant.created (tenantv1.TenantCreated, with the default policies)
+//   - tenant.tenant.updated (tenantv1.TenantUpdated)
+//   - tenant.tenant.password_policy_changed (tenantv1.PasswordPolicyChanged)
+//   - tenant.tenant.mfa_policy_changed (tenantv1.MfaPolicyChanged)
+//   - tenant.tenant.session_policy_changed (tenantv1.SessionPolicyChanged)
+//   - tenant.tenant.lockout_policy_changed (tenantv1.LockoutPolicyChanged)
+//   - tenant.tenant.branding_changed (tenantv1.BrandingChanged)
+//   - tenant.tenant.domain_added, domain_verified, domain_removed
+//     (tenantv1.DomainAdded, DomainVerified, DomainRemoved)
+//
+// Consumed: nothing.
+//
+// The API is not authenticated yet: the JWT interceptor (a later step)
+// will require the platform or tenant admin role, or a service identity
+// for the reads and CheckPassword (see schemas/authms/tenant/v1).
+package tenant
+
+//go:generate go run breached_gen.go

@@ -1,0 +1,45 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/authms/authms/services/internal/rpc"
+)
+
+// Domain errors of the tenant service. [connectError] turns them into
+// Connect codes.
+var (
+	// ErrTenantNotFound reports a tenant id or slug that names no tenant.
+	ErrTenantNotFound = errors.New("tenant not found")
+	// ErrSlugTaken reports a slug another tenant has.
+	ErrSlugTaken = errors.New("a tenant with this slug already exists")
+	// ErrDomainNotFound reports a domain the tenant does not have.
+	ErrDomainNotFound = errors.New("domain not found")
+	// ErrDomainExists reports a domain the tenant already has.
+	ErrDomainExists = errors.New("the tenant already has this domain")
+	// ErrDomainTaken reports a domain another tenant has verified.
+	ErrDomainTaken = errors.New("another tenant has verified this domain")
+)
+
+// connectError maps every error the API returns to a Connect error: domain
+// errors to their codes, anything else through rpc.Error, which logs it
+// and keeps internals out of the response.
+func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
+	switch {
+	case errors.Is(err, ErrTenantNotFound):
+		return connect.NewError(connect.CodeNotFound, ErrTenantNotFound)
+	case errors.Is(err, ErrDomainNotFound):
+		return connect.NewError(connect.CodeNotFound, ErrDomainNotFound)
+	case errors.Is(err, ErrSlugTaken):
+		return connect.NewError(connect.CodeAlreadyExists, ErrSlugTaken)
+	case errors.Is(err, ErrDomainExists):
+		return connect.NewError(connect.CodeAlreadyExists, ErrDomainExists)
+	case errors.Is(err, ErrDomainTaken):
+		return connect.NewError(connect.CodeAlreadyExists, ErrDomainTaken)
+	}
+	return rpc.Error(ctx, logger, procedure, err)
+}
