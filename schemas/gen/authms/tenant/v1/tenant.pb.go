@@ -30,7 +30,8 @@ const (
 	TenantStatus_TENANT_STATUS_UNSPECIFIED TenantStatus = 0
 	// Users of an active tenant can log in.
 	TenantStatus_TENANT_STATUS_ACTIVE TenantStatus = 1
-	// A suspended tenant keeps its data but its users cannot log in.
+	// A suspended tenant keeps its data; its users will be refused at login
+	// once the session service enforces it (not yet).
 	TenantStatus_TENANT_STATUS_SUSPENDED TenantStatus = 2
 )
 
