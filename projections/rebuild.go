@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -212,11 +213,18 @@ func (r *rebuild) settle(ctx context.Context, stream, durable string) (uint64, e
 
 // createShadow makes the shadow schema: empty copies of the projection's
 // tables, of processed_events, and of events and outbox so that a handler
-// recording events during the replay records them nowhere.
+// recording events during the replay records them nowhere. The projection's
+// tables get their indexes and constraints later (indexShadow): before the
+// replay when handlers write (their upserts need them), after the bulk write
+// when a Folder does (COPY into an unindexed table is several times faster).
 func (r *rebuild) createShadow(ctx context.Context) error {
 	schema := pgx.Identifier{r.shadow}.Sanitize()
 	stmts := []string{"DROP SCHEMA IF EXISTS " + schema + " CASCADE", "CREATE SCHEMA " + schema}
-	for _, t := range append(slices.Clone(r.p.Rebuild.Tables), "processed_events", "events", "outbox") {
+	for _, t := range r.p.Rebuild.Tables {
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)",
+			pgx.Identifier{r.shadow, t}.Sanitize(), pgx.Identifier{"public", t}.Sanitize()))
+	}
+	for _, t := range []string{"processed_events", "events", "outbox"} {
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
 			pgx.Identifier{r.shadow, t}.Sanitize(), pgx.Identifier{"public", t}.Sanitize()))
 	}
@@ -226,6 +234,62 @@ func (r *rebuild) createShadow(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// indexShadow gives the shadow tables the live tables' constraints and
+// indexes under the same names, so the tables swapped in look exactly like
+// the ones the migrations made.
+func (r *rebuild) indexShadow(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
+		for _, t := range r.p.Rebuild.Tables {
+			live, shadow := pgx.Identifier{"public", t}.Sanitize(), pgx.Identifier{r.shadow, t}.Sanitize()
+			var stmts []string
+			rows, err := tx.Query(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+				WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname`, live)
+			if err != nil {
+				return fmt.Errorf("read constraints of %s: %w", t, err)
+			}
+			constraints := map[string]bool{}
+			for rows.Next() {
+				var name, def string
+				if err := rows.Scan(&name, &def); err != nil {
+					return err
+				}
+				constraints[name] = true
+				stmts = append(stmts, "ALTER TABLE "+shadow+" ADD CONSTRAINT "+pgx.Identifier{name}.Sanitize()+" "+def)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows, err = tx.Query(ctx, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY indexname", t)
+			if err != nil {
+				return fmt.Errorf("read indexes of %s: %w", t, err)
+			}
+			for rows.Next() {
+				var name, def string
+				if err := rows.Scan(&name, &def); err != nil {
+					return err
+				}
+				if constraints[name] {
+					continue // made with its constraint above
+				}
+				on := " ON " + pgx.Identifier{"public", t}.Sanitize() + " "
+				if !strings.Contains(def, on) {
+					on = " ON public." + t + " "
+				}
+				stmts = append(stmts, strings.Replace(def, on, " ON "+shadow+" ", 1))
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, stmt := range stmts {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("index rebuilt %s: %w", t, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // inShadow runs fn in a transaction whose unqualified table names resolve to
@@ -264,7 +328,7 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 	r.total = info.NumPending
 	r.report("replaying", true)
 	if r.total == 0 || last == 0 {
-		return nil, nil
+		return nil, r.indexShadow(ctx)
 	}
 
 	var (
@@ -275,6 +339,8 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 	)
 	if r.p.Rebuild.NewFolder != nil {
 		folder = r.p.Rebuild.NewFolder()
+	} else if err := r.indexShadow(ctx); err != nil {
+		return nil, err
 	}
 	flushBatch := func() error {
 		if len(batch) == 0 {
@@ -343,6 +409,9 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 		if err := r.inShadow(ctx, func(tx pgx.Tx) error { return folder.Flush(ctx, tx) }); err != nil {
 			return nil, fmt.Errorf("write rebuilt rows: %w", err)
 		}
+		if err := r.indexShadow(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return after, nil
 }
@@ -366,18 +435,11 @@ func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRo
 	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
 		for _, t := range r.p.Rebuild.Tables {
 			live, shadow := pgx.Identifier{"public", t}.Sanitize(), pgx.Identifier{r.shadow, t}.Sanitize()
-			names, err := indexNames(ctx, tx, "public", t)
-			if err != nil {
-				return err
-			}
 			if _, err := tx.Exec(ctx, "DROP TABLE "+live); err != nil {
 				return fmt.Errorf("drop %s: %w", t, err)
 			}
 			if _, err := tx.Exec(ctx, "ALTER TABLE "+shadow+" SET SCHEMA public"); err != nil {
 				return fmt.Errorf("move rebuilt %s in: %w", t, err)
-			}
-			if err := restoreIndexNames(ctx, tx, t, names); err != nil {
-				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM public.processed_events WHERE consumer = $1 AND stream_sequence > $2",
@@ -386,7 +448,7 @@ func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRo
 		}
 		rows := make([][]any, len(after))
 		for i, a := range after {
-			rows[i] = []any{durable, a.id, int64(a.seq)}
+			rows[i] = []any{durable, pgtype.UUID{Bytes: a.id, Valid: true}, int64(a.seq)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"public", "processed_events"},
 			[]string{"consumer", "event_id", "stream_sequence"}, pgx.CopyFromRows(rows)); err != nil {
@@ -397,59 +459,4 @@ func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRo
 		}
 		return nil
 	})
-}
-
-// indexNames maps each index definition of a table, with its name removed,
-// to the index's name, so the rebuilt table can get the names migrations
-// gave them.
-func indexNames(ctx context.Context, tx pgx.Tx, schema, table string) (map[string]string, error) {
-	rows, err := tx.Query(ctx, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2", schema, table)
-	if err != nil {
-		return nil, fmt.Errorf("read indexes of %s: %w", table, err)
-	}
-	out := map[string]string{}
-	for rows.Next() {
-		var name, def string
-		if err := rows.Scan(&name, &def); err != nil {
-			return nil, err
-		}
-		out[indexShape(def, name, schema)] = name
-	}
-	return out, rows.Err()
-}
-
-// indexShape strips the index and schema names from an index definition.
-func indexShape(def, name, schema string) string {
-	def = strings.Replace(def, " INDEX "+pgx.Identifier{name}.Sanitize()+" ", " INDEX ", 1)
-	def = strings.Replace(def, " INDEX "+name+" ", " INDEX ", 1)
-	return strings.ReplaceAll(def, " ON "+schema+".", " ON ")
-}
-
-// restoreIndexNames renames the moved table's indexes (and the constraints
-// behind them) to the names the live table had.
-func restoreIndexNames(ctx context.Context, tx pgx.Tx, table string, want map[string]string) error {
-	have, err := indexNames(ctx, tx, "public", table)
-	if err != nil {
-		return err
-	}
-	for shape, name := range have {
-		target, ok := want[shape]
-		if !ok || target == name {
-			continue
-		}
-		var isConstraint bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = $1 AND conrelid = $2::regclass)",
-			name, pgx.Identifier{"public", table}.Sanitize()).Scan(&isConstraint); err != nil {
-			return fmt.Errorf("inspect %s: %w", name, err)
-		}
-		stmt := "ALTER INDEX " + pgx.Identifier{"public", name}.Sanitize() + " RENAME TO " + pgx.Identifier{target}.Sanitize()
-		if isConstraint {
-			stmt = "ALTER TABLE " + pgx.Identifier{"public", table}.Sanitize() + " RENAME CONSTRAINT " +
-				pgx.Identifier{name}.Sanitize() + " TO " + pgx.Identifier{target}.Sanitize()
-		}
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("rename %s to %s: %w", name, target, err)
-		}
-	}
-	return nil
 }

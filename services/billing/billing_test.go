@@ -240,7 +240,9 @@ func TestUserProfilesStoreNoPlaintext(t *testing.T) {
 	assert.NotContains(t, string(hash), "grace")
 
 	// A random nonce: sealing the same email again gives another ciphertext.
-	again, err := f.svc.email.seal(t.Context(), tenantID, userID, email)
+	seal, err := f.svc.email.sealer(t.Context())
+	require.NoError(t, err)
+	again, err := seal.seal(tenantID, userID, email)
 	require.NoError(t, err)
 	assert.NotEqual(t, ciphertext, again)
 

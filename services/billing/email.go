@@ -32,19 +32,44 @@ type emailCodec struct {
 	secrets platform.Secrets
 }
 
-// seal encrypts email for the user's row. The tenant and user are the
-// additional data, so a ciphertext copied to another row does not open.
-func (c emailCodec) seal(ctx context.Context, tenantID, userID uuid.UUID, email string) ([]byte, error) {
+// sealer seals emails and computes blind indexes with keys read once; a
+// rebuild seals a million rows with one.
+type sealer struct {
+	aead     cipher.AEAD
+	indexKey []byte
+}
+
+// sealer reads the service's keys.
+func (c emailCodec) sealer(ctx context.Context) (sealer, error) {
 	aead, err := c.aead(ctx)
 	if err != nil {
-		return nil, err
+		return sealer{}, err
 	}
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(email)+aead.Overhead())
+	key, err := c.key(ctx, keyEmailBlindIndex)
+	if err != nil {
+		return sealer{}, err
+	}
+	return sealer{aead: aead, indexKey: key}, nil
+}
+
+// seal encrypts email for the user's row. The tenant and user are the
+// additional data, so a ciphertext copied to another row does not open.
+func (s sealer) seal(tenantID, userID uuid.UUID, email string) ([]byte, error) {
+	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(email)+s.aead.Overhead())
 	out[0] = sealedV1
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, fmt.Errorf("email nonce: %w", err)
 	}
-	return aead.Seal(out, out[1:], []byte(email), additionalData(tenantID, userID)), nil
+	return s.aead.Seal(out, out[1:], []byte(email), additionalData(tenantID, userID)), nil
+}
+
+// blindIndex is the keyed hash that finds an email by exact match:
+// HMAC-SHA256 over "<tenant_id>|<normalised email>", so equal addresses in
+// different tenants do not share a hash.
+func (s sealer) blindIndex(tenantID uuid.UUID, email string) []byte {
+	mac := hmac.New(sha256.New, s.indexKey)
+	mac.Write([]byte(tenantID.String() + "|" + normalizeEmail(email)))
+	return mac.Sum(nil)
 }
 
 // open decrypts what seal returned for the same tenant and user.
@@ -64,17 +89,13 @@ func (c emailCodec) open(ctx context.Context, tenantID, userID uuid.UUID, sealed
 	return string(plain), nil
 }
 
-// blindIndex is the keyed hash that finds an email by exact match:
-// HMAC-SHA256 over "<tenant_id>|<normalised email>", so equal addresses in
-// different tenants do not share a hash.
+// blindIndex computes the blind index of email in the tenant (see sealer).
 func (c emailCodec) blindIndex(ctx context.Context, tenantID uuid.UUID, email string) ([]byte, error) {
 	key, err := c.key(ctx, keyEmailBlindIndex)
 	if err != nil {
 		return nil, err
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(tenantID.String() + "|" + normalizeEmail(email)))
-	return mac.Sum(nil), nil
+	return sealer{indexKey: key}.blindIndex(tenantID, email), nil
 }
 
 func (c emailCodec) aead(ctx context.Context) (cipher.AEAD, error) {

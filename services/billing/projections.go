@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
@@ -98,23 +99,16 @@ func (s *Service) cacheUser(ctx context.Context, tx pgx.Tx, ev events.Event) err
 	if err != nil {
 		return err
 	}
-	sealed, hash, err := s.sealRow(ctx, row)
+	seal, err := s.email.sealer(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = userProfilesTable.Upsert(ctx, tx, row.userID, row.tenantID, sealed, hash, row.updatedAt, row.version)
+	sealed, err := seal.seal(row.tenantID, row.userID, row.email)
+	if err != nil {
+		return err
+	}
+	_, err = userProfilesTable.Upsert(ctx, tx, row.userID, row.tenantID, sealed, seal.blindIndex(row.tenantID, row.email), row.updatedAt, row.version)
 	return err
-}
-
-// sealRow encrypts a row's email and computes its blind index.
-func (s *Service) sealRow(ctx context.Context, row userRow) (sealed, hash []byte, err error) {
-	if sealed, err = s.email.seal(ctx, row.tenantID, row.userID, row.email); err != nil {
-		return nil, nil, err
-	}
-	if hash, err = s.email.blindIndex(ctx, row.tenantID, row.email); err != nil {
-		return nil, nil, err
-	}
-	return sealed, hash, nil
 }
 
 // userProfilesFolder rebuilds user_profiles by replay: it keeps each user's
@@ -136,15 +130,22 @@ func (f *userProfilesFolder) Fold(ev events.Event) error {
 }
 
 func (f *userProfilesFolder) Flush(ctx context.Context, tx pgx.Tx) error {
+	seal, err := f.s.email.sealer(ctx)
+	if err != nil {
+		return err
+	}
 	src := make([][]any, 0, len(f.rows))
 	for _, row := range f.rows {
-		sealed, hash, err := f.s.sealRow(ctx, row)
+		sealed, err := seal.seal(row.tenantID, row.userID, row.email)
 		if err != nil {
 			return err
 		}
-		src = append(src, []any{row.userID, row.tenantID, sealed, hash, row.version, row.updatedAt})
+		// pgtype.UUID encodes far faster than uuid.UUID in COPY.
+		src = append(src, []any{pgtype.UUID{Bytes: row.userID, Valid: true}, pgtype.UUID{Bytes: row.tenantID, Valid: true},
+			sealed, seal.blindIndex(row.tenantID, row.email), row.version, row.updatedAt})
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{userProfilesTable.Name},
+	f.rows = nil // let the collector have the map while COPY runs
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{userProfilesTable.Name},
 		[]string{"user_id", "tenant_id", "email_ciphertext", "email_hash", "version", "updated_at"}, pgx.CopyFromRows(src))
 	if err != nil {
 		return fmt.Errorf("copy user_profiles: %w", err)
