@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -35,6 +37,12 @@ const (
 // any other error for a transient failure worth retrying.
 type Handler func(ctx context.Context, ev Event) error
 
+// BatchHandler applies several events, in the order given (stream order),
+// all or nothing: it returns nil only when every one of them is handled (or
+// was already handled), and otherwise leaves none of them applied. Inside it,
+// [EventContext] gives the context the [Handler] of one event would get.
+type BatchHandler func(ctx context.Context, evs []Event) error
+
 // ConsumerConfig configures a durable pull consumer.
 type ConsumerConfig struct {
 	// Service is the consuming service; its DLQ_<SERVICE> stream receives
@@ -47,7 +55,14 @@ type ConsumerConfig struct {
 	// Subjects filters the source stream; empty means all of it.
 	Subjects []string
 	Handler  Handler
-	Logger   *slog.Logger
+	// BatchHandler, when set, applies the messages of a fetch that have
+	// already arrived (at most Batch; it never waits for more) in one call,
+	// and they are acknowledged after it returns. Handler still handles a
+	// lone message, and when a batch fails for a reason other than an outage
+	// it handles the batch's messages again one at a time, so that only a
+	// failing message is retried or dead-lettered, with its own attempts.
+	BatchHandler BatchHandler
+	Logger       *slog.Logger
 	// MaxDeliver is the number of attempts before a message is dead-lettered
 	// (default 5).
 	MaxDeliver int
@@ -173,7 +188,8 @@ func (c *Consumer) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 }
 
 // Run fetches and handles messages until ctx ends. Messages of one consumer
-// instance are handled one at a time in stream order.
+// instance are handled in stream order: one at a time, or, with a
+// BatchHandler, those of a fetch that have arrived together.
 func (c *Consumer) Run(ctx context.Context) error {
 	log := c.cfg.Logger.With("service", c.cfg.Service, "consumer", c.cfg.Durable, "stream", c.cfg.Stream)
 	var cons jetstream.Consumer
@@ -194,6 +210,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	retry.reset()
+	most := 1 // messages handled together
+	if c.cfg.BatchHandler != nil {
+		most = c.cfg.Batch
+	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(c.cfg.Batch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -206,8 +226,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		q := &batchQueue{msgs: batch.Messages()}
-		for msg := q.next(); msg != nil; msg = q.next() {
-			c.handle(ctx, log, msg, q.held)
+		for msgs := q.next(most); len(msgs) > 0; msgs = q.next(most) {
+			if len(msgs) == 1 {
+				c.handle(ctx, log, msgs[0], q.held)
+			} else {
+				c.handleBatch(ctx, log, msgs, q)
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			d := retry.next()
@@ -221,34 +245,41 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // batchQueue hands out a fetch's messages as they arrive, and during an
-// outage every message received so far, so all of them are kept alive.
+// outage or a slow handler every message received so far, so all of them
+// are kept alive.
 type batchQueue struct {
 	msgs    <-chan jetstream.Msg // nil once closed
-	current jetstream.Msg
-	pending []jetstream.Msg // received, not yet handed out
+	current []jetstream.Msg      // handed out, not yet settled
+	pending []jetstream.Msg      // received, not yet handed out
 }
 
-// next returns the next message, waiting for it, or nil when the fetch ended.
-func (q *batchQueue) next() jetstream.Msg {
+// next returns the next message, waiting for it, and up to most-1 more that
+// were already received behind it, without waiting; nil when the fetch
+// ended.
+func (q *batchQueue) next(most int) []jetstream.Msg {
 	q.current = nil
-	if len(q.pending) > 0 {
-		q.current, q.pending = q.pending[0], q.pending[1:]
-		return q.current
+	if len(q.pending) == 0 {
+		if q.msgs == nil {
+			return nil
+		}
+		msg, ok := <-q.msgs
+		if !ok {
+			q.msgs = nil
+			return nil
+		}
+		q.pending = append(q.pending, msg)
 	}
-	if q.msgs == nil {
-		return nil
+	if len(q.pending) < most {
+		q.receive()
 	}
-	msg, ok := <-q.msgs
-	if !ok {
-		q.msgs = nil
-		return nil
-	}
-	q.current = msg
-	return msg
+	n := min(most, len(q.pending))
+	q.current = q.pending[:n:n]
+	q.pending = q.pending[n:]
+	return q.current
 }
 
-// held returns the current message and every later one received so far.
-func (q *batchQueue) held() []jetstream.Msg {
+// receive moves the messages that have arrived to pending, without waiting.
+func (q *batchQueue) receive() {
 	for q.msgs != nil {
 		select {
 		case msg, ok := <-q.msgs:
@@ -262,35 +293,156 @@ func (q *batchQueue) held() []jetstream.Msg {
 		}
 		break
 	}
-	return append([]jetstream.Msg{q.current}, q.pending...)
+}
+
+// held returns the current messages and every later one received so far.
+func (q *batchQueue) held() []jetstream.Msg {
+	q.receive()
+	return slices.Concat(q.current, q.pending)
+}
+
+// delivery is one message being handled.
+type delivery struct {
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
+	ev   Event
+	err  error           // the envelope could not be decoded
+	ctx  context.Context // with span as its current span
+	span trace.Span      // nil without a tracer or an event
+}
+
+// open reads msg's metadata and event and starts its span. A message
+// without JetStream metadata is terminated: ok is false.
+func (c *Consumer) open(ctx context.Context, log *slog.Logger, msg jetstream.Msg) (d *delivery, ok bool) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return nil, false
+	}
+	d = &delivery{msg: msg, meta: meta, ctx: ctx}
+	d.ev, d.err = FromMsg(msg.Subject(), msg.Headers(), msg.Data())
+	if d.err == nil {
+		d.ev.Stream, d.ev.Sequence = meta.Stream, meta.Sequence.Stream
+		d.ctx, d.span = c.startSpan(ctx, d.ev, meta)
+	}
+	return d, true
 }
 
 // handle runs the handler for one message and acks, naks or dead-letters
 // it. held returns msg and the rest of its batch received so far, kept
 // alive during an outage.
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, held func() []jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
-		_ = msg.Term()
-		return
+	if d, ok := c.open(ctx, log, msg); ok {
+		c.process(ctx, log, d, held)
 	}
-	attempt := int(meta.NumDelivered)
-	ev, err := FromMsg(msg.Subject(), msg.Headers(), msg.Data())
+}
+
+// process runs the handler for d alone, then settles it.
+func (c *Consumer) process(ctx context.Context, log *slog.Logger, d *delivery, held func() []jetstream.Msg) {
+	err := d.err
 	if err == nil {
-		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
-		var span trace.Span
-		ctx, span = c.startSpan(ctx, ev, meta)
-		err = c.runHandler(ctx, held, ev)
-		// An outage is retried in place: the message is not its cause.
-		for retries := 0; err != nil && ctx.Err() == nil && !IsPermanent(err) && c.outage(ctx, err, retries); retries++ {
-			if !c.awaitRecovery(ctx, log, err, held) {
-				break
-			}
-			err = c.runHandler(ctx, held, ev)
-		}
-		endSpan(span, err)
+		call := func(ctx context.Context) error { return c.cfg.Handler(ctx, d.ev) }
+		err = c.retryOutages(d.ctx, log, held, call)
+		endSpan(d.span, err)
 	}
+	c.settle(ctx, log, d, err)
+}
+
+// handleBatch applies msgs, more than one, with the BatchHandler and settles
+// them; held returns them and the rest of their fetch received so far. When
+// the batch fails for another reason than an outage, or a message cannot be
+// decoded, each message is handled on its own, in order.
+func (c *Consumer) handleBatch(ctx context.Context, log *slog.Logger, msgs []jetstream.Msg, q *batchQueue) {
+	ds := make([]*delivery, 0, len(msgs))
+	evs := make([]Event, 0, len(msgs))
+	var spans map[uint64]trace.Span // by stream sequence, for EventContext
+	if c.cfg.Tracer != nil {
+		spans = make(map[uint64]trace.Span, len(msgs))
+	}
+	decoded := true
+	for _, msg := range msgs {
+		d, ok := c.open(ctx, log, msg)
+		if !ok {
+			continue
+		}
+		ds = append(ds, d)
+		if d.err != nil {
+			decoded = false
+			continue
+		}
+		evs = append(evs, d.ev)
+		if d.span != nil {
+			spans[d.ev.Sequence] = d.span
+		}
+	}
+	q.current = msgsOf(ds)
+	if decoded && len(ds) > 0 {
+		call := func(ctx context.Context) error {
+			if spans != nil {
+				ctx = context.WithValue(ctx, batchSpansKey{}, spans)
+			}
+			return c.cfg.BatchHandler(ctx, evs)
+		}
+		err := c.retryOutages(ctx, log, q.held, call)
+		if err == nil {
+			for _, d := range ds {
+				endSpan(d.span, nil)
+				c.settle(ctx, log, d, nil)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			for _, d := range ds {
+				endSpan(d.span, err)
+				c.settle(ctx, log, d, err)
+			}
+			return
+		}
+		log.Warn("batch failed; handling its messages one at a time", "messages", len(ds),
+			"first_sequence", ds[0].meta.Sequence.Stream, "last_sequence", ds[len(ds)-1].meta.Sequence.Stream, "err", err)
+		for _, d := range ds {
+			if d.span != nil {
+				d.span.AddEvent("batch failed; handling the message alone", trace.WithAttributes(
+					attribute.String("exception.message", err.Error())))
+			}
+		}
+	}
+	// One at a time: each message's attempt, retry and dead letter are its
+	// own. A span started for the batch goes on for the message's own call.
+	for i, d := range ds {
+		q.current = msgsOf(ds[i:])
+		c.process(ctx, log, d, q.held)
+	}
+}
+
+// msgsOf returns the messages of ds.
+func msgsOf(ds []*delivery) []jetstream.Msg {
+	out := make([]jetstream.Msg, len(ds))
+	for i, d := range ds {
+		out[i] = d.msg
+	}
+	return out
+}
+
+// retryOutages runs call and, while its failure is an outage rather than
+// the messages' fault, waits for recovery and runs it again in place. held
+// returns the messages to keep alive meanwhile.
+func (c *Consumer) retryOutages(ctx context.Context, log *slog.Logger, held func() []jetstream.Msg, call func(context.Context) error) error {
+	err := c.runHandler(ctx, held, call)
+	for retries := 0; err != nil && ctx.Err() == nil && !IsPermanent(err) && c.outage(ctx, err, retries); retries++ {
+		if !c.awaitRecovery(ctx, log, err, held) {
+			break
+		}
+		err = c.runHandler(ctx, held, call)
+	}
+	return err
+}
+
+// settle acks, naks or dead-letters d after its handling ended with err.
+func (c *Consumer) settle(ctx context.Context, log *slog.Logger, d *delivery, err error) {
+	msg, meta, ev := d.msg, d.meta, d.ev
+	attempt := int(meta.NumDelivered)
 	if err == nil {
 		if err := msg.Ack(); err != nil {
 			// The effect is committed; a redelivery is skipped by the handler's
@@ -326,6 +478,22 @@ func (c *Consumer) handle(ctx context.Context, log *slog.Logger, msg jetstream.M
 	log.Error("message dead-lettered", "subject", msg.Subject(), "sequence", meta.Sequence.Stream,
 		"event_id", ev.ID, "attempts", attempt, "permanent", permanent, "dlq", DLQStreamName(c.cfg.Service), "err", err)
 	_ = msg.Term()
+}
+
+// batchSpansKey keys the consumer spans of a batch's events, by stream
+// sequence, in the BatchHandler's context.
+type batchSpansKey struct{}
+
+// EventContext returns the context the Handler of ev alone would get: inside
+// a BatchHandler, ctx with ev's consumer span as the current span, so that
+// [CausedBy] and whatever is traced while applying ev continue ev's trace.
+// Elsewhere, or without a tracer, it returns ctx.
+func EventContext(ctx context.Context, ev Event) context.Context {
+	spans, _ := ctx.Value(batchSpansKey{}).(map[uint64]trace.Span)
+	if span, ok := spans[ev.Sequence]; ok {
+		return trace.ContextWithSpan(ctx, span)
+	}
+	return ctx
 }
 
 // outage reports whether a handler failure is an outage of a dependency
@@ -371,10 +539,11 @@ func (c *Consumer) awaitRecovery(ctx context.Context, log *slog.Logger, cause er
 	}
 }
 
-// runHandler calls the handler and, while it runs, keeps the ack deadline of
-// the message and of the rest of its batch received so far alive: a slow
-// handler must not get the messages behind it redelivered elsewhere.
-func (c *Consumer) runHandler(ctx context.Context, held func() []jetstream.Msg, ev Event) error {
+// runHandler runs call (a handler) and, while it runs, keeps the ack
+// deadline of its messages and of the rest of their batch received so far
+// alive: a slow handler must not get the messages behind it redelivered
+// elsewhere.
+func (c *Consumer) runHandler(ctx context.Context, held func() []jetstream.Msg, call func(context.Context) error) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -392,7 +561,7 @@ func (c *Consumer) runHandler(ctx context.Context, held func() []jetstream.Msg, 
 		}
 	})
 	defer func() { close(done); wg.Wait() }() // held is not safe once the handler returned
-	return c.cfg.Handler(ctx, ev)
+	return call(ctx)
 }
 
 // deadLetter publishes the message, with why, where and who, to the DLQ and

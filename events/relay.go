@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -201,7 +202,8 @@ func (r *Relay) finalDrain(log *slog.Logger) {
 	}
 }
 
-// drainOnce publishes one batch and deletes the acknowledged rows.
+// drainOnce publishes one batch, deletes the acknowledged rows and records
+// their events' stream sequences.
 func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 	q := eventsdb.New(r.cfg.Pool)
 	rows, err := q.OutboxBatch(ctx, int32(r.cfg.BatchSize))
@@ -227,14 +229,23 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 		}
 		futures = append(futures, f)
 	}
-	acked := make([]int64, 0, len(rows))
+	var (
+		acked     = make([]int64, 0, len(rows))
+		eventIDs  = make([]uuid.UUID, 0, len(rows))
+		sequences = make([]int64, 0, len(rows))
+	)
 	timeout := time.NewTimer(r.cfg.AckTimeout)
 	defer timeout.Stop()
 	var firstErr error
 	for i, f := range futures {
 		select {
-		case <-f.Ok(): // a duplicate ack means the stream already has it: stored
+		case ack := <-f.Ok():
+			// A duplicate ack means the stream already has the event (an
+			// earlier relay published it and died before deleting the row);
+			// it carries the sequence of that copy.
 			acked = append(acked, rows[i].ID)
+			eventIDs = append(eventIDs, rows[i].EventID)
+			sequences = append(sequences, int64(ack.Sequence))
 		case err := <-f.Err():
 			firstErr = cmp.Or(firstErr, fmt.Errorf("publish %s: %w", rows[i].EventID, err))
 		case <-timeout.C:
@@ -249,9 +260,11 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 	latency := time.Since(start)
 	if len(acked) > 0 {
 		// Delete with a fresh context: rows JetStream stored must not be
-		// published again just because shutdown began.
+		// published again just because shutdown began. The same statement
+		// records the events' stream sequences (the positions write
+		// responses report) and wakes events.Positions.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err := q.DeleteOutbox(dctx, acked)
+		err := q.MarkPublished(dctx, eventsdb.MarkPublishedParams{OutboxIds: acked, EventIds: eventIDs, StreamSequences: sequences})
 		cancel()
 		if err != nil {
 			return 0, fmt.Errorf("delete %d published outbox rows: %w", len(acked), err)

@@ -83,6 +83,21 @@ func (s *Store) Version(ctx context.Context, tx pgx.Tx, aggregateID string) (int
 	return v, nil
 }
 
+// LatestEventID returns the id of the aggregate's newest event; ok is false
+// when it has none. A command that changes nothing (a repeated idempotency
+// key, an unchanged value) reports that event's position, which its
+// response reflects.
+func (s *Store) LatestEventID(ctx context.Context, tx pgx.Tx, aggregateID string) (id uuid.UUID, ok bool, err error) {
+	id, err = eventsdb.New(tx).LatestEventID(ctx, aggregateID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return uuid.UUID{}, false, nil
+	case err != nil:
+		return uuid.UUID{}, false, fmt.Errorf("read the newest event of aggregate %s: %w", aggregateID, err)
+	}
+	return id, true, nil
+}
+
 // Load returns the aggregate's events in version order.
 func (s *Store) Load(ctx context.Context, tx pgx.Tx, aggregateID string) ([]Event, error) {
 	rows, err := eventsdb.New(tx).LoadAggregate(ctx, aggregateID)

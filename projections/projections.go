@@ -4,12 +4,15 @@
 // Each event is applied exactly once in effect: the handler's writes and an
 // insert into processed_events (consumer, event_id) commit in one
 // transaction, and the message is acknowledged only after the commit, so a
-// redelivered event finds its id recorded and is skipped. Upserts are guarded
+// redelivered event finds its id recorded and is skipped. Under load the
+// messages a fetch has already delivered are applied together, in stream
+// order, in one such transaction ([BatchHandler]). Upserts are guarded
 // by the source aggregate's version ([Table.Upsert]), so redelivery or
 // reordering never moves a row backwards.
 package projections
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,6 +80,7 @@ func NewConsumer(p Projector, cfg Config) (*events.Consumer, error) {
 	cc.Subjects = slices.Sorted(maps.Keys(p.Handlers))
 	cc.Logger = cfg.Logger
 	cc.Handler = Handler(p, cfg.Pool)
+	cc.BatchHandler = BatchHandler(p, cfg.Pool)
 	// The projector's only dependency is its own database: while it is
 	// unreachable the consumer waits instead of spending delivery attempts.
 	if cc.Healthy == nil {
@@ -94,36 +99,92 @@ func NewConsumer(p Projector, cfg Config) (*events.Consumer, error) {
 func Handler(p Projector, pool *pgxpool.Pool) events.Handler {
 	durable := p.Durable()
 	return func(ctx context.Context, ev events.Event) error {
-		apply, ok := p.Handlers[ev.Subject()]
-		if !ok {
+		if _, ok := p.Handlers[ev.Subject()]; !ok {
 			return nil // a subject this projector does not care about
 		}
-		seq := int64(ev.Sequence)
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			q := eventsdb.New(tx)
-			n, err := q.MarkProcessed(ctx, eventsdb.MarkProcessedParams{Consumer: durable, EventID: ev.ID, StreamSequence: &seq})
-			if err != nil {
-				return fmt.Errorf("record %s as processed: %w", ev.ID, err)
-			}
-			if n == 0 {
-				return nil // applied before: a redelivery
-			}
-			if err := apply(events.CausedBy(ctx, ev), tx, ev); err != nil {
-				return err
-			}
-			if err := q.ClearProjectorFailure(ctx, eventsdb.ClearProjectorFailureParams{Consumer: durable, StreamSequence: seq}); err != nil {
-				return fmt.Errorf("clear the failure record: %w", err)
-			}
-			return nil
-		})
-		if err == nil {
-			return nil
-		}
-		err = fmt.Errorf("project %s %s (seq %d): %w", ev.Type(), ev.ID, ev.Sequence, err)
-		if ctx.Err() == nil {
+		err := applyBatch(ctx, pool, p, []events.Event{ev})
+		if err != nil && ctx.Err() == nil {
 			recordFailure(ctx, pool, durable, ev, err)
 		}
 		return err
+	}
+}
+
+// BatchHandler returns the events.BatchHandler that applies p's events
+// exactly once in effect against pool, all of them in one transaction: it
+// records them in processed_events with one statement, which also clears
+// the failure record, applies in stream order those not applied before,
+// and commits. Events of other subjects are skipped, and an event delivered
+// twice in the batch is applied once. When it fails nothing is applied and
+// no failure is recorded: the consumer then handles the events one at a
+// time with [Handler], which records the failing one.
+func BatchHandler(p Projector, pool *pgxpool.Pool) events.BatchHandler {
+	return func(ctx context.Context, evs []events.Event) error {
+		return applyBatch(ctx, pool, p, evs)
+	}
+}
+
+// applyBatch applies evs, in order, in one transaction.
+func applyBatch(ctx context.Context, pool *pgxpool.Pool, p Projector, evs []events.Event) error {
+	todo := make([]events.Event, 0, len(evs))
+	seen := make(map[uuid.UUID]struct{}, len(evs))
+	for _, ev := range evs {
+		if _, ok := p.Handlers[ev.Subject()]; !ok {
+			continue // a subject this projector does not care about
+		}
+		if _, dup := seen[ev.ID]; dup {
+			continue // published twice: the first delivery applies it
+		}
+		seen[ev.ID] = struct{}{}
+		todo = append(todo, ev)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	// Marked in event id order: concurrent batches of two instances that
+	// share events then wait on each other in one order, never deadlock.
+	byID := slices.SortedFunc(slices.Values(todo), func(a, b events.Event) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	params := eventsdb.MarkProcessedBatchParams{
+		Consumer:        p.Durable(),
+		EventIds:        make([]uuid.UUID, len(byID)),
+		StreamSequences: make([]int64, len(byID)),
+	}
+	for i, ev := range byID {
+		params.EventIds[i], params.StreamSequences[i] = ev.ID, int64(ev.Sequence)
+	}
+	var failed *events.Event
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		fresh, err := eventsdb.New(tx).MarkProcessedBatch(ctx, params)
+		if err != nil {
+			return fmt.Errorf("record the events as processed: %w", err)
+		}
+		if len(fresh) == 0 {
+			return nil // all applied before: a redelivery
+		}
+		apply := make(map[uuid.UUID]struct{}, len(fresh))
+		for _, id := range fresh {
+			apply[id] = struct{}{}
+		}
+		for i, ev := range todo {
+			if _, ok := apply[ev.ID]; !ok {
+				continue // applied before
+			}
+			if err := p.Handlers[ev.Subject()](events.CausedBy(events.EventContext(ctx, ev), ev), tx, ev); err != nil {
+				failed = &todo[i]
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case failed != nil:
+		return fmt.Errorf("project %s %s (seq %d): %w", failed.Type(), failed.ID, failed.Sequence, err)
+	case len(todo) == 1:
+		return fmt.Errorf("project %s %s (seq %d): %w", todo[0].Type(), todo[0].ID, todo[0].Sequence, err)
+	default:
+		return fmt.Errorf("project %d events (seq %d to %d): %w", len(todo), todo[0].Sequence, todo[len(todo)-1].Sequence, err)
 	}
 }
 

@@ -141,6 +141,13 @@ type Config struct {
 	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
 	// JS and Logger are filled in per service.
 	Relay events.RelayConfig
+	// Positions tunes how long a write waits for the stream position of its
+	// events (Timeout, default 2s; PollInterval); Service, Pool and Logger
+	// are filled in per service.
+	Positions events.PositionsConfig
+	// MinPositionTimeout bounds how long a read waits for its min_position
+	// to be applied (default 5s, never past the request's deadline).
+	MinPositionTimeout time.Duration
 	// Consumer carries retry settings (MaxDeliver, Backoff, AckWait) that
 	// services pass to their consumers and projectors.
 	Consumer events.ConsumerConfig
@@ -313,6 +320,7 @@ type unit struct {
 	pool       *pgxpool.Pool
 	svc        platform.Service
 	relay      *events.Relay
+	positions  *events.Positions
 	consumers  []*events.Consumer // one per projector, in the same order
 	runFailed  atomic.Bool        // the service's Run loop ended with an error
 	projectors []projections.Projector
@@ -338,13 +346,26 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	if err != nil {
 		return nil, fmt.Errorf("handler options: %w", err)
 	}
+	pc := cfg.Positions
+	pc.Service, pc.Pool, pc.Logger = def.Name, pool, cfg.Logger
+	positions, err := events.NewPositions(pc)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			positions.Close()
+		}
+	}()
 	svc, err := def.New(platform.Deps{
-		Service:        def.Name,
-		Pool:           pool,
-		JS:             cfg.JS,
-		Logger:         logger,
-		Secrets:        cfg.Secrets.Service(def.Name),
-		HandlerOptions: opts,
+		Service:            def.Name,
+		Pool:               pool,
+		JS:                 cfg.JS,
+		Logger:             logger,
+		Secrets:            cfg.Secrets.Service(def.Name),
+		HandlerOptions:     opts,
+		Positions:          positions,
+		MinPositionTimeout: cfg.MinPositionTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
@@ -375,6 +396,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		pool:       pool,
 		svc:        svc,
 		relay:      relay,
+		positions:  positions,
 		consumers:  consumers,
 		projectors: projectors,
 		logger:     logger,
@@ -456,6 +478,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	closeAll := func() {
 		for _, u := range units {
 			if u != nil {
+				u.positions.Close()
 				u.pool.Close()
 			}
 		}
@@ -551,6 +574,7 @@ func (p *Platform) Close() error {
 		p.cancel()
 		p.wg.Wait()
 		for _, u := range p.units {
+			u.positions.Close()
 			u.pool.Close()
 		}
 		p.mu.Lock()

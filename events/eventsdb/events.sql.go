@@ -48,15 +48,6 @@ func (q *Queries) CountEventsAfter(ctx context.Context, after int64) (int64, err
 	return column_1, err
 }
 
-const deleteOutbox = `-- name: DeleteOutbox :exec
-DELETE FROM outbox WHERE id = ANY($1::bigint[])
-`
-
-func (q *Queries) DeleteOutbox(ctx context.Context, ids []int64) error {
-	_, err := q.db.Exec(ctx, deleteOutbox, ids)
-	return err
-}
-
 const eventPosition = `-- name: EventPosition :one
 SELECT position FROM events WHERE id = $1
 `
@@ -81,15 +72,29 @@ type EventsAfterParams struct {
 	MaxRows int32
 }
 
-func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Event, error) {
+type EventsAfterRow struct {
+	Position      int64
+	ID            uuid.UUID
+	TenantID      string
+	AggregateType string
+	AggregateID   string
+	Version       int64
+	Type          string
+	Subject       string
+	Data          []byte
+	Metadata      []byte
+	OccurredAt    time.Time
+}
+
+func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]EventsAfterRow, error) {
 	rows, err := q.db.Query(ctx, eventsAfter, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Event
+	var items []EventsAfterRow
 	for rows.Next() {
-		var i Event
+		var i EventsAfterRow
 		if err := rows.Scan(
 			&i.Position,
 			&i.ID,
@@ -166,6 +171,17 @@ func (q *Queries) InsertOutbox(ctx context.Context, arg InsertOutboxParams) erro
 		arg.Data,
 	)
 	return err
+}
+
+const latestEventID = `-- name: LatestEventID :one
+SELECT id FROM events WHERE aggregate_id = $1 ORDER BY version DESC LIMIT 1
+`
+
+func (q *Queries) LatestEventID(ctx context.Context, aggregateID string) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, latestEventID, aggregateID)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const loadAggregate = `-- name: LoadAggregate :many
@@ -247,6 +263,72 @@ func (q *Queries) MarkProcessed(ctx context.Context, arg MarkProcessedParams) (i
 	return result.RowsAffected(), nil
 }
 
+const markProcessedBatch = `-- name: MarkProcessedBatch :many
+WITH marked AS (
+    INSERT INTO processed_events (consumer, event_id, stream_sequence)
+    SELECT $1::text, unnest($2::uuid[]), unnest($3::bigint[])
+    ON CONFLICT DO NOTHING
+    RETURNING event_id, stream_sequence
+), cleared AS (
+    DELETE FROM projector_failures
+    WHERE consumer = $1::text AND stream_sequence <= (SELECT max(stream_sequence) FROM marked)
+)
+SELECT event_id FROM marked
+`
+
+type MarkProcessedBatchParams struct {
+	Consumer        string
+	EventIds        []uuid.UUID
+	StreamSequences []int64
+}
+
+// Records the events as processed by the consumer and returns the ids of
+// those that were not already: the ones to apply. In the same statement it
+// clears the consumer's failure record when it is at or before the last of
+// them (the transaction applying them rolls that back if it fails).
+func (q *Queries) MarkProcessedBatch(ctx context.Context, arg MarkProcessedBatchParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, markProcessedBatch, arg.Consumer, arg.EventIds, arg.StreamSequences)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var event_id uuid.UUID
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markPublished = `-- name: MarkPublished :exec
+WITH published AS (
+    DELETE FROM outbox WHERE id = ANY($3::bigint[])
+)
+UPDATE events AS e SET stream_sequence = p.stream_sequence
+FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::bigint[]) AS stream_sequence) AS p
+WHERE e.id = p.event_id
+`
+
+type MarkPublishedParams struct {
+	EventIds        []uuid.UUID
+	StreamSequences []int64
+	OutboxIds       []int64
+}
+
+// One statement per relay batch: the acknowledged outbox rows go, and their
+// events record the stream sequence JetStream stored them at. The UPDATE
+// fires events_published_notify once.
+func (q *Queries) MarkPublished(ctx context.Context, arg MarkPublishedParams) error {
+	_, err := q.db.Exec(ctx, markPublished, arg.EventIds, arg.StreamSequences, arg.OutboxIds)
+	return err
+}
+
 const outboxBacklog = `-- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, COALESCE(min(created_at), now())::timestamptz AS oldest FROM outbox
 `
@@ -299,6 +381,24 @@ func (q *Queries) OutboxBatch(ctx context.Context, maxRows int32) ([]OutboxBatch
 		return nil, err
 	}
 	return items, nil
+}
+
+const projectorApplied = `-- name: ProjectorApplied :one
+SELECT EXISTS (
+    SELECT 1 FROM processed_events WHERE consumer = $1 AND stream_sequence = $2
+)::boolean
+`
+
+type ProjectorAppliedParams struct {
+	Consumer       string
+	StreamSequence *int64
+}
+
+func (q *Queries) ProjectorApplied(ctx context.Context, arg ProjectorAppliedParams) (bool, error) {
+	row := q.db.QueryRow(ctx, projectorApplied, arg.Consumer, arg.StreamSequence)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const projectorCheckpoint = `-- name: ProjectorCheckpoint :one
@@ -363,4 +463,33 @@ func (q *Queries) RecordProjectorFailure(ctx context.Context, arg RecordProjecto
 		arg.Error,
 	)
 	return err
+}
+
+const streamSequences = `-- name: StreamSequences :many
+SELECT id, stream_sequence FROM events WHERE id = ANY($1::uuid[])
+`
+
+type StreamSequencesRow struct {
+	ID             uuid.UUID
+	StreamSequence *int64
+}
+
+func (q *Queries) StreamSequences(ctx context.Context, ids []uuid.UUID) ([]StreamSequencesRow, error) {
+	rows, err := q.db.Query(ctx, streamSequences, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StreamSequencesRow
+	for rows.Next() {
+		var i StreamSequencesRow
+		if err := rows.Scan(&i.ID, &i.StreamSequence); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -11,17 +11,18 @@ import (
 )
 
 type Event struct {
-	Position      int64
-	ID            uuid.UUID
-	TenantID      string
-	AggregateType string
-	AggregateID   string
-	Version       int64
-	Type          string
-	Subject       string
-	Data          []byte
-	Metadata      []byte
-	OccurredAt    time.Time
+	Position       int64
+	ID             uuid.UUID
+	TenantID       string
+	AggregateType  string
+	AggregateID    string
+	Version        int64
+	Type           string
+	Subject        string
+	Data           []byte
+	Metadata       []byte
+	OccurredAt     time.Time
+	StreamSequence *int64
 }
 
 type Outbox struct {

@@ -20,8 +20,22 @@ SELECT pg_advisory_xact_lock(hashtextextended(@aggregate_id::text, 0));
 -- name: OutboxBatch :many
 SELECT id, event_id, subject, headers, data FROM outbox ORDER BY id LIMIT @max_rows;
 
--- name: DeleteOutbox :exec
-DELETE FROM outbox WHERE id = ANY(@ids::bigint[]);
+-- name: MarkPublished :exec
+-- One statement per relay batch: the acknowledged outbox rows go, and their
+-- events record the stream sequence JetStream stored them at. The UPDATE
+-- fires events_published_notify once.
+WITH published AS (
+    DELETE FROM outbox WHERE id = ANY(@outbox_ids::bigint[])
+)
+UPDATE events AS e SET stream_sequence = p.stream_sequence
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@stream_sequences::bigint[]) AS stream_sequence) AS p
+WHERE e.id = p.event_id;
+
+-- name: StreamSequences :many
+SELECT id, stream_sequence FROM events WHERE id = ANY(@ids::uuid[]);
+
+-- name: LatestEventID :one
+SELECT id FROM events WHERE aggregate_id = @aggregate_id ORDER BY version DESC LIMIT 1;
 
 -- name: OutboxBacklog :one
 SELECT count(*)::bigint AS rows, COALESCE(min(created_at), now())::timestamptz AS oldest FROM outbox;
@@ -36,6 +50,22 @@ LIMIT @max_rows;
 -- name: MarkProcessed :execrows
 INSERT INTO processed_events (consumer, event_id, stream_sequence) VALUES (@consumer, @event_id, @stream_sequence)
 ON CONFLICT DO NOTHING;
+
+-- name: MarkProcessedBatch :many
+-- Records the events as processed by the consumer and returns the ids of
+-- those that were not already: the ones to apply. In the same statement it
+-- clears the consumer's failure record when it is at or before the last of
+-- them (the transaction applying them rolls that back if it fails).
+WITH marked AS (
+    INSERT INTO processed_events (consumer, event_id, stream_sequence)
+    SELECT @consumer::text, unnest(@event_ids::uuid[]), unnest(@stream_sequences::bigint[])
+    ON CONFLICT DO NOTHING
+    RETURNING event_id, stream_sequence
+), cleared AS (
+    DELETE FROM projector_failures
+    WHERE consumer = @consumer::text AND stream_sequence <= (SELECT max(stream_sequence) FROM marked)
+)
+SELECT event_id FROM marked;
 
 -- name: ClearProjectorFailure :exec
 DELETE FROM projector_failures WHERE consumer = @consumer AND stream_sequence <= @stream_sequence;
@@ -64,3 +94,8 @@ SELECT position FROM events WHERE id = @id;
 
 -- name: CountEventsAfter :one
 SELECT count(*)::bigint FROM events WHERE position > @after;
+
+-- name: ProjectorApplied :one
+SELECT EXISTS (
+    SELECT 1 FROM processed_events WHERE consumer = @consumer AND stream_sequence = @stream_sequence
+)::boolean;

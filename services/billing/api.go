@@ -9,6 +9,7 @@ import (
 
 	billingv1 "github.com/authms/authms/schemas/gen/authms/billing/v1"
 	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
+	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -28,6 +29,9 @@ func (a *api) GetCustomer(ctx context.Context, req *connect.Request[billingv1.Ge
 	if err != nil {
 		return nil, err
 	}
+	if err := a.awaitMinPosition(ctx, req.Msg.GetMinPosition()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	c, err := a.s.getCustomer(ctx, tenantID, userID)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -42,11 +46,21 @@ func (a *api) FindCustomerByEmail(ctx context.Context, req *connect.Request[bill
 	if err != nil {
 		return nil, err
 	}
+	if err := a.awaitMinPosition(ctx, req.Msg.GetMinPosition()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	c, err := a.s.findCustomerByEmail(ctx, tenantID, req.Msg.GetEmail())
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&billingv1.FindCustomerByEmailResponse{Customer: toProto(c)}), nil
+}
+
+// awaitMinPosition waits until billing's cache reflects the request's
+// min_position, typically the IDENTITY position of a RegisterUser or
+// ChangeEmail response; unset, it returns at once.
+func (a *api) awaitMinPosition(ctx context.Context, pos *commonv1.Position) error {
+	return a.s.deps.AwaitPosition(ctx, a.s.Projectors(), rpc.PositionFromProto(pos))
 }
 
 // parseID parses an id field. The declarative rules have checked it already;

@@ -7,6 +7,7 @@ import (
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -16,12 +17,13 @@ type api struct{ s *Service }
 var _ identityv1connect.IdentityServiceHandler = (*api)(nil)
 
 func (a *api) RegisterUser(ctx context.Context, req *connect.Request[identityv1.RegisterUserRequest]) (*connect.Response[identityv1.RegisterUserResponse], error) {
-	u, err := a.s.registerUser(ctx, req.Msg)
+	u, event, err := a.s.registerUser(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	a.s.deps.Logger.InfoContext(ctx, "user registered", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
-	return connect.NewResponse(&identityv1.RegisterUserResponse{User: u}), nil
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.RegisterUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }
 
 func (a *api) GetUser(ctx context.Context, req *connect.Request[identityv1.GetUserRequest]) (*connect.Response[identityv1.GetUserResponse], error) {
@@ -33,9 +35,10 @@ func (a *api) GetUser(ctx context.Context, req *connect.Request[identityv1.GetUs
 }
 
 func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.ChangeEmailRequest]) (*connect.Response[identityv1.ChangeEmailResponse], error) {
-	u, err := a.s.changeEmail(ctx, req.Msg)
+	u, latest, err := a.s.changeEmail(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u}), nil
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }

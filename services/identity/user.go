@@ -137,21 +137,21 @@ func (u user) changeEmail(c emailChange) ([]events.Change, error) {
 }
 
 // registerUser creates a user, its credential and its created event in one
-// transaction.
-func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUserRequest) (*identityv1.User, error) {
+// transaction. It returns the user and the id of the event.
+func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUserRequest) (*identityv1.User, uuid.UUID, error) {
 	tenantID, err := uuid.Parse(req.GetTenantId())
 	if err != nil {
-		return nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
+		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	email, canonical := normalizeEmail(req.GetEmail())
 	if err := checkPassword(req.GetPassword(), canonical); err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
 	// Hash before the transaction: it takes tens of milliseconds and needs
 	// no lock.
 	hash, err := s.hasher.hash(ctx, req.GetPassword())
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
 	r := registration{
 		userID:   uuid.Must(uuid.NewV7()),
@@ -169,6 +169,7 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 		UpdatedAt:      r.now,
 	}
 	agg := events.Aggregate{Type: aggregateUser, ID: r.userID.String(), TenantID: tenantID.String()}
+	var created []events.Event
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.events.Lock(ctx, tx, agg.ID); err != nil {
 			return err
@@ -192,13 +193,13 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 		}); err != nil {
 			return fmt.Errorf("insert credential of user %s: %w", agg.ID, err)
 		}
-		_, err = s.events.Append(ctx, tx, agg, version, register(r)...)
+		created, err = s.events.Append(ctx, tx, agg, version, register(r)...)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
-	return userProto(row), nil
+	return userProto(row), created[len(created)-1].ID, nil
 }
 
 // getUser returns a user of a tenant.
@@ -218,15 +219,20 @@ func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.U
 }
 
 // changeEmail replaces a user's email: lock the user, load it from its
-// events, decide, update the users row and append the event.
-func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRequest) (*identityv1.User, error) {
+// events, decide, update the users row and append the event. It returns
+// the user and the id of its newest event (the new one, unless the email
+// did not change).
+func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRequest) (*identityv1.User, uuid.UUID, error) {
 	tenantID, userID, err := parseIDs(req.GetTenantId(), req.GetUserId())
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
 	email, canonical := normalizeEmail(req.GetEmail())
 	cmd := emailChange{tenantID: tenantID.String(), email: email, expectedVersion: req.ExpectedVersion}
-	var out store.User
+	var (
+		out    store.User
+		latest uuid.UUID
+	)
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		id := userID.String()
 		if err := s.events.Lock(ctx, tx, id); err != nil {
@@ -246,6 +252,7 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		}
 		q := store.New(tx)
 		if len(changes) == 0 {
+			latest = evs[len(evs)-1].ID // the user exists, so it has events
 			out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
 			if err != nil {
 				return fmt.Errorf("get user %s: %w", id, err)
@@ -271,9 +278,11 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 			return fmt.Errorf("user %s has events but no users row", id)
 		}
 		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
-		if _, err := s.events.Append(ctx, tx, agg, u.version, changes...); err != nil {
+		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)
+		if err != nil {
 			return err
 		}
+		latest = appended[len(appended)-1].ID
 		out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
 		if err != nil {
 			return fmt.Errorf("get user %s: %w", id, err)
@@ -281,9 +290,9 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
-	return userProto(out), nil
+	return userProto(out), latest, nil
 }
 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.

@@ -29,6 +29,11 @@ func (a *api) GetProfile(ctx context.Context, req *connect.Request[profilev1.Get
 	if err != nil {
 		return nil, err
 	}
+	// The default profile is created from identity.user.created: a
+	// min_position from RegisterUser waits for that.
+	if err := a.s.deps.AwaitPosition(ctx, a.s.Projectors(), rpc.PositionFromProto(req.Msg.GetMinPosition())); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	p, err := a.s.getProfile(ctx, tenantID, userID)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -58,11 +63,12 @@ func (a *api) UpdateProfile(ctx context.Context, req *connect.Request[profilev1.
 		},
 		ExpectedVersion: m.ExpectedVersion,
 	}
-	p, err := a.s.updateProfile(ctx, cmd)
+	p, latest, err := a.s.updateProfile(ctx, cmd)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&profilev1.UpdateProfileResponse{Profile: toProto(p)}), nil
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&profilev1.UpdateProfileResponse{Profile: toProto(p), Position: rpc.PositionToProto(pos)}), nil
 }
 
 // parseID parses an id field. The declarative rules have checked it already;

@@ -147,13 +147,17 @@ type updateCommand struct {
 
 // updateProfile applies cmd and records profile.profile.updated with the
 // whole profile. A change that changes nothing records no event and returns
-// the profile as it is.
-func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.Profile, error) {
+// the profile as it is. It also returns the id of the profile's newest
+// event.
+func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.Profile, uuid.UUID, error) {
 	if err := cmd.Change.validate(); err != nil {
-		return store.Profile{}, err
+		return store.Profile{}, uuid.Nil, err
 	}
 	id := cmd.UserID.String()
-	var out store.Profile
+	var (
+		out    store.Profile
+		latest uuid.UUID
+	)
 	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.events.Lock(ctx, tx, id); err != nil {
 			return err
@@ -176,7 +180,8 @@ func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.P
 		next, changed := cmd.Change.apply(cur)
 		if !changed {
 			out = cur
-			return nil
+			latest, _, err = s.events.LatestEventID(ctx, tx, id)
+			return err
 		}
 		evs, err := s.events.Append(ctx, tx, events.Aggregate{Type: aggregateType, ID: id, TenantID: cmd.TenantID.String()}, version,
 			events.Change{Name: eventUpdated, Payload: &profilev1.ProfileUpdated{
@@ -190,6 +195,7 @@ func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.P
 			return err
 		}
 		last := evs[len(evs)-1]
+		latest = last.ID
 		out, err = q.UpdateProfile(ctx, store.UpdateProfileParams{
 			TenantID:    cmd.TenantID,
 			UserID:      cmd.UserID,
@@ -204,5 +210,5 @@ func (s *Service) updateProfile(ctx context.Context, cmd updateCommand) (store.P
 		}
 		return nil
 	})
-	return out, err
+	return out, latest, err
 }

@@ -85,6 +85,9 @@ type Options struct {
 	// provider with tracetest's in-memory exporter lets a test read the
 	// spans. Nil: tracing off.
 	TracerProvider trace.TracerProvider
+	// MinPositionTimeout bounds a read's wait for its min_position
+	// (services.Config.MinPositionTimeout); zero: the default, 5s.
+	MinPositionTimeout time.Duration
 }
 
 // Start starts the named services (all when none are named) and stops them
@@ -132,9 +135,10 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
 		// 16 services in parallel tests must fit PostgreSQL's default 100
 		// connections; a relay holds one of each pool's.
-		Pool:           pg.PoolConfig{MaxConns: 4},
-		Identity:       opts.Identity,
-		TracerProvider: opts.TracerProvider,
+		Pool:               pg.PoolConfig{MaxConns: 4},
+		Identity:           opts.Identity,
+		TracerProvider:     opts.TracerProvider,
+		MinPositionTimeout: opts.MinPositionTimeout,
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

@@ -6,6 +6,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
+	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
 	"github.com/authms/authms/services/internal/rpc"
@@ -19,6 +20,11 @@ type api struct{ s *Service }
 var _ walletv1connect.WalletServiceHandler = (*api)(nil)
 
 func (a *api) GetWallet(ctx context.Context, req *connect.Request[walletv1.GetWalletRequest]) (*connect.Response[walletv1.GetWalletResponse], error) {
+	// The wallet is created from identity.user.created: a min_position from
+	// RegisterUser waits for that.
+	if err := a.s.deps.AwaitPosition(ctx, a.s.Projectors(), rpc.PositionFromProto(req.Msg.GetMinPosition())); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	w, err := a.s.getWallet(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId())
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -28,26 +34,26 @@ func (a *api) GetWallet(ctx context.Context, req *connect.Request[walletv1.GetWa
 
 func (a *api) Deposit(ctx context.Context, req *connect.Request[walletv1.DepositRequest]) (*connect.Response[walletv1.DepositResponse], error) {
 	m := req.Msg
-	t, w, err := a.move(ctx, moneyRequest{
+	t, w, pos, err := a.move(ctx, moneyRequest{
 		tenantID: m.GetTenantId(), userID: m.GetUserId(), kind: walletv1.TransactionKind_TRANSACTION_KIND_DEPOSIT,
 		currency: m.GetCurrency(), amount: m.GetAmount(), idempotencyKey: m.GetIdempotencyKey(), expectedVersion: m.ExpectedVersion,
 	})
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&walletv1.DepositResponse{Transaction: t, Wallet: w}), nil
+	return connect.NewResponse(&walletv1.DepositResponse{Transaction: t, Wallet: w, Position: pos}), nil
 }
 
 func (a *api) Withdraw(ctx context.Context, req *connect.Request[walletv1.WithdrawRequest]) (*connect.Response[walletv1.WithdrawResponse], error) {
 	m := req.Msg
-	t, w, err := a.move(ctx, moneyRequest{
+	t, w, pos, err := a.move(ctx, moneyRequest{
 		tenantID: m.GetTenantId(), userID: m.GetUserId(), kind: walletv1.TransactionKind_TRANSACTION_KIND_WITHDRAWAL,
 		currency: m.GetCurrency(), amount: m.GetAmount(), idempotencyKey: m.GetIdempotencyKey(), expectedVersion: m.ExpectedVersion,
 	})
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&walletv1.WithdrawResponse{Transaction: t, Wallet: w}), nil
+	return connect.NewResponse(&walletv1.WithdrawResponse{Transaction: t, Wallet: w, Position: pos}), nil
 }
 
 func (a *api) ListTransactions(ctx context.Context, req *connect.Request[walletv1.ListTransactionsRequest]) (*connect.Response[walletv1.ListTransactionsResponse], error) {
@@ -68,16 +74,21 @@ type moneyRequest struct {
 	expectedVersion  *int64
 }
 
-// move turns a validated money request into a command and runs it.
-func (a *api) move(ctx context.Context, r moneyRequest) (*walletv1.Transaction, *walletv1.Wallet, error) {
+// move turns a validated money request into a command, runs it and waits
+// for the position of the wallet's newest event for the response.
+func (a *api) move(ctx context.Context, r moneyRequest) (*walletv1.Transaction, *walletv1.Wallet, *commonv1.Position, error) {
 	tenantID, userID, err := parseIDs(r.tenantID, r.userID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return a.s.move(ctx, moneyCommand{
+	t, w, latest, err := a.s.move(ctx, moneyCommand{
 		tenantID: tenantID, userID: userID, kind: r.kind, currency: r.currency, amount: r.amount,
 		idempotencyKey: r.idempotencyKey, expectedVersion: r.expectedVersion,
 	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return t, w, rpc.PositionToProto(a.s.deps.Position(ctx, latest)), nil
 }
 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.

@@ -88,11 +88,14 @@ func (c moneyCommand) checkVersion(current int64) error {
 // move runs a Deposit or Withdraw: lock the wallet, replay a repeated
 // idempotency key, check the version and the balance, then update the
 // balance, record the transaction and append wallet.transaction.completed,
-// all in one transaction. It returns the transaction and the wallet after it.
-func (s *Service) move(ctx context.Context, c moneyCommand) (*walletv1.Transaction, *walletv1.Wallet, error) {
+// all in one transaction. It returns the transaction, the wallet after it
+// and the id of the wallet's newest event: the one recorded, or for a
+// repeated idempotency key the newest before the repeat.
+func (s *Service) move(ctx context.Context, c moneyCommand) (*walletv1.Transaction, *walletv1.Wallet, uuid.UUID, error) {
 	var (
 		txn    store.Transaction
 		wallet *walletv1.Wallet
+		latest uuid.UUID
 	)
 	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
@@ -113,6 +116,9 @@ func (s *Service) move(ctx context.Context, c moneyCommand) (*walletv1.Transacti
 		case err == nil:
 			if !c.repeats(txn) {
 				return &rpc.InvalidFieldError{Field: "idempotency_key", Rule: "idempotency_key.reused", Message: "already used for a different request"}
+			}
+			if latest, _, err = s.events.LatestEventID(ctx, tx, id); err != nil {
+				return err
 			}
 			wallet, err = walletView(ctx, q, c.tenantID, c.userID)
 			return err
@@ -145,29 +151,29 @@ func (s *Service) move(ctx context.Context, c moneyCommand) (*walletv1.Transacti
 			IdempotencyKey: c.idempotencyKey,
 			CreatedAt:      now,
 		}
-		if err := s.record(ctx, tx, w, version, txn); err != nil {
+		if latest, err = s.record(ctx, tx, w, version, txn); err != nil {
 			return err
 		}
 		wallet, err = walletView(ctx, q, c.tenantID, c.userID)
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, uuid.Nil, err
 	}
-	return transactionProto(txn), wallet, nil
+	return transactionProto(txn), wallet, latest, nil
 }
 
 // record writes a decided transaction: the new balance, the transactions
-// row, the wallet's version, and the event.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, w store.Wallet, version int64, t store.Transaction) error {
+// row, the wallet's version, and the event, whose id it returns.
+func (s *Service) record(ctx context.Context, tx pgx.Tx, w store.Wallet, version int64, t store.Transaction) (uuid.UUID, error) {
 	q := store.New(tx)
 	id := w.ID.String()
 	n, err := q.SetBalance(ctx, store.SetBalanceParams{TenantID: w.TenantID, WalletID: w.ID, Currency: t.Currency, Amount: t.BalanceAfter})
 	if err != nil {
-		return fmt.Errorf("set %s balance of wallet %s: %w", t.Currency, id, err)
+		return uuid.Nil, fmt.Errorf("set %s balance of wallet %s: %w", t.Currency, id, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("set %s balance of wallet %s: %d rows written", t.Currency, id, n)
+		return uuid.Nil, fmt.Errorf("set %s balance of wallet %s: %d rows written", t.Currency, id, n)
 	}
 	n, err = q.InsertTransaction(ctx, store.InsertTransactionParams{
 		ID:             t.ID,
@@ -181,22 +187,22 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, w store.Wallet, version
 		CreatedAt:      t.CreatedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("insert transaction of wallet %s: %w", id, err)
+		return uuid.Nil, fmt.Errorf("insert transaction of wallet %s: %w", id, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("insert transaction of wallet %s: %d rows written", id, n)
+		return uuid.Nil, fmt.Errorf("insert transaction of wallet %s: %d rows written", id, n)
 	}
 	n, err = q.SetWalletVersion(ctx, store.SetWalletVersionParams{
 		TenantID: w.TenantID, ID: w.ID, Version: version + 1, UpdatedAt: t.CreatedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("set version of wallet %s: %w", id, err)
+		return uuid.Nil, fmt.Errorf("set version of wallet %s: %w", id, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("set version of wallet %s: %d rows written", id, n)
+		return uuid.Nil, fmt.Errorf("set version of wallet %s: %d rows written", id, n)
 	}
 	agg := events.Aggregate{Type: aggregateTransaction, ID: id, TenantID: w.TenantID.String()}
-	_, err = s.events.Append(ctx, tx, agg, version, events.Change{Name: eventTransactionCompleted, Payload: &walletv1.TransactionCompleted{
+	evs, err := s.events.Append(ctx, tx, agg, version, events.Change{Name: eventTransactionCompleted, Payload: &walletv1.TransactionCompleted{
 		TransactionId:  t.ID.String(),
 		WalletId:       id,
 		TenantId:       w.TenantID.String(),
@@ -208,7 +214,10 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, w store.Wallet, version
 		IdempotencyKey: t.IdempotencyKey,
 		CreateTime:     timestamppb.New(t.CreatedAt),
 	}})
-	return err
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return evs[0].ID, nil
 }
 
 // getWallet returns a user's wallet with its balances.

@@ -10,11 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 )
 
@@ -32,6 +36,41 @@ type Deps struct {
 	// HandlerOptions go to every Connect handler the service mounts:
 	// validation, error hygiene, tracing.
 	HandlerOptions []connect.HandlerOption
+	// Positions reports where the events the service's commands commit
+	// land in its stream, for write responses ([Deps.Position]). Nil:
+	// responses carry no position (a service run without a relay).
+	Positions *events.Positions
+	// MinPositionTimeout bounds how long a read waits for its min_position
+	// ([Deps.AwaitPosition]); default 5s, and never past the request's
+	// deadline.
+	MinPositionTimeout time.Duration
+}
+
+// Position returns the position of events a command of the service
+// committed, for its response: the zero Position when there is none to
+// report in time (see [events.Positions.Await]). The write succeeded
+// either way, so it never fails; a misuse is logged.
+func (d Deps) Position(ctx context.Context, eventIDs ...uuid.UUID) events.Position {
+	if slices.Contains(eventIDs, uuid.Nil) { // a command that found no event to report
+		eventIDs = slices.DeleteFunc(slices.Clone(eventIDs), func(id uuid.UUID) bool { return id == uuid.Nil })
+	}
+	if d.Positions == nil {
+		return events.Position{}
+	}
+	pos, err := d.Positions.Await(ctx, eventIDs...)
+	if err != nil {
+		d.Logger.ErrorContext(ctx, "no position for the response", "err", err)
+	}
+	return pos
+}
+
+// AwaitPosition waits until projectors, the service's, have applied pos,
+// within MinPositionTimeout (see [projections.AwaitPosition]). Reads call
+// it with their request's min_position before they read.
+func (d Deps) AwaitPosition(ctx context.Context, projectors []projections.Projector, pos events.Position) error {
+	return projections.AwaitPosition(ctx, projections.AwaitConfig{
+		Service: d.Service, Pool: d.Pool, JS: d.JS, Projectors: projectors, Timeout: d.MinPositionTimeout,
+	}, pos)
 }
 
 // Validate reports a missing dependency.

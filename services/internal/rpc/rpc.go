@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/projections"
+	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 )
 
 // HandlerOptions returns the options every handler is mounted with:
@@ -141,20 +144,29 @@ type InvalidFieldError struct {
 func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Message }
 
 // Error maps an error that no service-specific case matched: the shared
-// domain errors above, a concurrency conflict (Aborted), an unreachable
-// database (Unavailable), a cancelled request (Canceled, DeadlineExceeded)
-// and anything else (Internal). It logs what it does not recognise and
-// never puts a cause's internals into the message the client sees.
+// domain errors above, a min_position not applied in time (Unavailable) or
+// on a stream the service does not project (InvalidArgument), a
+// concurrency conflict (Aborted), an unreachable database (Unavailable), a
+// cancelled request (Canceled, DeadlineExceeded) and anything else
+// (Internal). It logs what it does not recognise and never puts a cause's
+// internals into the message the client sees.
 func Error(ctx context.Context, logger *slog.Logger, procedure string, err error) *connect.Error {
 	var (
-		mismatch *VersionMismatchError
-		field    *InvalidFieldError
+		mismatch     *VersionMismatchError
+		field        *InvalidFieldError
+		notApplied   *projections.NotAppliedError
+		notProjected *projections.StreamNotProjectedError
 	)
 	switch {
 	case errors.As(err, &mismatch):
 		return connect.NewError(connect.CodeAborted, fmt.Errorf("%w; reload it and retry", mismatch))
 	case errors.As(err, &field):
 		return FieldError(field.Field, field.Rule, field.Message)
+	case errors.As(err, &notApplied):
+		logger.InfoContext(ctx, "min_position not applied in time", "procedure", procedure, "position", notApplied.Position.String())
+		return connect.NewError(connect.CodeUnavailable, notApplied)
+	case errors.As(err, &notProjected):
+		return FieldError("min_position.stream", "min_position.stream.projected", notProjected.Error())
 	case errors.Is(err, events.ErrConcurrency):
 		return connect.NewError(connect.CodeAborted, errors.New("the resource changed concurrently; reload it and retry"))
 	case errors.Is(err, context.Canceled):
@@ -172,11 +184,16 @@ func Error(ctx context.Context, logger *slog.Logger, procedure string, err error
 // FieldError returns an InvalidArgument error for a rule protovalidate
 // cannot express (a common password, an amount that would overflow). It
 // carries the same buf.validate.Violations detail as declarative rules, so
-// clients read field errors one way.
+// clients read field errors one way. A nested field is written with dots:
+// "min_position.stream".
 func FieldError(field, ruleID, message string) *connect.Error {
 	err := connect.NewError(connect.CodeInvalidArgument, errors.New(field+": "+message))
+	var path []*validatepb.FieldPathElement
+	for name := range strings.SplitSeq(field, ".") {
+		path = append(path, &validatepb.FieldPathElement{FieldName: proto.String(name)})
+	}
 	detail, derr := connect.NewErrorDetail(&validatepb.Violations{Violations: []*validatepb.Violation{{
-		Field:   &validatepb.FieldPath{Elements: []*validatepb.FieldPathElement{{FieldName: proto.String(field)}}},
+		Field:   &validatepb.FieldPath{Elements: path},
 		RuleId:  proto.String(ruleID),
 		Message: proto.String(message),
 	}}})
@@ -184,4 +201,19 @@ func FieldError(field, ruleID, message string) *connect.Error {
 		err.AddDetail(detail)
 	}
 	return err
+}
+
+// PositionToProto returns p for a write response; nil, leaving the field
+// unset, for the zero Position.
+func PositionToProto(p events.Position) *commonv1.Position {
+	if p.IsZero() {
+		return nil
+	}
+	return &commonv1.Position{Stream: p.Stream, Sequence: p.Sequence}
+}
+
+// PositionFromProto returns a request's min_position; the zero Position
+// when it is unset.
+func PositionFromProto(p *commonv1.Position) events.Position {
+	return events.Position{Stream: p.GetStream(), Sequence: p.GetSequence()}
 }

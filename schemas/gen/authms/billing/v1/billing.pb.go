@@ -8,6 +8,7 @@ package billingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -102,9 +103,15 @@ func (x *Customer) GetUpdateTime() *timestamppb.Timestamp {
 }
 
 type GetCustomerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// min_position, when set, makes the call wait (bounded) until billing's
+	// cache reflects every event up to it, typically the IDENTITY position a
+	// RegisterUser or ChangeEmail response returned. UNAVAILABLE if billing
+	// has not applied it in time (retry); INVALID_ARGUMENT for a stream
+	// billing does not project.
+	MinPosition   *v1.Position `protobuf:"bytes,3,opt,name=min_position,json=minPosition,proto3" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,6 +160,13 @@ func (x *GetCustomerRequest) GetUserId() string {
 	return ""
 }
 
+func (x *GetCustomerRequest) GetMinPosition() *v1.Position {
+	if x != nil {
+		return x.MinPosition
+	}
+	return nil
+}
+
 type GetCustomerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Customer      *Customer              `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
@@ -198,9 +212,11 @@ func (x *GetCustomerResponse) GetCustomer() *Customer {
 }
 
 type FindCustomerByEmailRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Email    string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// min_position: see GetCustomerRequest.min_position.
+	MinPosition   *v1.Position `protobuf:"bytes,3,opt,name=min_position,json=minPosition,proto3" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +263,13 @@ func (x *FindCustomerByEmailRequest) GetEmail() string {
 		return x.Email
 	}
 	return ""
+}
+
+func (x *FindCustomerByEmailRequest) GetMinPosition() *v1.Position {
+	if x != nil {
+		return x.MinPosition
+	}
+	return nil
 }
 
 type FindCustomerByEmailResponse struct {
@@ -297,23 +320,25 @@ var File_authms_billing_v1_billing_proto protoreflect.FileDescriptor
 
 const file_authms_billing_v1_billing_proto_rawDesc = "" +
 	"\n" +
-	"\x1fauthms/billing/v1/billing.proto\x12\x11authms.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x01\n" +
+	"\x1fauthms/billing/v1/billing.proto\x12\x11authms.billing.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x01\n" +
 	"\bCustomer\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x03R\aversion\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"^\n" +
+	"updateTime\"\x9d\x01\n" +
 	"\x12GetCustomerRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
-	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"N\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12=\n" +
+	"\fmin_position\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"N\n" +
 	"\x13GetCustomerResponse\x127\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1b.authms.billing.v1.CustomerR\bcustomer\"e\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1b.authms.billing.v1.CustomerR\bcustomer\"\xa4\x01\n" +
 	"\x1aFindCustomerByEmailRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\"V\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12=\n" +
+	"\fmin_position\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"V\n" +
 	"\x1bFindCustomerByEmailResponse\x127\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1b.authms.billing.v1.CustomerR\bcustomer2\xee\x01\n" +
 	"\x0eBillingService\x12a\n" +
@@ -340,20 +365,23 @@ var file_authms_billing_v1_billing_proto_goTypes = []any{
 	(*FindCustomerByEmailRequest)(nil),  // 3: authms.billing.v1.FindCustomerByEmailRequest
 	(*FindCustomerByEmailResponse)(nil), // 4: authms.billing.v1.FindCustomerByEmailResponse
 	(*timestamppb.Timestamp)(nil),       // 5: google.protobuf.Timestamp
+	(*v1.Position)(nil),                 // 6: authms.common.v1.Position
 }
 var file_authms_billing_v1_billing_proto_depIdxs = []int32{
 	5, // 0: authms.billing.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
-	0, // 1: authms.billing.v1.GetCustomerResponse.customer:type_name -> authms.billing.v1.Customer
-	0, // 2: authms.billing.v1.FindCustomerByEmailResponse.customer:type_name -> authms.billing.v1.Customer
-	1, // 3: authms.billing.v1.BillingService.GetCustomer:input_type -> authms.billing.v1.GetCustomerRequest
-	3, // 4: authms.billing.v1.BillingService.FindCustomerByEmail:input_type -> authms.billing.v1.FindCustomerByEmailRequest
-	2, // 5: authms.billing.v1.BillingService.GetCustomer:output_type -> authms.billing.v1.GetCustomerResponse
-	4, // 6: authms.billing.v1.BillingService.FindCustomerByEmail:output_type -> authms.billing.v1.FindCustomerByEmailResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 1: authms.billing.v1.GetCustomerRequest.min_position:type_name -> authms.common.v1.Position
+	0, // 2: authms.billing.v1.GetCustomerResponse.customer:type_name -> authms.billing.v1.Customer
+	6, // 3: authms.billing.v1.FindCustomerByEmailRequest.min_position:type_name -> authms.common.v1.Position
+	0, // 4: authms.billing.v1.FindCustomerByEmailResponse.customer:type_name -> authms.billing.v1.Customer
+	1, // 5: authms.billing.v1.BillingService.GetCustomer:input_type -> authms.billing.v1.GetCustomerRequest
+	3, // 6: authms.billing.v1.BillingService.FindCustomerByEmail:input_type -> authms.billing.v1.FindCustomerByEmailRequest
+	2, // 7: authms.billing.v1.BillingService.GetCustomer:output_type -> authms.billing.v1.GetCustomerResponse
+	4, // 8: authms.billing.v1.BillingService.FindCustomerByEmail:output_type -> authms.billing.v1.FindCustomerByEmailResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_authms_billing_v1_billing_proto_init() }

@@ -8,6 +8,7 @@ package identityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -171,8 +172,13 @@ func (x *RegisterUserRequest) GetPassword() string {
 }
 
 type RegisterUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is where identity.user.created landed in the IDENTITY stream;
+	// pass it as min_position to reads of other services to see the new user
+	// there. Absent when the event was not published within a short wait
+	// (NATS down): the user is registered all the same.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +216,13 @@ func (*RegisterUserResponse) Descriptor() ([]byte, []int) {
 func (x *RegisterUserResponse) GetUser() *User {
 	if x != nil {
 		return x.User
+	}
+	return nil
+}
+
+func (x *RegisterUserResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
 	}
 	return nil
 }
@@ -381,8 +394,12 @@ func (x *ChangeEmailRequest) GetExpectedVersion() int64 {
 }
 
 type ChangeEmailResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is the IDENTITY stream position of the user's newest event
+	// (identity.user.email_changed, unless the email did not change); see
+	// RegisterUserResponse.position.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,11 +441,18 @@ func (x *ChangeEmailResponse) GetUser() *User {
 	return nil
 }
 
+func (x *ChangeEmailResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 var File_authms_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -443,9 +467,10 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\x05email\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"D\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"|\n" +
 	"\x14RegisterUserResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\"Z\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"Z\n" +
 	"\x0eGetUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"?\n" +
@@ -457,9 +482,10 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
-	"\x11_expected_version\"C\n" +
+	"\x11_expected_version\"{\n" +
 	"\x13ChangeEmailResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user2\xb1\x02\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition2\xb1\x02\n" +
 	"\x0fIdentityService\x12c\n" +
 	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
@@ -487,24 +513,27 @@ var file_authms_identity_v1_identity_proto_goTypes = []any{
 	(*ChangeEmailRequest)(nil),    // 5: authms.identity.v1.ChangeEmailRequest
 	(*ChangeEmailResponse)(nil),   // 6: authms.identity.v1.ChangeEmailResponse
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*v1.Position)(nil),           // 8: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	7, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	7, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	0, // 3: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
-	0, // 4: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	1, // 5: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	3, // 6: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	5, // 7: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	2, // 8: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	4, // 9: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	6, // 10: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7,  // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
+	8,  // 3: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	0,  // 4: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
+	0,  // 5: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
+	8,  // 6: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	1,  // 7: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	3,  // 8: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	5,  // 9: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	2,  // 10: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	4,  // 11: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	6,  // 12: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }

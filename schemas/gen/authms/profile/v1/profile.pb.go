@@ -8,6 +8,7 @@ package profilev1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -124,9 +125,15 @@ func (x *Profile) GetUpdateTime() *timestamppb.Timestamp {
 }
 
 type GetProfileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// min_position, when set, makes the call wait (bounded) until profile
+	// reflects every event up to it: an IDENTITY position from RegisterUser
+	// (the default profile is created from identity.user.created), or a
+	// PROFILE position, which its own writes have always reached. UNAVAILABLE
+	// if profile has not applied it in time; retry.
+	MinPosition   *v1.Position `protobuf:"bytes,3,opt,name=min_position,json=minPosition,proto3" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,6 +180,13 @@ func (x *GetProfileRequest) GetUserId() string {
 		return x.UserId
 	}
 	return ""
+}
+
+func (x *GetProfileRequest) GetMinPosition() *v1.Position {
+	if x != nil {
+		return x.MinPosition
+	}
+	return nil
 }
 
 type GetProfileResponse struct {
@@ -306,8 +320,12 @@ func (x *UpdateProfileRequest) GetExpectedVersion() int64 {
 }
 
 type UpdateProfileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Profile       *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// position is the PROFILE stream position of the profile's newest event
+	// (profile.profile.updated, unless nothing changed). Absent when the
+	// event was not published within a short wait.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -349,11 +367,18 @@ func (x *UpdateProfileResponse) GetProfile() *Profile {
 	return nil
 }
 
+func (x *UpdateProfileResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 var File_authms_profile_v1_profile_proto protoreflect.FileDescriptor
 
 const file_authms_profile_v1_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x1fauthms/profile/v1/profile.proto\x12\x11authms.profile.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x02\n" +
+	"\x1fauthms/profile/v1/profile.proto\x12\x11authms.profile.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x02\n" +
 	"\aProfile\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12!\n" +
@@ -364,10 +389,11 @@ const file_authms_profile_v1_profile_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"]\n" +
+	"updateTime\"\x9c\x01\n" +
 	"\x11GetProfileRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
-	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"J\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12=\n" +
+	"\fmin_position\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"J\n" +
 	"\x12GetProfileResponse\x124\n" +
 	"\aprofile\x18\x01 \x01(\v2\x1a.authms.profile.v1.ProfileR\aprofile\"\xfa\x02\n" +
 	"\x14UpdateProfileRequest\x12%\n" +
@@ -380,9 +406,10 @@ const file_authms_profile_v1_profile_proto_rawDesc = "" +
 	"\r_display_nameB\t\n" +
 	"\a_localeB\v\n" +
 	"\t_timezoneB\x13\n" +
-	"\x11_expected_version\"M\n" +
+	"\x11_expected_version\"\x85\x01\n" +
 	"\x15UpdateProfileResponse\x124\n" +
-	"\aprofile\x18\x01 \x01(\v2\x1a.authms.profile.v1.ProfileR\aprofile2\xd6\x01\n" +
+	"\aprofile\x18\x01 \x01(\v2\x1a.authms.profile.v1.ProfileR\aprofile\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition2\xd6\x01\n" +
 	"\x0eProfileService\x12^\n" +
 	"\n" +
 	"GetProfile\x12$.authms.profile.v1.GetProfileRequest\x1a%.authms.profile.v1.GetProfileResponse\"\x03\x90\x02\x01\x12d\n" +
@@ -408,21 +435,24 @@ var file_authms_profile_v1_profile_proto_goTypes = []any{
 	(*UpdateProfileRequest)(nil),  // 3: authms.profile.v1.UpdateProfileRequest
 	(*UpdateProfileResponse)(nil), // 4: authms.profile.v1.UpdateProfileResponse
 	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*v1.Position)(nil),           // 6: authms.common.v1.Position
 }
 var file_authms_profile_v1_profile_proto_depIdxs = []int32{
 	5, // 0: authms.profile.v1.Profile.create_time:type_name -> google.protobuf.Timestamp
 	5, // 1: authms.profile.v1.Profile.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: authms.profile.v1.GetProfileResponse.profile:type_name -> authms.profile.v1.Profile
-	0, // 3: authms.profile.v1.UpdateProfileResponse.profile:type_name -> authms.profile.v1.Profile
-	1, // 4: authms.profile.v1.ProfileService.GetProfile:input_type -> authms.profile.v1.GetProfileRequest
-	3, // 5: authms.profile.v1.ProfileService.UpdateProfile:input_type -> authms.profile.v1.UpdateProfileRequest
-	2, // 6: authms.profile.v1.ProfileService.GetProfile:output_type -> authms.profile.v1.GetProfileResponse
-	4, // 7: authms.profile.v1.ProfileService.UpdateProfile:output_type -> authms.profile.v1.UpdateProfileResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6, // 2: authms.profile.v1.GetProfileRequest.min_position:type_name -> authms.common.v1.Position
+	0, // 3: authms.profile.v1.GetProfileResponse.profile:type_name -> authms.profile.v1.Profile
+	0, // 4: authms.profile.v1.UpdateProfileResponse.profile:type_name -> authms.profile.v1.Profile
+	6, // 5: authms.profile.v1.UpdateProfileResponse.position:type_name -> authms.common.v1.Position
+	1, // 6: authms.profile.v1.ProfileService.GetProfile:input_type -> authms.profile.v1.GetProfileRequest
+	3, // 7: authms.profile.v1.ProfileService.UpdateProfile:input_type -> authms.profile.v1.UpdateProfileRequest
+	2, // 8: authms.profile.v1.ProfileService.GetProfile:output_type -> authms.profile.v1.GetProfileResponse
+	4, // 9: authms.profile.v1.ProfileService.UpdateProfile:output_type -> authms.profile.v1.UpdateProfileResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_authms_profile_v1_profile_proto_init() }

@@ -8,6 +8,7 @@ package walletv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -311,9 +312,15 @@ func (x *Transaction) GetCreateTime() *timestamppb.Timestamp {
 }
 
 type GetWalletRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// min_position, when set, makes the call wait (bounded) until the wallet
+	// reflects every event up to it: an IDENTITY position from RegisterUser
+	// (the wallet is created from identity.user.created), or a WALLET
+	// position, which its own writes have always reached. UNAVAILABLE if the
+	// wallet service has not applied it in time; retry.
+	MinPosition   *v1.Position `protobuf:"bytes,3,opt,name=min_position,json=minPosition,proto3" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -360,6 +367,13 @@ func (x *GetWalletRequest) GetUserId() string {
 		return x.UserId
 	}
 	return ""
+}
+
+func (x *GetWalletRequest) GetMinPosition() *v1.Position {
+	if x != nil {
+		return x.MinPosition
+	}
+	return nil
 }
 
 type GetWalletResponse struct {
@@ -492,9 +506,13 @@ func (x *DepositRequest) GetExpectedVersion() int64 {
 }
 
 type DepositResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
-	Wallet        *Wallet                `protobuf:"bytes,2,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	Wallet      *Wallet                `protobuf:"bytes,2,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	// position is the WALLET stream position of wallet.transaction.completed
+	// (for a repeated idempotency key, of the wallet's newest event). Absent
+	// when the event was not published within a short wait.
+	Position      *v1.Position `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,6 +557,13 @@ func (x *DepositResponse) GetTransaction() *Transaction {
 func (x *DepositResponse) GetWallet() *Wallet {
 	if x != nil {
 		return x.Wallet
+	}
+	return nil
+}
+
+func (x *DepositResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
 	}
 	return nil
 }
@@ -628,9 +653,11 @@ func (x *WithdrawRequest) GetExpectedVersion() int64 {
 }
 
 type WithdrawResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transaction   *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
-	Wallet        *Wallet                `protobuf:"bytes,2,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	Wallet      *Wallet                `protobuf:"bytes,2,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	// position: see DepositResponse.position.
+	Position      *v1.Position `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +702,13 @@ func (x *WithdrawResponse) GetTransaction() *Transaction {
 func (x *WithdrawResponse) GetWallet() *Wallet {
 	if x != nil {
 		return x.Wallet
+	}
+	return nil
+}
+
+func (x *WithdrawResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
 	}
 	return nil
 }
@@ -805,7 +839,7 @@ var File_authms_wallet_v1_wallet_proto protoreflect.FileDescriptor
 
 const file_authms_wallet_v1_wallet_proto_rawDesc = "" +
 	"\n" +
-	"\x1dauthms/wallet/v1/wallet.proto\x12\x10authms.wallet.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n" +
+	"\x1dauthms/wallet/v1/wallet.proto\x12\x10authms.wallet.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n" +
 	"\aBalance\x12\x1a\n" +
 	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x03R\x06amount\"\xdc\x01\n" +
@@ -826,10 +860,11 @@ const file_authms_wallet_v1_wallet_proto_rawDesc = "" +
 	"\rbalance_after\x18\x06 \x01(\x03R\fbalanceAfter\x12'\n" +
 	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\\\n" +
+	"createTime\"\x9b\x01\n" +
 	"\x10GetWalletRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
-	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"E\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12=\n" +
+	"\fmin_position\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"E\n" +
 	"\x11GetWalletResponse\x120\n" +
 	"\x06wallet\x18\x01 \x01(\v2\x18.authms.wallet.v1.WalletR\x06wallet\"\xa7\x03\n" +
 	"\x0eDepositRequest\x12%\n" +
@@ -840,10 +875,11 @@ const file_authms_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\x0eidempotencyKey\x127\n" +
 	"\x10expected_version\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
-	"\x11_expected_version\"\x84\x01\n" +
+	"\x11_expected_version\"\xbc\x01\n" +
 	"\x0fDepositResponse\x12?\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x1d.authms.wallet.v1.TransactionR\vtransaction\x120\n" +
-	"\x06wallet\x18\x02 \x01(\v2\x18.authms.wallet.v1.WalletR\x06wallet\"\xa8\x03\n" +
+	"\x06wallet\x18\x02 \x01(\v2\x18.authms.wallet.v1.WalletR\x06wallet\x126\n" +
+	"\bposition\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xa8\x03\n" +
 	"\x0fWithdrawRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12\xa6\x01\n" +
@@ -852,10 +888,11 @@ const file_authms_wallet_v1_wallet_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x05 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\x0eidempotencyKey\x127\n" +
 	"\x10expected_version\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
-	"\x11_expected_version\"\x85\x01\n" +
+	"\x11_expected_version\"\xbd\x01\n" +
 	"\x10WithdrawResponse\x12?\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x1d.authms.wallet.v1.TransactionR\vtransaction\x120\n" +
-	"\x06wallet\x18\x02 \x01(\v2\x18.authms.wallet.v1.WalletR\x06wallet\"\xb4\x01\n" +
+	"\x06wallet\x18\x02 \x01(\v2\x18.authms.wallet.v1.WalletR\x06wallet\x126\n" +
+	"\bposition\x18\x03 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xb4\x01\n" +
 	"\x17ListTransactionsRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12'\n" +
@@ -904,31 +941,35 @@ var file_authms_wallet_v1_wallet_proto_goTypes = []any{
 	(*ListTransactionsRequest)(nil),  // 10: authms.wallet.v1.ListTransactionsRequest
 	(*ListTransactionsResponse)(nil), // 11: authms.wallet.v1.ListTransactionsResponse
 	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*v1.Position)(nil),              // 13: authms.common.v1.Position
 }
 var file_authms_wallet_v1_wallet_proto_depIdxs = []int32{
 	1,  // 0: authms.wallet.v1.Wallet.balances:type_name -> authms.wallet.v1.Balance
 	12, // 1: authms.wallet.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: authms.wallet.v1.Transaction.kind:type_name -> authms.wallet.v1.TransactionKind
 	12, // 3: authms.wallet.v1.Transaction.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: authms.wallet.v1.GetWalletResponse.wallet:type_name -> authms.wallet.v1.Wallet
-	3,  // 5: authms.wallet.v1.DepositResponse.transaction:type_name -> authms.wallet.v1.Transaction
-	2,  // 6: authms.wallet.v1.DepositResponse.wallet:type_name -> authms.wallet.v1.Wallet
-	3,  // 7: authms.wallet.v1.WithdrawResponse.transaction:type_name -> authms.wallet.v1.Transaction
-	2,  // 8: authms.wallet.v1.WithdrawResponse.wallet:type_name -> authms.wallet.v1.Wallet
-	3,  // 9: authms.wallet.v1.ListTransactionsResponse.transactions:type_name -> authms.wallet.v1.Transaction
-	4,  // 10: authms.wallet.v1.WalletService.GetWallet:input_type -> authms.wallet.v1.GetWalletRequest
-	6,  // 11: authms.wallet.v1.WalletService.Deposit:input_type -> authms.wallet.v1.DepositRequest
-	8,  // 12: authms.wallet.v1.WalletService.Withdraw:input_type -> authms.wallet.v1.WithdrawRequest
-	10, // 13: authms.wallet.v1.WalletService.ListTransactions:input_type -> authms.wallet.v1.ListTransactionsRequest
-	5,  // 14: authms.wallet.v1.WalletService.GetWallet:output_type -> authms.wallet.v1.GetWalletResponse
-	7,  // 15: authms.wallet.v1.WalletService.Deposit:output_type -> authms.wallet.v1.DepositResponse
-	9,  // 16: authms.wallet.v1.WalletService.Withdraw:output_type -> authms.wallet.v1.WithdrawResponse
-	11, // 17: authms.wallet.v1.WalletService.ListTransactions:output_type -> authms.wallet.v1.ListTransactionsResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 4: authms.wallet.v1.GetWalletRequest.min_position:type_name -> authms.common.v1.Position
+	2,  // 5: authms.wallet.v1.GetWalletResponse.wallet:type_name -> authms.wallet.v1.Wallet
+	3,  // 6: authms.wallet.v1.DepositResponse.transaction:type_name -> authms.wallet.v1.Transaction
+	2,  // 7: authms.wallet.v1.DepositResponse.wallet:type_name -> authms.wallet.v1.Wallet
+	13, // 8: authms.wallet.v1.DepositResponse.position:type_name -> authms.common.v1.Position
+	3,  // 9: authms.wallet.v1.WithdrawResponse.transaction:type_name -> authms.wallet.v1.Transaction
+	2,  // 10: authms.wallet.v1.WithdrawResponse.wallet:type_name -> authms.wallet.v1.Wallet
+	13, // 11: authms.wallet.v1.WithdrawResponse.position:type_name -> authms.common.v1.Position
+	3,  // 12: authms.wallet.v1.ListTransactionsResponse.transactions:type_name -> authms.wallet.v1.Transaction
+	4,  // 13: authms.wallet.v1.WalletService.GetWallet:input_type -> authms.wallet.v1.GetWalletRequest
+	6,  // 14: authms.wallet.v1.WalletService.Deposit:input_type -> authms.wallet.v1.DepositRequest
+	8,  // 15: authms.wallet.v1.WalletService.Withdraw:input_type -> authms.wallet.v1.WithdrawRequest
+	10, // 16: authms.wallet.v1.WalletService.ListTransactions:input_type -> authms.wallet.v1.ListTransactionsRequest
+	5,  // 17: authms.wallet.v1.WalletService.GetWallet:output_type -> authms.wallet.v1.GetWalletResponse
+	7,  // 18: authms.wallet.v1.WalletService.Deposit:output_type -> authms.wallet.v1.DepositResponse
+	9,  // 19: authms.wallet.v1.WalletService.Withdraw:output_type -> authms.wallet.v1.WithdrawResponse
+	11, // 20: authms.wallet.v1.WalletService.ListTransactions:output_type -> authms.wallet.v1.ListTransactionsResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_authms_wallet_v1_wallet_proto_init() }
