@@ -62,7 +62,7 @@ func TestBatchHandlerAppliesInOrderOnce(t *testing.T) {
 	first := withSequence(orderPlaced(t, order, 1, 100), 1)
 	second := withSequence(orderPlaced(t, order, 2, 200), 2)
 	other := withSequence(orderPlaced(t, uuid.NewString(), 1, 5), 3)
-	other.Name = "cancelled" // a subject the projector does not handle
+	other.Name = "cancelled"        // a subject the projector does not handle
 	again := withSequence(first, 4) // the first event, published a second time
 	third := withSequence(orderPlaced(t, uuid.NewString(), 1, 7), 5)
 
