@@ -162,6 +162,9 @@ type Config struct {
 	// Identity configures the identity service (password hashing cost);
 	// zero fields take identity's production defaults.
 	Identity identity.Config
+	// PeerURLs gives the base URL of services that run in another process
+	// (service name -> URL). Every other service is reached in process.
+	PeerURLs map[string]string
 	// TracerProvider traces every API call (a server span) and every event
 	// a projector applies (a consumer span, child of the call that recorded
 	// the event). Nil turns tracing off; [TracingFromEnv] builds one from
@@ -328,7 +331,7 @@ type unit struct {
 }
 
 // prepare provisions, migrates and builds one service without starting it.
-func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics) (u *unit, err error) {
+func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics, peers *peers) (u *unit, err error) {
 	logger := cfg.Logger.With("service", def.Name)
 	pool, creds, err := provision(ctx, cfg, prov, def)
 	if err != nil {
@@ -366,6 +369,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		HandlerOptions:     opts,
 		Positions:          positions,
 		MinPositionTimeout: cfg.MinPositionTimeout,
+		Peers:              peers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
@@ -413,6 +417,7 @@ type Platform struct {
 	byName  map[string]*unit
 	handler http.Handler
 	metrics *obs.Metrics
+	peers   *peers
 
 	health      *grpchealth.StaticChecker
 	healthNames map[string][]string // service -> names reported by health
@@ -427,8 +432,9 @@ type Platform struct {
 	closeErr  error
 }
 
-func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics) (*Platform, error) {
+func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics, peers *peers) (*Platform, error) {
 	p := &Platform{
+		peers:   peers,
 		logger:  cfg.Logger,
 		js:      cfg.JS,
 		streams: cfg.Streams,
@@ -442,6 +448,7 @@ func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics) (*Platform, er
 	if err := p.buildHandler(cfg); err != nil {
 		return nil, err
 	}
+	peers.serve(p.handler)
 	return p, nil
 }
 
@@ -468,14 +475,16 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		return nil, err
 	}
 
+	peers := newPeers(cfg.PeerURLs, cfg.Logger)
 	units, err := forEach(defs, func(def Definition) (*unit, error) {
-		u, err := prepare(ctx, cfg, prov, def, metrics)
+		u, err := prepare(ctx, cfg, prov, def, metrics, peers)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", def.Name, err)
 		}
 		return u, nil
 	})
 	closeAll := func() {
+		peers.close()
 		for _, u := range units {
 			if u != nil {
 				u.positions.Close()
@@ -487,7 +496,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		closeAll()
 		return nil, err
 	}
-	p, err := newPlatform(cfg, units, metrics)
+	p, err := newPlatform(cfg, units, metrics, peers)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -573,6 +582,7 @@ func (p *Platform) Close() error {
 		p.health.SetStatus("", statusNotServing)
 		p.cancel()
 		p.wg.Wait()
+		p.peers.close()
 		for _, u := range p.units {
 			u.positions.Close()
 			u.pool.Close()

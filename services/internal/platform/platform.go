@@ -44,6 +44,18 @@ type Deps struct {
 	// ([Deps.AwaitPosition]); default 5s, and never past the request's
 	// deadline.
 	MinPositionTimeout time.Duration
+	// Peers reaches the other services' Connect APIs. A service that calls
+	// peers requires it; the platform runner always sets it.
+	Peers Peers
+}
+
+// Peers reaches the Connect APIs of the other services: a service calls a
+// peer only through its generated client, never through its database.
+type Peers interface {
+	// Client returns the HTTP client and the base URL to pass to service's
+	// generated New<X>ServiceClient. Credentials are the caller's to add
+	// (a client interceptor).
+	Client(service string) (connect.HTTPClient, string)
 }
 
 // Position returns the position of events a command of the service
