@@ -403,3 +403,47 @@ func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 	assert.Equal(t, []int64{1, 2}, versions, "versions are gap-free")
 	assert.Equal(t, winner.GetEmail(), last.GetEmail(), "the success is the stored event")
 }
+
+func TestAuthenticateUser(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := uuid.NewString()
+	u := e.register(t, tenant, "Ada.Lovelace@Example.com")
+
+	for _, email := range []string{"Ada.Lovelace@Example.com", "ada.lovelace@example.com", "  ADA.LOVELACE@EXAMPLE.COM "} {
+		res, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(&identityv1.AuthenticateUserRequest{
+			TenantId: tenant, Email: email, Password: password,
+		}))
+		require.NoError(t, err, email)
+		assert.Equal(t, u.GetId(), res.Msg.GetUserId())
+		assert.Equal(t, "Ada.Lovelace@Example.com", res.Msg.GetEmail(), "the display form")
+		assert.False(t, res.Msg.GetEmailVerified())
+	}
+
+	failures := []struct {
+		name string
+		req  *identityv1.AuthenticateUserRequest
+	}{
+		{name: "a wrong password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com", Password: password + "!"}},
+		{name: "an empty password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com"}},
+		{name: "an unknown email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "grace@example.com", Password: password}},
+		{name: "another tenant", req: &identityv1.AuthenticateUserRequest{TenantId: uuid.NewString(), Email: "ada.lovelace@example.com", Password: password}},
+		{name: "not an email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada", Password: password}},
+	}
+	var messages []string
+	for _, tt := range failures {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(tt.req))
+			require.Error(t, err)
+			assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+			messages = append(messages, err.Error())
+		})
+	}
+	for _, m := range messages {
+		assert.Equal(t, messages[0], m, "every failure reads the same")
+	}
+	assert.Equal(t, "unauthenticated: invalid email or password", messages[0])
+
+	_, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(&identityv1.AuthenticateUserRequest{TenantId: "nope", Email: "ada@example.com"}))
+	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+}

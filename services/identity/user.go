@@ -315,5 +315,6 @@ func userProto(r store.User) *identityv1.User {
 		Version:    r.Version,
 		CreateTime: timestamppb.New(r.CreatedAt),
 		UpdateTime: timestamppb.New(r.UpdatedAt),
+		Status:     identityv1.UserStatus_USER_STATUS_ACTIVE,
 	}
 }

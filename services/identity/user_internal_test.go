@@ -214,7 +214,8 @@ func TestCommonPasswordsAreLongEnoughToMatter(t *testing.T) {
 
 func TestHashPassword(t *testing.T) {
 	t.Parallel()
-	h := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 2)
+	h, err := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 2)
+	require.NoError(t, err)
 	phc, err := h.hash(context.Background(), "correct horse battery")
 	require.NoError(t, err)
 	assert.Regexp(t, regexp.MustCompile(`^\$argon2id\$v=19\$m=1024,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`), phc)
@@ -243,11 +244,12 @@ func TestDefaultPasswordParams(t *testing.T) {
 
 func TestHashWaitsForASlot(t *testing.T) {
 	t.Parallel()
-	h := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 1)
+	h, err := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 1)
+	require.NoError(t, err)
 	h.slots <- struct{}{} // the only slot is taken
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := h.hash(ctx, "correct horse battery")
+	_, err = h.hash(ctx, "correct horse battery")
 	require.True(t, errors.Is(err, context.Canceled), "got %v", err)
 }
 
