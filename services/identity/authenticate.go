@@ -11,6 +11,7 @@ import (
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/email"
 )
 
 // authenticate checks a user's email and password. Every failure is
@@ -22,12 +23,18 @@ func (s *Service) authenticate(ctx context.Context, req *identityv1.Authenticate
 	if err != nil {
 		return nil, invalidTenant
 	}
-	_, canonical := normalizeEmail(req.GetEmail())
 	password := req.GetPassword()
-	login, err := store.New(s.deps.Pool).GetLogin(ctx, store.GetLoginParams{TenantID: tenantID, EmailCanonical: canonical})
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("get login of tenant %s: %w", tenantID, err)
+	var (
+		login store.GetLoginRow
+		found bool
+	)
+	// An address identity would not register is an unknown one.
+	if addr, err := email.Parse(req.GetEmail()); err == nil {
+		login, err = store.New(s.deps.Pool).GetLogin(ctx, store.GetLoginParams{TenantID: tenantID, EmailCanonical: addr.Canonical})
+		found = err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("get login of tenant %s: %w", tenantID, err)
+		}
 	}
 	if !found || password == "" {
 		if err := s.hasher.verifyDummy(ctx, password); err != nil {

@@ -166,11 +166,18 @@ func TestRegister(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
+func TestParseEmail(t *testing.T) {
 	t.Parallel()
-	display, canonical := normalizeEmail("  Ada.Lovelace@Example.COM ")
-	assert.Equal(t, "Ada.Lovelace@Example.COM", display)
-	assert.Equal(t, "ada.lovelace@example.com", canonical)
+	addr, err := parseEmail("  Ada.Lovelace@Example.COM ")
+	require.NoError(t, err)
+	assert.Equal(t, "Ada.Lovelace@Example.COM", addr.Display)
+	assert.Equal(t, "ada.lovelace@example.com", addr.Canonical)
+
+	_, err = parseEmail("\u0430da@example.com")
+	var fe *rpc.InvalidFieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "email", fe.Field)
+	assert.Equal(t, "email.mixed_script", fe.Rule)
 }
 
 func TestCheckPassword(t *testing.T) {
