@@ -50,3 +50,22 @@ func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identit
 	}
 	return connect.NewResponse(res), nil
 }
+
+func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.ImportUserRequest]) (*connect.Response[identityv1.ImportUserResponse], error) {
+	u, event, err := a.s.importUser(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "user imported", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ImportUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ChangePassword(ctx context.Context, req *connect.Request[identityv1.ChangePasswordRequest]) (*connect.Response[identityv1.ChangePasswordResponse], error) {
+	event, err := a.s.changePassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ChangePasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}

@@ -24,8 +24,9 @@ const aggregateUser = "user"
 
 // Event names of the user aggregate.
 const (
-	eventUserCreated      = "created"
-	eventUserEmailChanged = "email_changed"
+	eventUserCreated         = "created"
+	eventUserEmailChanged    = "email_changed"
+	eventUserPasswordChanged = "password_changed"
 )
 
 // uniqueEmail is the constraint that keeps one email per tenant.
@@ -57,6 +58,8 @@ func (u *user) apply(ev events.Event) error {
 			return err
 		}
 		u.email = m.GetEmail()
+	case eventUserPasswordChanged:
+		// The hash is not in the event: nothing of the state changes.
 	default:
 		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
 	}
@@ -67,6 +70,9 @@ func (u *user) apply(ev events.Event) error {
 	u.updatedAt = ev.Time
 	return nil
 }
+
+// exists reports whether the user was created (and, later, not deleted).
+func (u user) exists() bool { return u.version > 0 }
 
 // userFromEvents rehydrates a user; no events give the zero user.
 func userFromEvents(evs []events.Event) (user, error) {
@@ -153,7 +159,9 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	if err := checkPassword(req.GetPassword(), addr.Canonical); err != nil {
+	if err := s.checkNewPassword(ctx, newPassword{
+		field: "password", password: req.GetPassword(), tenantID: tenantID, canonicalEmail: addr.Canonical,
+	}); err != nil {
 		return nil, uuid.Nil, err
 	}
 	// Hash before the transaction: it takes tens of milliseconds and needs
@@ -162,6 +170,13 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
+	return s.createUser(ctx, tenantID, addr, hash)
+}
+
+// createUser creates a user with the password hash, its credential and its
+// created event in one transaction. It returns the user and the id of the
+// event.
+func (s *Service) createUser(ctx context.Context, tenantID uuid.UUID, addr email.Address, hash string) (*identityv1.User, uuid.UUID, error) {
 	r := registration{
 		userID:   uuid.Must(uuid.NewV7()),
 		tenantID: tenantID,
@@ -179,7 +194,7 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	}
 	agg := events.Aggregate{Type: aggregateUser, ID: r.userID.String(), TenantID: tenantID.String()}
 	var created []events.Event
-	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.events.Lock(ctx, tx, agg.ID); err != nil {
 			return err
 		}
@@ -201,6 +216,9 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 			UserID: r.userID, TenantID: tenantID, PasswordHash: hash, UpdatedAt: r.now,
 		}); err != nil {
 			return fmt.Errorf("insert credential of user %s: %w", agg.ID, err)
+		}
+		if err := recordPassword(ctx, q, tenantID, r.userID, hash, r.now); err != nil {
+			return err
 		}
 		created, err = s.events.Append(ctx, tx, agg, version, register(r)...)
 		return err

@@ -113,6 +113,34 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
 	return err
 }
 
+const touchUser = `-- name: TouchUser :execrows
+UPDATE users
+SET version = $1, updated_at = $2
+WHERE tenant_id = $3 AND id = $4
+`
+
+type TouchUserParams struct {
+	Version   int64
+	UpdatedAt time.Time
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+}
+
+// TouchUser records a new version of a user whose event changes no column
+// of its row.
+func (q *Queries) TouchUser(ctx context.Context, arg TouchUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, touchUser,
+		arg.Version,
+		arg.UpdatedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const updateUserEmail = `-- name: UpdateUserEmail :execrows
 UPDATE users
 SET email = $1, email_canonical = $2, version = $3, updated_at = $4

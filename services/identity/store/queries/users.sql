@@ -28,3 +28,10 @@ WHERE u.tenant_id = @tenant_id AND u.email_canonical = @email_canonical;
 UPDATE credentials
 SET password_hash = @new_hash, updated_at = @updated_at
 WHERE user_id = @user_id AND tenant_id = @tenant_id AND password_hash = @old_hash;
+
+-- name: TouchUser :execrows
+-- TouchUser records a new version of a user whose event changes no column
+-- of its row.
+UPDATE users
+SET version = @version, updated_at = @updated_at
+WHERE tenant_id = @tenant_id AND id = @id;

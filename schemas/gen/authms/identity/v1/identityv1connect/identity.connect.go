@@ -44,6 +44,12 @@ const (
 	// IdentityServiceAuthenticateUserProcedure is the fully-qualified name of the IdentityService's
 	// AuthenticateUser RPC.
 	IdentityServiceAuthenticateUserProcedure = "/authms.identity.v1.IdentityService/AuthenticateUser"
+	// IdentityServiceImportUserProcedure is the fully-qualified name of the IdentityService's
+	// ImportUser RPC.
+	IdentityServiceImportUserProcedure = "/authms.identity.v1.IdentityService/ImportUser"
+	// IdentityServiceChangePasswordProcedure is the fully-qualified name of the IdentityService's
+	// ChangePassword RPC.
+	IdentityServiceChangePasswordProcedure = "/authms.identity.v1.IdentityService/ChangePassword"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -62,6 +68,17 @@ type IdentityServiceClient interface {
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -100,6 +117,18 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
 			connect.WithClientOptions(opts...),
 		),
+		importUser: connect.NewClient[v1.ImportUserRequest, v1.ImportUserResponse](
+			httpClient,
+			baseURL+IdentityServiceImportUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+			connect.WithClientOptions(opts...),
+		),
+		changePassword: connect.NewClient[v1.ChangePasswordRequest, v1.ChangePasswordResponse](
+			httpClient,
+			baseURL+IdentityServiceChangePasswordProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -109,6 +138,8 @@ type identityServiceClient struct {
 	getUser          *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
 	changeEmail      *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
 	authenticateUser *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
+	importUser       *connect.Client[v1.ImportUserRequest, v1.ImportUserResponse]
+	changePassword   *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -131,6 +162,16 @@ func (c *identityServiceClient) AuthenticateUser(ctx context.Context, req *conne
 	return c.authenticateUser.CallUnary(ctx, req)
 }
 
+// ImportUser calls authms.identity.v1.IdentityService.ImportUser.
+func (c *identityServiceClient) ImportUser(ctx context.Context, req *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return c.importUser.CallUnary(ctx, req)
+}
+
+// ChangePassword calls authms.identity.v1.IdentityService.ChangePassword.
+func (c *identityServiceClient) ChangePassword(ctx context.Context, req *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return c.changePassword.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -147,6 +188,17 @@ type IdentityServiceHandler interface {
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -181,6 +233,18 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceImportUserHandler := connect.NewUnaryHandler(
+		IdentityServiceImportUserProcedure,
+		svc.ImportUser,
+		connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceChangePasswordHandler := connect.NewUnaryHandler(
+		IdentityServiceChangePasswordProcedure,
+		svc.ChangePassword,
+		connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -191,6 +255,10 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceChangeEmailHandler.ServeHTTP(w, r)
 		case IdentityServiceAuthenticateUserProcedure:
 			identityServiceAuthenticateUserHandler.ServeHTTP(w, r)
+		case IdentityServiceImportUserProcedure:
+			identityServiceImportUserHandler.ServeHTTP(w, r)
+		case IdentityServiceChangePasswordProcedure:
+			identityServiceChangePasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -214,4 +282,12 @@ func (UnimplementedIdentityServiceHandler) ChangeEmail(context.Context, *connect
 
 func (UnimplementedIdentityServiceHandler) AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.AuthenticateUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ImportUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ChangePassword is not implemented"))
 }
