@@ -31,7 +31,7 @@ func (s *Service) importUser(ctx context.Context, req *identityv1.ImportUserRequ
 	if _, err := bcrypt.Cost([]byte(req.GetBcryptHash())); err != nil || !isBcrypt(req.GetBcryptHash()) || len(req.GetBcryptHash()) != 60 {
 		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "bcrypt_hash", Rule: "bcrypt_hash.format", Message: "must be a bcrypt hash"}
 	}
-	return s.createUser(ctx, tenantID, addr, req.GetBcryptHash())
+	return s.createUser(ctx, tenantID, addr, req.GetBcryptHash(), req.GetEmailVerified())
 }
 
 // userUpdate is one command on an existing user, run by updateUser.
@@ -48,9 +48,9 @@ type userUpdate struct {
 
 // updateUser runs c in one transaction: lock the user, load it from its
 // events, decide, write the inline tables, append the events. It returns
-// the appended events (none for a no-op).
-func (s *Service) updateUser(ctx context.Context, c userUpdate) ([]events.Event, error) {
-	var appended []events.Event
+// the id of the user's newest event (an existing one for a no-op).
+func (s *Service) updateUser(ctx context.Context, c userUpdate) (uuid.UUID, error) {
+	var latest uuid.UUID
 	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		id := c.userID.String()
 		if err := s.events.Lock(ctx, tx, id); err != nil {
@@ -67,6 +67,7 @@ func (s *Service) updateUser(ctx context.Context, c userUpdate) ([]events.Event,
 		if !u.exists() || u.tenantID != c.tenantID.String() {
 			return ErrUserNotFound
 		}
+		latest = evs[len(evs)-1].ID
 		changes, err := c.decide(u)
 		if err != nil || len(changes) == 0 {
 			return err
@@ -83,10 +84,14 @@ func (s *Service) updateUser(ctx context.Context, c userUpdate) ([]events.Event,
 			return err
 		}
 		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
-		appended, err = s.events.Append(ctx, tx, agg, u.version, changes...)
-		return err
+		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)
+		if err != nil {
+			return err
+		}
+		latest = appended[len(appended)-1].ID
+		return nil
 	})
-	return appended, err
+	return latest, err
 }
 
 // touchUser records a user's new version on its row.
@@ -99,14 +104,6 @@ func touchUser(ctx context.Context, q *store.Queries, tenantID, userID uuid.UUID
 		return fmt.Errorf("user %s has events but no users row", userID)
 	}
 	return nil
-}
-
-// lastID is the id of the last event, or uuid.Nil for none.
-func lastID(evs []events.Event) uuid.UUID {
-	if len(evs) == 0 {
-		return uuid.Nil
-	}
-	return evs[len(evs)-1].ID
 }
 
 // passwordSet is a new password for an existing user: its hash is
@@ -177,7 +174,7 @@ func (s *Service) changePassword(ctx context.Context, req *identityv1.ChangePass
 		return uuid.Nil, err
 	}
 	p := passwordSet{hash: hash, reason: identityv1.PasswordChangeReason_PASSWORD_CHANGE_REASON_CHANGED, keepSessionID: req.GetKeepSessionId()}
-	evs, err := s.updateUser(ctx, userUpdate{
+	latest, err := s.updateUser(ctx, userUpdate{
 		tenantID: tenantID, userID: userID,
 		decide: func(u user) ([]events.Change, error) { return u.setPassword(p), nil },
 		write:  writePassword(ctx, hash),
@@ -186,5 +183,5 @@ func (s *Service) changePassword(ctx context.Context, req *identityv1.ChangePass
 		return uuid.Nil, err
 	}
 	s.deps.Logger.InfoContext(ctx, "password changed", "tenant_id", tenantID, "user_id", userID)
-	return lastID(evs), nil
+	return latest, nil
 }

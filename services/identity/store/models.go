@@ -43,4 +43,6 @@ type User struct {
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Status         string
+	EmailVerified  bool
 }
