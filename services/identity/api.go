@@ -96,3 +96,37 @@ func (a *api) DeleteUser(ctx context.Context, req *connect.Request[identityv1.De
 	pos := a.s.deps.Position(ctx, latest)
 	return connect.NewResponse(&identityv1.DeleteUserResponse{Position: rpc.PositionToProto(pos)}), nil
 }
+
+func (a *api) RequestEmailVerification(ctx context.Context, req *connect.Request[identityv1.RequestEmailVerificationRequest]) (*connect.Response[identityv1.RequestEmailVerificationResponse], error) {
+	latest, err := a.s.requestEmailVerification(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RequestEmailVerificationResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) VerifyEmail(ctx context.Context, req *connect.Request[identityv1.VerifyEmailRequest]) (*connect.Response[identityv1.VerifyEmailResponse], error) {
+	u, latest, err := a.s.verifyEmail(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.VerifyEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[identityv1.RequestPasswordResetRequest]) (*connect.Response[identityv1.RequestPasswordResetResponse], error) {
+	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.RequestPasswordResetResponse{}), nil
+}
+
+func (a *api) ResetPassword(ctx context.Context, req *connect.Request[identityv1.ResetPasswordRequest]) (*connect.Response[identityv1.ResetPasswordResponse], error) {
+	latest, err := a.s.resetPassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.ResetPasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}

@@ -107,3 +107,25 @@ func TestTenantPasswordPolicyIsEnforced(t *testing.T) {
 	require.NoError(t, change("second long passphrase", "third long passphrase"))
 	require.NoError(t, change("third long passphrase", "first long passphrase"), "3 passwords ago is allowed with a history of 2")
 }
+
+func TestRequestPasswordResetAnswersTheSame(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := uuid.NewString()
+	e.register(t, tenant, "ada@example.com")
+	var answers []*identityv1.RequestPasswordResetResponse
+	for _, email := range []string{"ada@example.com", "nobody@example.com", "ADA@EXAMPLE.COM", "\u0430da@example.com"} {
+		res, err := e.client.RequestPasswordReset(t.Context(), connect.NewRequest(&identityv1.RequestPasswordResetRequest{TenantId: tenant, Email: email}))
+		require.NoError(t, err, email)
+		answers = append(answers, res.Msg)
+	}
+	for _, a := range answers {
+		assert.True(t, proto.Equal(a, answers[0]))
+	}
+	assert.Equal(t, 2, e.count(t, "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject = 'identity.user.password_reset_requested'", tenant))
+	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM user_tokens WHERE tenant_id = $1", tenant), "the newer token replaced the older")
+
+	_, err := e.client.ResetPassword(t.Context(), connect.NewRequest(&identityv1.ResetPasswordRequest{TenantId: tenant, Token: "forged", NewPassword: "a brand new passphrase"}))
+	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+	assert.Equal(t, []string{"token"}, violations(t, err))
+}

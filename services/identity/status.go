@@ -102,6 +102,9 @@ func deleteUserRows(ctx context.Context, q *store.Queries, tenantID, userID uuid
 		{"password history", func() error {
 			return q.DeletePasswordHistory(ctx, store.DeletePasswordHistoryParams{TenantID: tenantID, UserID: userID})
 		}},
+		{"tokens", func() error {
+			return q.DeleteAllUserTokens(ctx, store.DeleteAllUserTokensParams{TenantID: tenantID, UserID: userID})
+		}},
 		{"credential", func() error {
 			return q.DeleteCredential(ctx, store.DeleteCredentialParams{TenantID: tenantID, UserID: userID})
 		}},

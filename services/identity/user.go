@@ -78,8 +78,10 @@ func (u *user) apply(ev events.Event) error {
 		u.status = statusActive
 	case eventUserDeleted:
 		u.deleted = true
-	case eventUserPasswordChanged:
-		// The hash is not in the event: nothing of the state changes.
+	case eventEmailVerified:
+		u.emailVerified = true
+	case eventUserPasswordChanged, eventEmailVerificationRequested, eventPasswordResetRequested:
+		// Hashes and tokens are not in events: the state does not change.
 	default:
 		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
 	}
@@ -331,6 +333,10 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		}
 		if n != 1 {
 			return fmt.Errorf("user %s has events but no users row", id)
+		}
+		// A verification link sent to the old address must not verify the new one.
+		if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: tokenEmailVerification}); err != nil {
+			return fmt.Errorf("delete verification tokens of user %s: %w", id, err)
 		}
 		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
 		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)

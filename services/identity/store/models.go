@@ -46,3 +46,13 @@ type User struct {
 	Status         string
 	EmailVerified  bool
 }
+
+type UserToken struct {
+	TokenSha256 []byte
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	UserID      uuid.UUID
+	Kind        string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}

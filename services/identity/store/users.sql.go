@@ -172,6 +172,32 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
 	return err
 }
 
+const setEmailVerified = `-- name: SetEmailVerified :execrows
+UPDATE users
+SET email_verified = true, version = $1, updated_at = $2
+WHERE tenant_id = $3 AND id = $4
+`
+
+type SetEmailVerifiedParams struct {
+	Version   int64
+	UpdatedAt time.Time
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) SetEmailVerified(ctx context.Context, arg SetEmailVerifiedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setEmailVerified,
+		arg.Version,
+		arg.UpdatedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const setUserStatus = `-- name: SetUserStatus :execrows
 UPDATE users
 SET status = $1, version = $2, updated_at = $3

@@ -49,3 +49,8 @@ DELETE FROM credentials WHERE tenant_id = @tenant_id AND user_id = @user_id;
 
 -- name: DeleteUser :execrows
 DELETE FROM users WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: SetEmailVerified :execrows
+UPDATE users
+SET email_verified = true, version = @version, updated_at = @updated_at
+WHERE tenant_id = @tenant_id AND id = @id;

@@ -459,6 +459,222 @@ func (x *UserDeleted) GetTenantId() string {
 	return ""
 }
 
+// UserEmailVerificationRequested is published as
+// identity.user.email_verification_requested: deliver a verification link
+// to email. The token is not in the event (only its id): the notification
+// service will get the link another way; until then identity logs it.
+type UserEmailVerificationRequested struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token_id identifies the token, not the token itself.
+	TokenId string `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// email is the address to verify.
+	Email         string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEmailVerificationRequested) Reset() {
+	*x = UserEmailVerificationRequested{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEmailVerificationRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEmailVerificationRequested) ProtoMessage() {}
+
+func (x *UserEmailVerificationRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEmailVerificationRequested.ProtoReflect.Descriptor instead.
+func (*UserEmailVerificationRequested) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UserEmailVerificationRequested) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// UserEmailVerified is published as identity.user.email_verified.
+type UserEmailVerified struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is the address verified.
+	Email         string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEmailVerified) Reset() {
+	*x = UserEmailVerified{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEmailVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEmailVerified) ProtoMessage() {}
+
+func (x *UserEmailVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEmailVerified.ProtoReflect.Descriptor instead.
+func (*UserEmailVerified) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UserEmailVerified) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserEmailVerified) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserEmailVerified) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// UserPasswordResetRequested is published as
+// identity.user.password_reset_requested: deliver a reset link to the
+// user's email. Like UserEmailVerificationRequested, it carries the
+// token's id, never the token.
+type UserPasswordResetRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	TokenId       string                 `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserPasswordResetRequested) Reset() {
+	*x = UserPasswordResetRequested{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPasswordResetRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPasswordResetRequested) ProtoMessage() {}
+
+func (x *UserPasswordResetRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPasswordResetRequested.ProtoReflect.Descriptor instead.
+func (*UserPasswordResetRequested) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UserPasswordResetRequested) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_authms_identity_v1_events_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_events_proto_rawDesc = "" +
@@ -489,7 +705,24 @@ const file_authms_identity_v1_events_proto_rawDesc = "" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"C\n" +
 	"\vUserDeleted\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
-	"\ttenant_id\x18\x02 \x01(\tR\btenantId*\x84\x01\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\xc4\x01\n" +
+	"\x1eUserEmailVerificationRequested\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"_\n" +
+	"\x11UserEmailVerified\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\"\xaa\x01\n" +
+	"\x1aUserPasswordResetRequested\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime*\x84\x01\n" +
 	"\x14PasswordChangeReason\x12&\n" +
 	"\"PASSWORD_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1ePASSWORD_CHANGE_REASON_CHANGED\x10\x01\x12 \n" +
@@ -508,25 +741,30 @@ func file_authms_identity_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_authms_identity_v1_events_proto_goTypes = []any{
-	(PasswordChangeReason)(0),     // 0: authms.identity.v1.PasswordChangeReason
-	(*UserCreated)(nil),           // 1: authms.identity.v1.UserCreated
-	(*UserEmailChanged)(nil),      // 2: authms.identity.v1.UserEmailChanged
-	(*UserPasswordChanged)(nil),   // 3: authms.identity.v1.UserPasswordChanged
-	(*UserDisabled)(nil),          // 4: authms.identity.v1.UserDisabled
-	(*UserEnabled)(nil),           // 5: authms.identity.v1.UserEnabled
-	(*UserDeleted)(nil),           // 6: authms.identity.v1.UserDeleted
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(PasswordChangeReason)(0),              // 0: authms.identity.v1.PasswordChangeReason
+	(*UserCreated)(nil),                    // 1: authms.identity.v1.UserCreated
+	(*UserEmailChanged)(nil),               // 2: authms.identity.v1.UserEmailChanged
+	(*UserPasswordChanged)(nil),            // 3: authms.identity.v1.UserPasswordChanged
+	(*UserDisabled)(nil),                   // 4: authms.identity.v1.UserDisabled
+	(*UserEnabled)(nil),                    // 5: authms.identity.v1.UserEnabled
+	(*UserDeleted)(nil),                    // 6: authms.identity.v1.UserDeleted
+	(*UserEmailVerificationRequested)(nil), // 7: authms.identity.v1.UserEmailVerificationRequested
+	(*UserEmailVerified)(nil),              // 8: authms.identity.v1.UserEmailVerified
+	(*UserPasswordResetRequested)(nil),     // 9: authms.identity.v1.UserPasswordResetRequested
+	(*timestamppb.Timestamp)(nil),          // 10: google.protobuf.Timestamp
 }
 var file_authms_identity_v1_events_proto_depIdxs = []int32{
-	7, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	10, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
+	10, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_events_proto_init() }
@@ -540,7 +778,7 @@ func file_authms_identity_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_events_proto_rawDesc), len(file_authms_identity_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

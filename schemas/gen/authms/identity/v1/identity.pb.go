@@ -1225,6 +1225,408 @@ func (x *DeleteUserResponse) GetPosition() *v1.Position {
 	return nil
 }
 
+type RequestEmailVerificationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestEmailVerificationRequest) Reset() {
+	*x = RequestEmailVerificationRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestEmailVerificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestEmailVerificationRequest) ProtoMessage() {}
+
+func (x *RequestEmailVerificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestEmailVerificationRequest.ProtoReflect.Descriptor instead.
+func (*RequestEmailVerificationRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RequestEmailVerificationRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RequestEmailVerificationRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RequestEmailVerificationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.email_verification_requested landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestEmailVerificationResponse) Reset() {
+	*x = RequestEmailVerificationResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestEmailVerificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestEmailVerificationResponse) ProtoMessage() {}
+
+func (x *RequestEmailVerificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestEmailVerificationResponse.ProtoReflect.Descriptor instead.
+func (*RequestEmailVerificationResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RequestEmailVerificationResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type VerifyEmailRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token is the token of the verification link (43 base64url characters).
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *VerifyEmailRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *VerifyEmailRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type VerifyEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is where identity.user.email_verified landed.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *VerifyEmailResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *VerifyEmailResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type RequestPasswordResetRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is matched like AuthenticateUserRequest.email.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RequestPasswordResetRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty: it must not tell whether the
+// email belongs to a user.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+}
+
+type ResetPasswordRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token is the token of the reset link (43 base64url characters).
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// new_password must be 12 to 128 characters and meet the tenant's
+	// password policy.
+	NewPassword   string `protobuf:"bytes,3,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResetPasswordRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ResetPasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.password_changed landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ResetPasswordResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 var File_authms_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_identity_proto_rawDesc = "" +
@@ -1312,12 +1714,38 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"L\n" +
 	"\x12DeleteUserResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"k\n" +
+	"\x1fRequestEmailVerificationRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"Z\n" +
+	" RequestEmailVerificationResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"]\n" +
+	"\x12VerifyEmailRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\"{\n" +
+	"\x13VerifyEmailResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"f\n" +
+	"\x1bRequestPasswordResetRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05email\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"\x8e\x01\n" +
+	"\x14ResetPasswordRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\x12-\n" +
+	"\fnew_password\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\"O\n" +
+	"\x15ResetPasswordResponse\x126\n" +
 	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition*[\n" +
 	"\n" +
 	"UserStatus\x12\x1b\n" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14USER_STATUS_DISABLED\x10\x022\x8c\a\n" +
+	"\x14USER_STATUS_DISABLED\x10\x022\xdd\n" +
+	"\n" +
 	"\x0fIdentityService\x12c\n" +
 	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
@@ -1330,7 +1758,11 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"EnableUser\x12%.authms.identity.v1.EnableUserRequest\x1a&.authms.identity.v1.EnableUserResponse\"\x00\x12]\n" +
 	"\n" +
-	"DeleteUser\x12%.authms.identity.v1.DeleteUserRequest\x1a&.authms.identity.v1.DeleteUserResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
+	"DeleteUser\x12%.authms.identity.v1.DeleteUserRequest\x1a&.authms.identity.v1.DeleteUserResponse\"\x00\x12\x87\x01\n" +
+	"\x18RequestEmailVerification\x123.authms.identity.v1.RequestEmailVerificationRequest\x1a4.authms.identity.v1.RequestEmailVerificationResponse\"\x00\x12`\n" +
+	"\vVerifyEmail\x12&.authms.identity.v1.VerifyEmailRequest\x1a'.authms.identity.v1.VerifyEmailResponse\"\x00\x12{\n" +
+	"\x14RequestPasswordReset\x12/.authms.identity.v1.RequestPasswordResetRequest\x1a0.authms.identity.v1.RequestPasswordResetResponse\"\x00\x12f\n" +
+	"\rResetPassword\x12(.authms.identity.v1.ResetPasswordRequest\x1a).authms.identity.v1.ResetPasswordResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_authms_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -1345,71 +1777,91 @@ func file_authms_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_authms_identity_v1_identity_proto_goTypes = []any{
-	(UserStatus)(0),                  // 0: authms.identity.v1.UserStatus
-	(*User)(nil),                     // 1: authms.identity.v1.User
-	(*RegisterUserRequest)(nil),      // 2: authms.identity.v1.RegisterUserRequest
-	(*RegisterUserResponse)(nil),     // 3: authms.identity.v1.RegisterUserResponse
-	(*GetUserRequest)(nil),           // 4: authms.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),          // 5: authms.identity.v1.GetUserResponse
-	(*ChangeEmailRequest)(nil),       // 6: authms.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),      // 7: authms.identity.v1.ChangeEmailResponse
-	(*AuthenticateUserRequest)(nil),  // 8: authms.identity.v1.AuthenticateUserRequest
-	(*AuthenticateUserResponse)(nil), // 9: authms.identity.v1.AuthenticateUserResponse
-	(*ImportUserRequest)(nil),        // 10: authms.identity.v1.ImportUserRequest
-	(*ImportUserResponse)(nil),       // 11: authms.identity.v1.ImportUserResponse
-	(*ChangePasswordRequest)(nil),    // 12: authms.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),   // 13: authms.identity.v1.ChangePasswordResponse
-	(*DisableUserRequest)(nil),       // 14: authms.identity.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),      // 15: authms.identity.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),        // 16: authms.identity.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),       // 17: authms.identity.v1.EnableUserResponse
-	(*DeleteUserRequest)(nil),        // 18: authms.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),       // 19: authms.identity.v1.DeleteUserResponse
-	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
-	(*v1.Position)(nil),              // 21: authms.common.v1.Position
+	(UserStatus)(0),                          // 0: authms.identity.v1.UserStatus
+	(*User)(nil),                             // 1: authms.identity.v1.User
+	(*RegisterUserRequest)(nil),              // 2: authms.identity.v1.RegisterUserRequest
+	(*RegisterUserResponse)(nil),             // 3: authms.identity.v1.RegisterUserResponse
+	(*GetUserRequest)(nil),                   // 4: authms.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                  // 5: authms.identity.v1.GetUserResponse
+	(*ChangeEmailRequest)(nil),               // 6: authms.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),              // 7: authms.identity.v1.ChangeEmailResponse
+	(*AuthenticateUserRequest)(nil),          // 8: authms.identity.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),         // 9: authms.identity.v1.AuthenticateUserResponse
+	(*ImportUserRequest)(nil),                // 10: authms.identity.v1.ImportUserRequest
+	(*ImportUserResponse)(nil),               // 11: authms.identity.v1.ImportUserResponse
+	(*ChangePasswordRequest)(nil),            // 12: authms.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),           // 13: authms.identity.v1.ChangePasswordResponse
+	(*DisableUserRequest)(nil),               // 14: authms.identity.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),              // 15: authms.identity.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),                // 16: authms.identity.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),               // 17: authms.identity.v1.EnableUserResponse
+	(*DeleteUserRequest)(nil),                // 18: authms.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),               // 19: authms.identity.v1.DeleteUserResponse
+	(*RequestEmailVerificationRequest)(nil),  // 20: authms.identity.v1.RequestEmailVerificationRequest
+	(*RequestEmailVerificationResponse)(nil), // 21: authms.identity.v1.RequestEmailVerificationResponse
+	(*VerifyEmailRequest)(nil),               // 22: authms.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),              // 23: authms.identity.v1.VerifyEmailResponse
+	(*RequestPasswordResetRequest)(nil),      // 24: authms.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),     // 25: authms.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),             // 26: authms.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),            // 27: authms.identity.v1.ResetPasswordResponse
+	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
+	(*v1.Position)(nil),                      // 29: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	20, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	20, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	28, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
 	1,  // 3: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	21, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
 	1,  // 5: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
 	1,  // 6: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	21, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	29, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
 	1,  // 8: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
-	21, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
-	21, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
+	29, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
 	1,  // 11: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
-	21, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
 	1,  // 13: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
-	21, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
-	21, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
-	2,  // 16: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	4,  // 17: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	6,  // 18: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	8,  // 19: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
-	10, // 20: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
-	12, // 21: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
-	14, // 22: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
-	16, // 23: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
-	18, // 24: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
-	3,  // 25: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	5,  // 26: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	7,  // 27: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	9,  // 28: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
-	11, // 29: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
-	13, // 30: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
-	15, // 31: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
-	17, // 32: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
-	19, // 33: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	29, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 16: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
+	1,  // 17: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
+	29, // 18: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
+	29, // 19: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
+	2,  // 20: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 21: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	6,  // 22: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	8,  // 23: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	10, // 24: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
+	12, // 25: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
+	14, // 26: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
+	16, // 27: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
+	18, // 28: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
+	20, // 29: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
+	22, // 30: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
+	24, // 31: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
+	26, // 32: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
+	3,  // 33: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 34: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	7,  // 35: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	9,  // 36: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	11, // 37: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
+	13, // 38: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
+	15, // 39: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
+	17, // 40: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
+	19, // 41: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
+	21, // 42: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
+	23, // 43: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
+	25, // 44: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
+	27, // 45: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
+	33, // [33:46] is the sub-list for method output_type
+	20, // [20:33] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }
@@ -1425,7 +1877,7 @@ func file_authms_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_identity_proto_rawDesc), len(file_authms_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

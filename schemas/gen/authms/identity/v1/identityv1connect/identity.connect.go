@@ -59,6 +59,18 @@ const (
 	// IdentityServiceDeleteUserProcedure is the fully-qualified name of the IdentityService's
 	// DeleteUser RPC.
 	IdentityServiceDeleteUserProcedure = "/authms.identity.v1.IdentityService/DeleteUser"
+	// IdentityServiceRequestEmailVerificationProcedure is the fully-qualified name of the
+	// IdentityService's RequestEmailVerification RPC.
+	IdentityServiceRequestEmailVerificationProcedure = "/authms.identity.v1.IdentityService/RequestEmailVerification"
+	// IdentityServiceVerifyEmailProcedure is the fully-qualified name of the IdentityService's
+	// VerifyEmail RPC.
+	IdentityServiceVerifyEmailProcedure = "/authms.identity.v1.IdentityService/VerifyEmail"
+	// IdentityServiceRequestPasswordResetProcedure is the fully-qualified name of the IdentityService's
+	// RequestPasswordReset RPC.
+	IdentityServiceRequestPasswordResetProcedure = "/authms.identity.v1.IdentityService/RequestPasswordReset"
+	// IdentityServiceResetPasswordProcedure is the fully-qualified name of the IdentityService's
+	// ResetPassword RPC.
+	IdentityServiceResetPasswordProcedure = "/authms.identity.v1.IdentityService/ResetPassword"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -100,6 +112,24 @@ type IdentityServiceClient interface {
 	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
 	// service holding data of the user must honour.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// RequestEmailVerification issues a token that proves the user receives
+	// mail at its address, published as
+	// identity.user.email_verification_requested for delivery (the token
+	// itself never enters the stream). A new token invalidates older ones.
+	// A user whose email is verified already is FAILED_PRECONDITION.
+	RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error)
+	// VerifyEmail marks the user's email verified with a token from
+	// RequestEmailVerification; a token works once and expires.
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// RequestPasswordReset issues a password reset token for the user with
+	// the email, published as identity.user.password_reset_requested. It
+	// answers the same for known, unknown and disabled users' emails.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with a token from
+	// RequestPasswordReset (once; it expires). It publishes
+	// identity.user.password_changed with reason RESET: session revokes every
+	// session of the user.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -168,20 +198,48 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
 			connect.WithClientOptions(opts...),
 		),
+		requestEmailVerification: connect.NewClient[v1.RequestEmailVerificationRequest, v1.RequestEmailVerificationResponse](
+			httpClient,
+			baseURL+IdentityServiceRequestEmailVerificationProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RequestEmailVerification")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyEmail: connect.NewClient[v1.VerifyEmailRequest, v1.VerifyEmailResponse](
+			httpClient,
+			baseURL+IdentityServiceVerifyEmailProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("VerifyEmail")),
+			connect.WithClientOptions(opts...),
+		),
+		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
+			httpClient,
+			baseURL+IdentityServiceRequestPasswordResetProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RequestPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		resetPassword: connect.NewClient[v1.ResetPasswordRequest, v1.ResetPasswordResponse](
+			httpClient,
+			baseURL+IdentityServiceResetPasswordProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // identityServiceClient implements IdentityServiceClient.
 type identityServiceClient struct {
-	registerUser     *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
-	getUser          *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
-	changeEmail      *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
-	authenticateUser *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
-	importUser       *connect.Client[v1.ImportUserRequest, v1.ImportUserResponse]
-	changePassword   *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
-	disableUser      *connect.Client[v1.DisableUserRequest, v1.DisableUserResponse]
-	enableUser       *connect.Client[v1.EnableUserRequest, v1.EnableUserResponse]
-	deleteUser       *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
+	registerUser             *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
+	getUser                  *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	changeEmail              *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
+	authenticateUser         *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
+	importUser               *connect.Client[v1.ImportUserRequest, v1.ImportUserResponse]
+	changePassword           *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	disableUser              *connect.Client[v1.DisableUserRequest, v1.DisableUserResponse]
+	enableUser               *connect.Client[v1.EnableUserRequest, v1.EnableUserResponse]
+	deleteUser               *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
+	requestEmailVerification *connect.Client[v1.RequestEmailVerificationRequest, v1.RequestEmailVerificationResponse]
+	verifyEmail              *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
+	requestPasswordReset     *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword            *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -229,6 +287,26 @@ func (c *identityServiceClient) DeleteUser(ctx context.Context, req *connect.Req
 	return c.deleteUser.CallUnary(ctx, req)
 }
 
+// RequestEmailVerification calls authms.identity.v1.IdentityService.RequestEmailVerification.
+func (c *identityServiceClient) RequestEmailVerification(ctx context.Context, req *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error) {
+	return c.requestEmailVerification.CallUnary(ctx, req)
+}
+
+// VerifyEmail calls authms.identity.v1.IdentityService.VerifyEmail.
+func (c *identityServiceClient) VerifyEmail(ctx context.Context, req *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return c.verifyEmail.CallUnary(ctx, req)
+}
+
+// RequestPasswordReset calls authms.identity.v1.IdentityService.RequestPasswordReset.
+func (c *identityServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return c.requestPasswordReset.CallUnary(ctx, req)
+}
+
+// ResetPassword calls authms.identity.v1.IdentityService.ResetPassword.
+func (c *identityServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return c.resetPassword.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -268,6 +346,24 @@ type IdentityServiceHandler interface {
 	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
 	// service holding data of the user must honour.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// RequestEmailVerification issues a token that proves the user receives
+	// mail at its address, published as
+	// identity.user.email_verification_requested for delivery (the token
+	// itself never enters the stream). A new token invalidates older ones.
+	// A user whose email is verified already is FAILED_PRECONDITION.
+	RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error)
+	// VerifyEmail marks the user's email verified with a token from
+	// RequestEmailVerification; a token works once and expires.
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// RequestPasswordReset issues a password reset token for the user with
+	// the email, published as identity.user.password_reset_requested. It
+	// answers the same for known, unknown and disabled users' emails.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with a token from
+	// RequestPasswordReset (once; it expires). It publishes
+	// identity.user.password_changed with reason RESET: session revokes every
+	// session of the user.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -332,6 +428,30 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceRequestEmailVerificationHandler := connect.NewUnaryHandler(
+		IdentityServiceRequestEmailVerificationProcedure,
+		svc.RequestEmailVerification,
+		connect.WithSchema(identityServiceMethods.ByName("RequestEmailVerification")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceVerifyEmailHandler := connect.NewUnaryHandler(
+		IdentityServiceVerifyEmailProcedure,
+		svc.VerifyEmail,
+		connect.WithSchema(identityServiceMethods.ByName("VerifyEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
+		IdentityServiceRequestPasswordResetProcedure,
+		svc.RequestPasswordReset,
+		connect.WithSchema(identityServiceMethods.ByName("RequestPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceResetPasswordHandler := connect.NewUnaryHandler(
+		IdentityServiceResetPasswordProcedure,
+		svc.ResetPassword,
+		connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -352,6 +472,14 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceEnableUserHandler.ServeHTTP(w, r)
 		case IdentityServiceDeleteUserProcedure:
 			identityServiceDeleteUserHandler.ServeHTTP(w, r)
+		case IdentityServiceRequestEmailVerificationProcedure:
+			identityServiceRequestEmailVerificationHandler.ServeHTTP(w, r)
+		case IdentityServiceVerifyEmailProcedure:
+			identityServiceVerifyEmailHandler.ServeHTTP(w, r)
+		case IdentityServiceRequestPasswordResetProcedure:
+			identityServiceRequestPasswordResetHandler.ServeHTTP(w, r)
+		case IdentityServiceResetPasswordProcedure:
+			identityServiceResetPasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -395,4 +523,20 @@ func (UnimplementedIdentityServiceHandler) EnableUser(context.Context, *connect.
 
 func (UnimplementedIdentityServiceHandler) DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.DeleteUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RequestEmailVerification is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.VerifyEmail is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RequestPasswordReset is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ResetPassword is not implemented"))
 }
