@@ -130,3 +130,55 @@ func (a *api) ResetPassword(ctx context.Context, req *connect.Request[identityv1
 	pos := a.s.deps.Position(ctx, latest)
 	return connect.NewResponse(&identityv1.ResetPasswordResponse{Position: rpc.PositionToProto(pos)}), nil
 }
+
+func (a *api) CreateRole(ctx context.Context, req *connect.Request[identityv1.CreateRoleRequest]) (*connect.Response[identityv1.CreateRoleResponse], error) {
+	r, latest, err := a.s.createRole(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.CreateRoleResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) GrantPermissions(ctx context.Context, req *connect.Request[identityv1.GrantPermissionsRequest]) (*connect.Response[identityv1.GrantPermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.GrantPermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RevokePermissions(ctx context.Context, req *connect.Request[identityv1.RevokePermissionsRequest]) (*connect.Response[identityv1.RevokePermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RevokePermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ListRoles(ctx context.Context, req *connect.Request[identityv1.ListRolesRequest]) (*connect.Response[identityv1.ListRolesResponse], error) {
+	roles, err := a.s.listRoles(ctx, req.Msg.GetTenantId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.ListRolesResponse{Roles: roles}), nil
+}
+
+func (a *api) AssignRoles(ctx context.Context, req *connect.Request[identityv1.AssignRolesRequest]) (*connect.Response[identityv1.AssignRolesResponse], error) {
+	u, latest, err := a.s.assignRoles(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.AssignRolesResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identityv1.CheckPermissionRequest]) (*connect.Response[identityv1.CheckPermissionResponse], error) {
+	allowed, err := a.s.checkPermission(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
+}
