@@ -42,3 +42,143 @@ func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.C
 	pos := a.s.deps.Position(ctx, latest)
 	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }
+
+func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identityv1.AuthenticateUserRequest]) (*connect.Response[identityv1.AuthenticateUserResponse], error) {
+	res, err := a.s.authenticate(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.ImportUserRequest]) (*connect.Response[identityv1.ImportUserResponse], error) {
+	u, event, err := a.s.importUser(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "user imported", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ImportUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ChangePassword(ctx context.Context, req *connect.Request[identityv1.ChangePasswordRequest]) (*connect.Response[identityv1.ChangePasswordResponse], error) {
+	event, err := a.s.changePassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ChangePasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DisableUser(ctx context.Context, req *connect.Request[identityv1.DisableUserRequest]) (*connect.Response[identityv1.DisableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DisableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) EnableUser(ctx context.Context, req *connect.Request[identityv1.EnableUserRequest]) (*connect.Response[identityv1.EnableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.EnableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DeleteUser(ctx context.Context, req *connect.Request[identityv1.DeleteUserRequest]) (*connect.Response[identityv1.DeleteUserResponse], error) {
+	latest, err := a.s.deleteUser(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DeleteUserResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RequestEmailVerification(ctx context.Context, req *connect.Request[identityv1.RequestEmailVerificationRequest]) (*connect.Response[identityv1.RequestEmailVerificationResponse], error) {
+	latest, err := a.s.requestEmailVerification(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RequestEmailVerificationResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) VerifyEmail(ctx context.Context, req *connect.Request[identityv1.VerifyEmailRequest]) (*connect.Response[identityv1.VerifyEmailResponse], error) {
+	u, latest, err := a.s.verifyEmail(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.VerifyEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[identityv1.RequestPasswordResetRequest]) (*connect.Response[identityv1.RequestPasswordResetResponse], error) {
+	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.RequestPasswordResetResponse{}), nil
+}
+
+func (a *api) ResetPassword(ctx context.Context, req *connect.Request[identityv1.ResetPasswordRequest]) (*connect.Response[identityv1.ResetPasswordResponse], error) {
+	latest, err := a.s.resetPassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.ResetPasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) CreateRole(ctx context.Context, req *connect.Request[identityv1.CreateRoleRequest]) (*connect.Response[identityv1.CreateRoleResponse], error) {
+	r, latest, err := a.s.createRole(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.CreateRoleResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) GrantPermissions(ctx context.Context, req *connect.Request[identityv1.GrantPermissionsRequest]) (*connect.Response[identityv1.GrantPermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.GrantPermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RevokePermissions(ctx context.Context, req *connect.Request[identityv1.RevokePermissionsRequest]) (*connect.Response[identityv1.RevokePermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RevokePermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ListRoles(ctx context.Context, req *connect.Request[identityv1.ListRolesRequest]) (*connect.Response[identityv1.ListRolesResponse], error) {
+	roles, err := a.s.listRoles(ctx, req.Msg.GetTenantId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.ListRolesResponse{Roles: roles}), nil
+}
+
+func (a *api) AssignRoles(ctx context.Context, req *connect.Request[identityv1.AssignRolesRequest]) (*connect.Response[identityv1.AssignRolesResponse], error) {
+	u, latest, err := a.s.assignRoles(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.AssignRolesResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identityv1.CheckPermissionRequest]) (*connect.Response[identityv1.CheckPermissionResponse], error) {
+	allowed, err := a.s.checkPermission(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
+}

@@ -135,7 +135,7 @@ func TestUserFromEvents(t *testing.T) {
 		&identityv1.UserEmailChanged{UserId: testUser, TenantId: testTenant, Email: "ada@example.org", PreviousEmail: "ada@example.com"}))
 	require.NoError(t, err)
 	assert.Equal(t, user{
-		id: testUser, tenantID: testTenant, email: "ada@example.org", version: 2,
+		id: testUser, tenantID: testTenant, email: "ada@example.org", status: statusActive, roles: []string{}, version: 2,
 		createdAt: time.Unix(1000, 0).UTC(), updatedAt: time.Unix(1001, 0).UTC(),
 	}, u)
 
@@ -166,11 +166,18 @@ func TestRegister(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
+func TestParseEmail(t *testing.T) {
 	t.Parallel()
-	display, canonical := normalizeEmail("  Ada.Lovelace@Example.COM ")
-	assert.Equal(t, "Ada.Lovelace@Example.COM", display)
-	assert.Equal(t, "ada.lovelace@example.com", canonical)
+	addr, err := parseEmail("  Ada.Lovelace@Example.COM ")
+	require.NoError(t, err)
+	assert.Equal(t, "Ada.Lovelace@Example.COM", addr.Display)
+	assert.Equal(t, "ada.lovelace@example.com", addr.Canonical)
+
+	_, err = parseEmail("\u0430da@example.com")
+	var fe *rpc.InvalidFieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "email", fe.Field)
+	assert.Equal(t, "email.mixed_script", fe.Rule)
 }
 
 func TestCheckPassword(t *testing.T) {
@@ -214,7 +221,8 @@ func TestCommonPasswordsAreLongEnoughToMatter(t *testing.T) {
 
 func TestHashPassword(t *testing.T) {
 	t.Parallel()
-	h := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 2)
+	h, err := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 2)
+	require.NoError(t, err)
 	phc, err := h.hash(context.Background(), "correct horse battery")
 	require.NoError(t, err)
 	assert.Regexp(t, regexp.MustCompile(`^\$argon2id\$v=19\$m=1024,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`), phc)
@@ -243,11 +251,12 @@ func TestDefaultPasswordParams(t *testing.T) {
 
 func TestHashWaitsForASlot(t *testing.T) {
 	t.Parallel()
-	h := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 1)
+	h, err := newHasher(PasswordParams{Memory: 1024, Iterations: 1}, 1)
+	require.NoError(t, err)
 	h.slots <- struct{}{} // the only slot is taken
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := h.hash(ctx, "correct horse battery")
+	_, err = h.hash(ctx, "correct horse battery")
 	require.True(t, errors.Is(err, context.Canceled), "got %v", err)
 }
 
@@ -256,4 +265,36 @@ func mustUUID(tb testing.TB, s string) uuid.UUID {
 	id, err := uuid.Parse(s)
 	require.NoError(tb, err)
 	return id
+}
+
+func TestGrants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		granted, want string
+		ok            bool
+	}{
+		{"wallet:read", "wallet:read", true},
+		{"wallet:read", "wallet:credit", false},
+		{"wallet:*", "wallet:credit", true},
+		{"wallet:*", "walletx:credit", false},
+		{"*", "billing:refund", true},
+		{"wallet:read", "wallet:readx", false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.ok, grants(tt.granted, tt.want), "%s covers %s", tt.granted, tt.want)
+	}
+}
+
+func TestRoleGrantRevoke(t *testing.T) {
+	t.Parallel()
+	r := role{id: "r", tenantID: testTenant, name: "cashier", permissions: []string{"wallet:read"}, version: 1}
+	assert.Empty(t, r.grant([]string{"wallet:read"}), "held already: a no-op")
+	assert.Empty(t, r.revoke([]string{"wallet:credit"}), "not held: a no-op")
+	g := r.grant([]string{"wallet:credit", "wallet:credit"})
+	require.Len(t, g, 1)
+	want := &identityv1.RolePermissionsGranted{RoleId: "r", TenantId: testTenant, Name: "cashier",
+		Permissions: []string{"wallet:credit"}, RolePermissions: []string{"wallet:credit", "wallet:read"}}
+	if diff := cmp.Diff(g[0].Payload, want, protocmp.Transform()); diff != "" {
+		t.Errorf("granted (-got +want):\n%s", diff)
+	}
 }
