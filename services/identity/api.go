@@ -42,3 +42,11 @@ func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.C
 	pos := a.s.deps.Position(ctx, latest)
 	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }
+
+func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identityv1.AuthenticateUserRequest]) (*connect.Response[identityv1.AuthenticateUserResponse], error) {
+	res, err := a.s.authenticate(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(res), nil
+}

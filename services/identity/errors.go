@@ -19,7 +19,14 @@ var (
 	// ErrEmailTaken reports an email another user of the tenant already has
 	// (compared case-insensitively).
 	ErrEmailTaken = errors.New("a user with this email already exists in the tenant")
+	// ErrInvalidCredentials reports a failed authentication, whatever the
+	// reason (unknown email, wrong password, disabled user): one error, so
+	// callers cannot tell the reasons apart.
+	ErrInvalidCredentials = errors.New("invalid email or password")
 )
+
+// invalidTenant is a tenant id that is not a UUID.
+var invalidTenant = &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 
 // connectError maps every error the API returns to a Connect error: domain
 // errors to their codes, anything else through rpc.Error, which logs it
@@ -30,6 +37,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)
 	case errors.Is(err, ErrEmailTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrEmailTaken)
+	case errors.Is(err, ErrInvalidCredentials):
+		return connect.NewError(connect.CodeUnauthenticated, ErrInvalidCredentials)
 	}
 	return rpc.Error(ctx, logger, procedure, err)
 }

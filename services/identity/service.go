@@ -92,10 +92,14 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	h, err := newHasher(cfg.Password, cfg.MaxConcurrentHashes)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		deps:   d,
 		events: events.NewStore(Name),
-		hasher: newHasher(cfg.Password, cfg.MaxConcurrentHashes),
+		hasher: h,
 		now:    time.Now,
 	}, nil
 }

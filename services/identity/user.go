@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +14,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/email"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -82,11 +82,17 @@ func userFromEvents(evs []events.Event) (user, error) {
 	return u, nil
 }
 
-// normalizeEmail returns the email as stored (surrounding space removed) and
-// its canonical form, which decides uniqueness in a tenant.
-func normalizeEmail(email string) (display, canonical string) {
-	display = strings.TrimSpace(email)
-	return display, strings.ToLower(display)
+// parseEmail validates an address (see email.Parse) and returns its
+// display form, which is stored and published, and its canonical form,
+// which decides uniqueness in a tenant and matches logins. A refused
+// address is an invalid email field.
+func parseEmail(s string) (email.Address, error) {
+	addr, err := email.Parse(s)
+	var e *email.Error
+	if errors.As(err, &e) {
+		return email.Address{}, &rpc.InvalidFieldError{Field: "email", Rule: e.Rule, Message: e.Message}
+	}
+	return addr, err
 }
 
 // registration is a validated RegisterUser command.
@@ -143,8 +149,11 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
-	email, canonical := normalizeEmail(req.GetEmail())
-	if err := checkPassword(req.GetPassword(), canonical); err != nil {
+	addr, err := parseEmail(req.GetEmail())
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if err := checkPassword(req.GetPassword(), addr.Canonical); err != nil {
 		return nil, uuid.Nil, err
 	}
 	// Hash before the transaction: it takes tens of milliseconds and needs
@@ -156,14 +165,14 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	r := registration{
 		userID:   uuid.Must(uuid.NewV7()),
 		tenantID: tenantID,
-		email:    email,
+		email:    addr.Display,
 		now:      s.now().UTC().Truncate(time.Microsecond),
 	}
 	row := store.User{
 		ID:             r.userID,
 		TenantID:       tenantID,
-		Email:          email,
-		EmailCanonical: canonical,
+		Email:          addr.Display,
+		EmailCanonical: addr.Canonical,
 		Version:        1,
 		CreatedAt:      r.now,
 		UpdatedAt:      r.now,
@@ -227,8 +236,11 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	email, canonical := normalizeEmail(req.GetEmail())
-	cmd := emailChange{tenantID: tenantID.String(), email: email, expectedVersion: req.ExpectedVersion}
+	addr, err := parseEmail(req.GetEmail())
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	cmd := emailChange{tenantID: tenantID.String(), email: addr.Display, expectedVersion: req.ExpectedVersion}
 	var (
 		out    store.User
 		latest uuid.UUID
@@ -263,8 +275,8 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		n, err := q.UpdateUserEmail(ctx, store.UpdateUserEmailParams{
 			TenantID:       tenantID,
 			ID:             userID,
-			Email:          email,
-			EmailCanonical: canonical,
+			Email:          addr.Display,
+			EmailCanonical: addr.Canonical,
 			Version:        u.version + int64(len(changes)),
 			UpdatedAt:      now,
 		})
@@ -315,5 +327,6 @@ func userProto(r store.User) *identityv1.User {
 		Version:    r.Version,
 		CreateTime: timestamppb.New(r.CreatedAt),
 		UpdateTime: timestamppb.New(r.UpdatedAt),
+		Status:     identityv1.UserStatus_USER_STATUS_ACTIVE,
 	}
 }

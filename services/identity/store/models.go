@@ -18,9 +18,11 @@ type Credential struct {
 }
 
 type User struct {
-	ID             uuid.UUID
-	TenantID       uuid.UUID
-	Email          string
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	// the address as the user spelled it: trimmed, NFC, case kept
+	Email string
+	// canonical form (services/internal/email.Canonical): unique per tenant
 	EmailCanonical string
 	Version        int64
 	CreatedAt      time.Time

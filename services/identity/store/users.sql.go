@@ -12,6 +12,31 @@ import (
 	"github.com/google/uuid"
 )
 
+const getLogin = `-- name: GetLogin :one
+SELECT u.id, u.email, c.password_hash
+FROM users u
+JOIN credentials c ON c.user_id = u.id
+WHERE u.tenant_id = $1 AND u.email_canonical = $2
+`
+
+type GetLoginParams struct {
+	TenantID       uuid.UUID
+	EmailCanonical string
+}
+
+type GetLoginRow struct {
+	ID           uuid.UUID
+	Email        string
+	PasswordHash string
+}
+
+func (q *Queries) GetLogin(ctx context.Context, arg GetLoginParams) (GetLoginRow, error) {
+	row := q.db.QueryRow(ctx, getLogin, arg.TenantID, arg.EmailCanonical)
+	var i GetLoginRow
+	err := row.Scan(&i.ID, &i.Email, &i.PasswordHash)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
 SELECT id, tenant_id, email, email_canonical, version, created_at, updated_at
 FROM users
@@ -111,6 +136,36 @@ func (q *Queries) UpdateUserEmail(ctx context.Context, arg UpdateUserEmailParams
 		arg.UpdatedAt,
 		arg.TenantID,
 		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const upgradePasswordHash = `-- name: UpgradePasswordHash :execrows
+UPDATE credentials
+SET password_hash = $1, updated_at = $2
+WHERE user_id = $3 AND tenant_id = $4 AND password_hash = $5
+`
+
+type UpgradePasswordHashParams struct {
+	NewHash   string
+	UpdatedAt time.Time
+	UserID    uuid.UUID
+	TenantID  uuid.UUID
+	OldHash   string
+}
+
+// UpgradePasswordHash replaces a hash only if it is still the one that was
+// checked, so a concurrent password change is never overwritten.
+func (q *Queries) UpgradePasswordHash(ctx context.Context, arg UpgradePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, upgradePasswordHash,
+		arg.NewHash,
+		arg.UpdatedAt,
+		arg.UserID,
+		arg.TenantID,
+		arg.OldHash,
 	)
 	if err != nil {
 		return 0, err

@@ -15,3 +15,16 @@ WHERE tenant_id = @tenant_id AND id = @id;
 -- name: InsertCredential :exec
 INSERT INTO credentials (user_id, tenant_id, password_hash, updated_at)
 VALUES (@user_id, @tenant_id, @password_hash, @updated_at);
+
+-- name: GetLogin :one
+SELECT u.id, u.email, c.password_hash
+FROM users u
+JOIN credentials c ON c.user_id = u.id
+WHERE u.tenant_id = @tenant_id AND u.email_canonical = @email_canonical;
+
+-- name: UpgradePasswordHash :execrows
+-- UpgradePasswordHash replaces a hash only if it is still the one that was
+-- checked, so a concurrent password change is never overwritten.
+UPDATE credentials
+SET password_hash = @new_hash, updated_at = @updated_at
+WHERE user_id = @user_id AND tenant_id = @tenant_id AND password_hash = @old_hash;

@@ -24,6 +24,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// UserStatus says whether a user may authenticate.
+type UserStatus int32
+
+const (
+	UserStatus_USER_STATUS_UNSPECIFIED UserStatus = 0
+	// The user may authenticate (the default).
+	UserStatus_USER_STATUS_ACTIVE UserStatus = 1
+	// The user may not authenticate until enabled again.
+	UserStatus_USER_STATUS_DISABLED UserStatus = 2
+)
+
+// Enum value maps for UserStatus.
+var (
+	UserStatus_name = map[int32]string{
+		0: "USER_STATUS_UNSPECIFIED",
+		1: "USER_STATUS_ACTIVE",
+		2: "USER_STATUS_DISABLED",
+	}
+	UserStatus_value = map[string]int32{
+		"USER_STATUS_UNSPECIFIED": 0,
+		"USER_STATUS_ACTIVE":      1,
+		"USER_STATUS_DISABLED":    2,
+	}
+)
+
+func (x UserStatus) Enum() *UserStatus {
+	p := new(UserStatus)
+	*p = x
+	return p
+}
+
+func (x UserStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UserStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_authms_identity_v1_identity_proto_enumTypes[0].Descriptor()
+}
+
+func (UserStatus) Type() protoreflect.EnumType {
+	return &file_authms_identity_v1_identity_proto_enumTypes[0]
+}
+
+func (x UserStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UserStatus.Descriptor instead.
+func (UserStatus) EnumDescriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{0}
+}
+
 // User is the public view of a user; credentials never leave the service.
 type User struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -31,9 +83,15 @@ type User struct {
 	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	Email    string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// version is the aggregate version: the number of events applied to the user.
-	Version       int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Version    int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Status     UserStatus             `protobuf:"varint,7,opt,name=status,proto3,enum=authms.identity.v1.UserStatus" json:"status,omitempty"`
+	// roles are the names of the roles assigned to the user in its tenant,
+	// sorted.
+	Roles []string `protobuf:"bytes,8,rep,name=roles,proto3" json:"roles,omitempty"`
+	// email_verified says whether the user proved they receive mail at email.
+	EmailVerified bool `protobuf:"varint,9,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,10 +168,36 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *User) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *User) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *User) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
 type RegisterUserRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Email    string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// email is an address whose domain may be Unicode or A-labels and whose
+	// local part may hold Unicode letters; addresses that mix scripts in a
+	// part, imitate Latin letters or hold invisible characters are refused
+	// (INVALID_ARGUMENT on email). Unique per tenant in its canonical form:
+	// case-insensitive, NFC, IDNA domain.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// password must be 12 to 128 characters; common passwords are refused.
 	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -327,7 +411,8 @@ type ChangeEmailRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Email    string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// email follows the rules of RegisterUserRequest.email.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// expected_version, when set, makes the change conditional on the user's
 	// current version (optimistic concurrency); a mismatch returns ABORTED.
 	ExpectedVersion *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
@@ -448,11 +533,144 @@ func (x *ChangeEmailResponse) GetPosition() *v1.Position {
 	return nil
 }
 
+type AuthenticateUserRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is matched by its canonical form (case-insensitive, Unicode
+	// normalised); an address that is not valid is an unknown one.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// password may be empty: that fails like a wrong password.
+	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserRequest) Reset() {
+	*x = AuthenticateUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserRequest) ProtoMessage() {}
+
+func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuthenticateUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type AuthenticateUserResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// email is the user's address as registered (display form).
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// roles are the names of the user's roles, sorted.
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	EmailVerified bool     `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserResponse) Reset() {
+	*x = AuthenticateUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserResponse) ProtoMessage() {}
+
+func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthenticateUserResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AuthenticateUserResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AuthenticateUserResponse) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *AuthenticateUserResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
 var File_authms_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -461,11 +679,14 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x86\x01\n" +
+	"updateTime\x126\n" +
+	"\x06status\x18\a \x01(\x0e2\x1e.authms.identity.v1.UserStatusR\x06status\x12\x14\n" +
+	"\x05roles\x18\b \x03(\tR\x05roles\x12%\n" +
+	"\x0eemail_verified\x18\t \x01(\bR\remailVerified\"\x86\x01\n" +
 	"\x13RegisterUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"|\n" +
 	"\x14RegisterUserResponse\x12,\n" +
@@ -480,16 +701,31 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x127\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
 	"\x11_expected_version\"{\n" +
 	"\x13ChangeEmailResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
-	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition2\xb1\x02\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\x86\x01\n" +
+	"\x17AuthenticateUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x1e\n" +
+	"\x05email\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\x05email\x12$\n" +
+	"\bpassword\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bpassword\"\x86\x01\n" +
+	"\x18AuthenticateUserResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\x12%\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified*[\n" +
+	"\n" +
+	"UserStatus\x12\x1b\n" +
+	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x18\n" +
+	"\x14USER_STATUS_DISABLED\x10\x022\xa2\x03\n" +
 	"\x0fIdentityService\x12c\n" +
 	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\vChangeEmail\x12&.authms.identity.v1.ChangeEmailRequest\x1a'.authms.identity.v1.ChangeEmailResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
+	"\vChangeEmail\x12&.authms.identity.v1.ChangeEmailRequest\x1a'.authms.identity.v1.ChangeEmailResponse\"\x00\x12o\n" +
+	"\x10AuthenticateUser\x12+.authms.identity.v1.AuthenticateUserRequest\x1a,.authms.identity.v1.AuthenticateUserResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_authms_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -503,37 +739,44 @@ func file_authms_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_authms_identity_v1_identity_proto_rawDescData
 }
 
-var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_authms_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_authms_identity_v1_identity_proto_goTypes = []any{
-	(*User)(nil),                  // 0: authms.identity.v1.User
-	(*RegisterUserRequest)(nil),   // 1: authms.identity.v1.RegisterUserRequest
-	(*RegisterUserResponse)(nil),  // 2: authms.identity.v1.RegisterUserResponse
-	(*GetUserRequest)(nil),        // 3: authms.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),       // 4: authms.identity.v1.GetUserResponse
-	(*ChangeEmailRequest)(nil),    // 5: authms.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),   // 6: authms.identity.v1.ChangeEmailResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.Position)(nil),           // 8: authms.common.v1.Position
+	(UserStatus)(0),                  // 0: authms.identity.v1.UserStatus
+	(*User)(nil),                     // 1: authms.identity.v1.User
+	(*RegisterUserRequest)(nil),      // 2: authms.identity.v1.RegisterUserRequest
+	(*RegisterUserResponse)(nil),     // 3: authms.identity.v1.RegisterUserResponse
+	(*GetUserRequest)(nil),           // 4: authms.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),          // 5: authms.identity.v1.GetUserResponse
+	(*ChangeEmailRequest)(nil),       // 6: authms.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),      // 7: authms.identity.v1.ChangeEmailResponse
+	(*AuthenticateUserRequest)(nil),  // 8: authms.identity.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil), // 9: authms.identity.v1.AuthenticateUserResponse
+	(*timestamppb.Timestamp)(nil),    // 10: google.protobuf.Timestamp
+	(*v1.Position)(nil),              // 11: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	7,  // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	8,  // 3: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
-	0,  // 4: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
-	0,  // 5: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	8,  // 6: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
-	1,  // 7: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	3,  // 8: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	5,  // 9: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	2,  // 10: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	4,  // 11: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	6,  // 12: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	10, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
+	1,  // 3: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
+	11, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 5: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
+	1,  // 6: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
+	11, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	2,  // 8: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 9: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	6,  // 10: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	8,  // 11: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	3,  // 12: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 13: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	7,  // 14: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	9,  // 15: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }
@@ -547,13 +790,14 @@ func file_authms_identity_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_identity_proto_rawDesc), len(file_authms_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_authms_identity_v1_identity_proto_goTypes,
 		DependencyIndexes: file_authms_identity_v1_identity_proto_depIdxs,
+		EnumInfos:         file_authms_identity_v1_identity_proto_enumTypes,
 		MessageInfos:      file_authms_identity_v1_identity_proto_msgTypes,
 	}.Build()
 	File_authms_identity_v1_identity_proto = out.File

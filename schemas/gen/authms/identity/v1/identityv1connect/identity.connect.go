@@ -41,6 +41,9 @@ const (
 	// IdentityServiceChangeEmailProcedure is the fully-qualified name of the IdentityService's
 	// ChangeEmail RPC.
 	IdentityServiceChangeEmailProcedure = "/authms.identity.v1.IdentityService/ChangeEmail"
+	// IdentityServiceAuthenticateUserProcedure is the fully-qualified name of the IdentityService's
+	// AuthenticateUser RPC.
+	IdentityServiceAuthenticateUserProcedure = "/authms.identity.v1.IdentityService/AuthenticateUser"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -51,6 +54,14 @@ type IdentityServiceClient interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
+	// AuthenticateUser checks a user's email and password. An unknown email,
+	// a wrong or empty password and a disabled or deleted user all fail with
+	// UNAUTHENTICATED and the same message, after the same work (a dummy
+	// argon2id hash runs when there is no hash to check), so the answer does
+	// not tell whether an address is registered. On success, a stored hash
+	// weaker than the configured parameters (or an imported bcrypt hash) is
+	// replaced by a new argon2id hash in the same call.
+	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -83,14 +94,21 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("ChangeEmail")),
 			connect.WithClientOptions(opts...),
 		),
+		authenticateUser: connect.NewClient[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse](
+			httpClient,
+			baseURL+IdentityServiceAuthenticateUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // identityServiceClient implements IdentityServiceClient.
 type identityServiceClient struct {
-	registerUser *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
-	getUser      *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
-	changeEmail  *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
+	registerUser     *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
+	getUser          *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	changeEmail      *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
+	authenticateUser *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -108,6 +126,11 @@ func (c *identityServiceClient) ChangeEmail(ctx context.Context, req *connect.Re
 	return c.changeEmail.CallUnary(ctx, req)
 }
 
+// AuthenticateUser calls authms.identity.v1.IdentityService.AuthenticateUser.
+func (c *identityServiceClient) AuthenticateUser(ctx context.Context, req *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
+	return c.authenticateUser.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -116,6 +139,14 @@ type IdentityServiceHandler interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
+	// AuthenticateUser checks a user's email and password. An unknown email,
+	// a wrong or empty password and a disabled or deleted user all fail with
+	// UNAUTHENTICATED and the same message, after the same work (a dummy
+	// argon2id hash runs when there is no hash to check), so the answer does
+	// not tell whether an address is registered. On success, a stored hash
+	// weaker than the configured parameters (or an imported bcrypt hash) is
+	// replaced by a new argon2id hash in the same call.
+	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -144,6 +175,12 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("ChangeEmail")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceAuthenticateUserHandler := connect.NewUnaryHandler(
+		IdentityServiceAuthenticateUserProcedure,
+		svc.AuthenticateUser,
+		connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -152,6 +189,8 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceGetUserHandler.ServeHTTP(w, r)
 		case IdentityServiceChangeEmailProcedure:
 			identityServiceChangeEmailHandler.ServeHTTP(w, r)
+		case IdentityServiceAuthenticateUserProcedure:
+			identityServiceAuthenticateUserHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -171,4 +210,8 @@ func (UnimplementedIdentityServiceHandler) GetUser(context.Context, *connect.Req
 
 func (UnimplementedIdentityServiceHandler) ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ChangeEmail is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.AuthenticateUser is not implemented"))
 }
