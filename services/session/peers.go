@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"connectrpc.com/connect"
 
@@ -77,13 +76,27 @@ func (p *peers) activeUser(ctx context.Context, tenantID, userID string) (user, 
 		return user{}, errUserGone
 	}
 	if err != nil {
-		return user{}, fmt.Errorf("identity GetUser: %w", err)
+		return user{}, &peerError{peer: peerIdentity, err: err}
 	}
 	u := res.Msg.GetUser()
-	return user{id: u.GetId()}, nil
+	if u.GetStatus() != identityv1.UserStatus_USER_STATUS_ACTIVE {
+		return user{}, errUserGone
+	}
+	return user{id: u.GetId(), roles: u.GetRoles()}, nil
 }
 
-// authenticate checks a tenant user's email and password with identity.
-func (p *peers) authenticate(context.Context, string, string, string) (user, error) {
-	return user{}, connect.NewError(connect.CodeUnavailable, errors.New("identity does not offer AuthenticateUser yet"))
+// authenticate checks a tenant user's email and password with identity;
+// errBadCredentials is its verdict on anything but a match.
+func (p *peers) authenticate(ctx context.Context, tenantID, email, password string) (user, error) {
+	res, err := p.identity.AuthenticateUser(ctx, connect.NewRequest(&identityv1.AuthenticateUserRequest{
+		TenantId: tenantID, Email: email, Password: password,
+	}))
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodeInvalidArgument:
+		return user{}, errBadCredentials
+	}
+	if err != nil {
+		return user{}, &peerError{peer: peerIdentity, err: err}
+	}
+	return user{id: res.Msg.GetUserId(), roles: res.Msg.GetRoles()}, nil
 }

@@ -853,7 +853,7 @@ const file_authms_session_v1_session_proto_rawDesc = "" +
 	"\fLoginRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc0\x02R\x05email\x12$\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12$\n" +
 	"\bpassword\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bpassword\"x\n" +
 	"\rLoginResponse\x121\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x19.authms.session.v1.TokensR\x06tokens\x124\n" +
