@@ -27,8 +27,8 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
-	"github.com/authms/authms/services/session"
 	"github.com/authms/authms/services/servicestest"
+	"github.com/authms/authms/services/session"
 )
 
 const password = "correct horse battery staple"
