@@ -50,3 +50,49 @@ func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identit
 	}
 	return connect.NewResponse(res), nil
 }
+
+func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.ImportUserRequest]) (*connect.Response[identityv1.ImportUserResponse], error) {
+	u, event, err := a.s.importUser(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "user imported", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ImportUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ChangePassword(ctx context.Context, req *connect.Request[identityv1.ChangePasswordRequest]) (*connect.Response[identityv1.ChangePasswordResponse], error) {
+	event, err := a.s.changePassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ChangePasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DisableUser(ctx context.Context, req *connect.Request[identityv1.DisableUserRequest]) (*connect.Response[identityv1.DisableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DisableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) EnableUser(ctx context.Context, req *connect.Request[identityv1.EnableUserRequest]) (*connect.Response[identityv1.EnableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.EnableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DeleteUser(ctx context.Context, req *connect.Request[identityv1.DeleteUserRequest]) (*connect.Response[identityv1.DeleteUserResponse], error) {
+	latest, err := a.s.deleteUser(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DeleteUserResponse{Position: rpc.PositionToProto(pos)}), nil
+}

@@ -46,13 +46,13 @@ func (s *Service) authenticate(ctx context.Context, req *identityv1.Authenticate
 	if err != nil {
 		return nil, fmt.Errorf("verify password of user %s: %w", login.ID, err)
 	}
-	if !ok {
+	if !ok || login.Status != statusActive {
 		return nil, ErrInvalidCredentials
 	}
 	if s.hasher.needsUpgrade(login.PasswordHash) {
 		s.upgradeHash(ctx, tenantID, login.ID, login.PasswordHash, password)
 	}
-	return &identityv1.AuthenticateUserResponse{UserId: login.ID.String(), Email: login.Email}, nil
+	return &identityv1.AuthenticateUserResponse{UserId: login.ID.String(), Email: login.Email, EmailVerified: login.EmailVerified}, nil
 }
 
 // upgradeHash replaces old, the user's hash that password just matched, by

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/natstest"
@@ -135,4 +136,32 @@ func TestAuthenticateUpgradesAWeakerHash(t *testing.T) {
 	_, err = weak.authenticate(t.Context(), &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada@example.com", Password: testPassword})
 	require.NoError(t, err)
 	assert.Equal(t, upgraded, storedHash(t, d.Pool, u.GetId()), "a stronger hash is never downgraded")
+}
+
+func TestImportedBcryptHashIsRehashedOnLogin(t *testing.T) {
+	t.Parallel()
+	d := newTestDeps(t)
+	s := newTestService(t, d, Config{Password: cheap})
+	tenant := uuid.NewString()
+	bc, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	require.NoError(t, err)
+	u, _, err := s.importUser(t.Context(), &identityv1.ImportUserRequest{TenantId: tenant, Email: "Ada@Example.com", BcryptHash: string(bc)})
+	require.NoError(t, err)
+	assert.Equal(t, string(bc), storedHash(t, d.Pool, u.GetId()), "the bcrypt hash is kept as is")
+
+	_, err = s.authenticate(t.Context(), &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada@example.com", Password: "wrong horse battery staple"})
+	require.ErrorIs(t, err, ErrInvalidCredentials)
+	assert.Equal(t, string(bc), storedHash(t, d.Pool, u.GetId()))
+
+	res, err := s.authenticate(t.Context(), &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada@example.com", Password: testPassword})
+	require.NoError(t, err)
+	assert.Equal(t, u.GetId(), res.GetUserId())
+	rehashed := storedHash(t, d.Pool, u.GetId())
+	assert.True(t, strings.HasPrefix(rehashed, "$argon2id$v=19$m=1024,t=1,p=1$"), rehashed)
+
+	_, err = s.authenticate(t.Context(), &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada@example.com", Password: testPassword})
+	require.NoError(t, err, "the argon2id hash verifies")
+
+	_, _, err = s.importUser(t.Context(), &identityv1.ImportUserRequest{TenantId: tenant, Email: "grace@example.com", BcryptHash: "$2b$10$" + strings.Repeat("x", 52)})
+	require.Error(t, err, "a malformed hash is refused")
 }

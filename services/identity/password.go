@@ -14,6 +14,7 @@ import (
 
 	"github.com/authms/authms/services/internal/rpc"
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // PasswordParams are the argon2id parameters of new password hashes. The
@@ -154,6 +155,11 @@ func (h *hasher) needsUpgrade(phc string) bool {
 		p.Parallelism < h.params.Parallelism || uint32(len(key)) < h.params.KeyLength
 }
 
+// isBcrypt reports whether hash is in bcrypt's modular crypt format.
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+}
+
 func formatPHC(p PasswordParams, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
 		phcEncoding.EncodeToString(salt), phcEncoding.EncodeToString(key))
@@ -181,9 +187,17 @@ func parsePHC(phc string) (p PasswordParams, salt, key []byte, err error) {
 	return p, salt, key, nil
 }
 
-// verifyPassword reports whether password matches the argon2id PHC string
-// phc, using the parameters recorded in it.
+// verifyPassword reports whether password matches phc: an argon2id PHC
+// string, using the parameters recorded in it, or a bcrypt hash of an
+// imported user.
 func verifyPassword(phc, password string) (bool, error) {
+	if isBcrypt(phc) {
+		err := bcrypt.CompareHashAndPassword([]byte(phc), []byte(password))
+		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			return false, nil
+		}
+		return err == nil, err
+	}
 	p, salt, want, err := parsePHC(phc)
 	if err != nil {
 		return false, err

@@ -13,6 +13,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/breached"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -71,10 +72,11 @@ func (c Config) Validate() error {
 
 // Service is the identity service.
 type Service struct {
-	deps   platform.Deps
-	events *events.Store
-	hasher *hasher
-	now    func() time.Time
+	deps     platform.Deps
+	events   *events.Store
+	hasher   *hasher
+	breached *breached.List
+	now      func() time.Time
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -96,11 +98,16 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	list, err := breached.Load()
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
-		deps:   d,
-		events: events.NewStore(Name),
-		hasher: h,
-		now:    time.Now,
+		deps:     d,
+		events:   events.NewStore(Name),
+		hasher:   h,
+		breached: list,
+		now:      time.Now,
 	}, nil
 }
 
@@ -117,5 +124,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // platform runs its relay).
 func (s *Service) Run(context.Context) error { return nil }
 
-// Projectors returns none: identity projects no other service's events.
-func (s *Service) Projectors() []projections.Projector { return nil }
+// Projectors lists the service's projections; the platform runs them.
+func (s *Service) Projectors() []projections.Projector {
+	return []projections.Projector{s.passwordPoliciesProjector()}
+}

@@ -135,7 +135,7 @@ func TestUserFromEvents(t *testing.T) {
 		&identityv1.UserEmailChanged{UserId: testUser, TenantId: testTenant, Email: "ada@example.org", PreviousEmail: "ada@example.com"}))
 	require.NoError(t, err)
 	assert.Equal(t, user{
-		id: testUser, tenantID: testTenant, email: "ada@example.org", version: 2,
+		id: testUser, tenantID: testTenant, email: "ada@example.org", status: statusActive, version: 2,
 		createdAt: time.Unix(1000, 0).UTC(), updatedAt: time.Unix(1001, 0).UTC(),
 	}, u)
 

@@ -17,6 +17,22 @@ type Credential struct {
 	UpdatedAt    time.Time
 }
 
+type PasswordHistory struct {
+	ID           int64
+	UserID       uuid.UUID
+	TenantID     uuid.UUID
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+type TenantPasswordPolicy struct {
+	TenantID      uuid.UUID
+	MinLength     int32
+	CheckBreached bool
+	HistorySize   int32
+	Version       int64
+}
+
 type User struct {
 	ID       uuid.UUID
 	TenantID uuid.UUID
@@ -27,4 +43,6 @@ type User struct {
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Status         string
+	EmailVerified  bool
 }

@@ -44,6 +44,21 @@ const (
 	// IdentityServiceAuthenticateUserProcedure is the fully-qualified name of the IdentityService's
 	// AuthenticateUser RPC.
 	IdentityServiceAuthenticateUserProcedure = "/authms.identity.v1.IdentityService/AuthenticateUser"
+	// IdentityServiceImportUserProcedure is the fully-qualified name of the IdentityService's
+	// ImportUser RPC.
+	IdentityServiceImportUserProcedure = "/authms.identity.v1.IdentityService/ImportUser"
+	// IdentityServiceChangePasswordProcedure is the fully-qualified name of the IdentityService's
+	// ChangePassword RPC.
+	IdentityServiceChangePasswordProcedure = "/authms.identity.v1.IdentityService/ChangePassword"
+	// IdentityServiceDisableUserProcedure is the fully-qualified name of the IdentityService's
+	// DisableUser RPC.
+	IdentityServiceDisableUserProcedure = "/authms.identity.v1.IdentityService/DisableUser"
+	// IdentityServiceEnableUserProcedure is the fully-qualified name of the IdentityService's
+	// EnableUser RPC.
+	IdentityServiceEnableUserProcedure = "/authms.identity.v1.IdentityService/EnableUser"
+	// IdentityServiceDeleteUserProcedure is the fully-qualified name of the IdentityService's
+	// DeleteUser RPC.
+	IdentityServiceDeleteUserProcedure = "/authms.identity.v1.IdentityService/DeleteUser"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -62,6 +77,29 @@ type IdentityServiceClient interface {
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// DisableUser stops a user from authenticating until EnableUser; it
+	// publishes identity.user.disabled (session revokes the user's
+	// sessions). Disabling a disabled user is a no-op.
+	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
+	// EnableUser lets a disabled user authenticate again
+	// (identity.user.enabled). Enabling an active user is a no-op.
+	EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error)
+	// DeleteUser deletes a user: its credentials, password history, tokens
+	// and roles go, its email is free for a new registration, and every read
+	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
+	// service holding data of the user must honour.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -100,6 +138,36 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
 			connect.WithClientOptions(opts...),
 		),
+		importUser: connect.NewClient[v1.ImportUserRequest, v1.ImportUserResponse](
+			httpClient,
+			baseURL+IdentityServiceImportUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+			connect.WithClientOptions(opts...),
+		),
+		changePassword: connect.NewClient[v1.ChangePasswordRequest, v1.ChangePasswordResponse](
+			httpClient,
+			baseURL+IdentityServiceChangePasswordProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+			connect.WithClientOptions(opts...),
+		),
+		disableUser: connect.NewClient[v1.DisableUserRequest, v1.DisableUserResponse](
+			httpClient,
+			baseURL+IdentityServiceDisableUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DisableUser")),
+			connect.WithClientOptions(opts...),
+		),
+		enableUser: connect.NewClient[v1.EnableUserRequest, v1.EnableUserResponse](
+			httpClient,
+			baseURL+IdentityServiceEnableUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("EnableUser")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteUser: connect.NewClient[v1.DeleteUserRequest, v1.DeleteUserResponse](
+			httpClient,
+			baseURL+IdentityServiceDeleteUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -109,6 +177,11 @@ type identityServiceClient struct {
 	getUser          *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
 	changeEmail      *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
 	authenticateUser *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
+	importUser       *connect.Client[v1.ImportUserRequest, v1.ImportUserResponse]
+	changePassword   *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	disableUser      *connect.Client[v1.DisableUserRequest, v1.DisableUserResponse]
+	enableUser       *connect.Client[v1.EnableUserRequest, v1.EnableUserResponse]
+	deleteUser       *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -131,6 +204,31 @@ func (c *identityServiceClient) AuthenticateUser(ctx context.Context, req *conne
 	return c.authenticateUser.CallUnary(ctx, req)
 }
 
+// ImportUser calls authms.identity.v1.IdentityService.ImportUser.
+func (c *identityServiceClient) ImportUser(ctx context.Context, req *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return c.importUser.CallUnary(ctx, req)
+}
+
+// ChangePassword calls authms.identity.v1.IdentityService.ChangePassword.
+func (c *identityServiceClient) ChangePassword(ctx context.Context, req *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return c.changePassword.CallUnary(ctx, req)
+}
+
+// DisableUser calls authms.identity.v1.IdentityService.DisableUser.
+func (c *identityServiceClient) DisableUser(ctx context.Context, req *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error) {
+	return c.disableUser.CallUnary(ctx, req)
+}
+
+// EnableUser calls authms.identity.v1.IdentityService.EnableUser.
+func (c *identityServiceClient) EnableUser(ctx context.Context, req *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error) {
+	return c.enableUser.CallUnary(ctx, req)
+}
+
+// DeleteUser calls authms.identity.v1.IdentityService.DeleteUser.
+func (c *identityServiceClient) DeleteUser(ctx context.Context, req *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return c.deleteUser.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -147,6 +245,29 @@ type IdentityServiceHandler interface {
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// DisableUser stops a user from authenticating until EnableUser; it
+	// publishes identity.user.disabled (session revokes the user's
+	// sessions). Disabling a disabled user is a no-op.
+	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
+	// EnableUser lets a disabled user authenticate again
+	// (identity.user.enabled). Enabling an active user is a no-op.
+	EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error)
+	// DeleteUser deletes a user: its credentials, password history, tokens
+	// and roles go, its email is free for a new registration, and every read
+	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
+	// service holding data of the user must honour.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -181,6 +302,36 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceImportUserHandler := connect.NewUnaryHandler(
+		IdentityServiceImportUserProcedure,
+		svc.ImportUser,
+		connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceChangePasswordHandler := connect.NewUnaryHandler(
+		IdentityServiceChangePasswordProcedure,
+		svc.ChangePassword,
+		connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDisableUserHandler := connect.NewUnaryHandler(
+		IdentityServiceDisableUserProcedure,
+		svc.DisableUser,
+		connect.WithSchema(identityServiceMethods.ByName("DisableUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceEnableUserHandler := connect.NewUnaryHandler(
+		IdentityServiceEnableUserProcedure,
+		svc.EnableUser,
+		connect.WithSchema(identityServiceMethods.ByName("EnableUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDeleteUserHandler := connect.NewUnaryHandler(
+		IdentityServiceDeleteUserProcedure,
+		svc.DeleteUser,
+		connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -191,6 +342,16 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceChangeEmailHandler.ServeHTTP(w, r)
 		case IdentityServiceAuthenticateUserProcedure:
 			identityServiceAuthenticateUserHandler.ServeHTTP(w, r)
+		case IdentityServiceImportUserProcedure:
+			identityServiceImportUserHandler.ServeHTTP(w, r)
+		case IdentityServiceChangePasswordProcedure:
+			identityServiceChangePasswordHandler.ServeHTTP(w, r)
+		case IdentityServiceDisableUserProcedure:
+			identityServiceDisableUserHandler.ServeHTTP(w, r)
+		case IdentityServiceEnableUserProcedure:
+			identityServiceEnableUserHandler.ServeHTTP(w, r)
+		case IdentityServiceDeleteUserProcedure:
+			identityServiceDeleteUserHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -214,4 +375,24 @@ func (UnimplementedIdentityServiceHandler) ChangeEmail(context.Context, *connect
 
 func (UnimplementedIdentityServiceHandler) AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.AuthenticateUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ImportUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.DisableUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.EnableUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.DeleteUser is not implemented"))
 }
