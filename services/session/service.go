@@ -201,7 +201,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
-	return []projections.Projector{s.sessionPoliciesProjector()}
+	return []projections.Projector{s.sessionPoliciesProjector(), s.userRevocationsProjector()}
 }
 
 // Run keeps the signing keys rotated and prunes ended sessions, every
