@@ -34,6 +34,7 @@ import (
 	"github.com/authms/authms/services"
 	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/session"
 )
 
 // Test tunings: short enough that tests finish fast, long enough not to spin.
@@ -81,6 +82,10 @@ type Options struct {
 	// identity's production defaults; pass identity.DefaultConfig() to
 	// hash at production cost (benchmarks do).
 	Identity identity.Config
+	// Session configures the session service (services.Config.Session):
+	// a test clock, short key rotation, trusted proxies. The zero value
+	// takes session's defaults.
+	Session session.Config
 	// TracerProvider turns tracing on (services.Config.TracerProvider); a
 	// provider with tracetest's in-memory exporter lets a test read the
 	// spans. Nil: tracing off.
@@ -89,6 +94,11 @@ type Options struct {
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
 }
+
+// ProductionHashing returns identity's production configuration (its
+// default argon2id parameters), for Options.Identity in tests and
+// benchmarks of packages that may not import identity (other services).
+func ProductionHashing() identity.Config { return identity.DefaultConfig() }
 
 // Start starts the named services (all when none are named) and stops them
 // when tb ends. It fails tb if anything cannot start.
@@ -137,6 +147,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		// connections; a relay holds one of each pool's.
 		Pool:               pg.PoolConfig{MaxConns: 4},
 		Identity:           opts.Identity,
+		Session:            opts.Session,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 	}, names...)
