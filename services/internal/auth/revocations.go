@@ -68,8 +68,8 @@ type Revocations struct {
 	consuming atomic.Bool
 	synced    prometheus.GaugeFunc
 	size      prometheus.GaugeFunc
-	applied prometheus.Counter
-	errs    prometheus.Counter
+	applied   prometheus.Counter
+	errs      prometheus.Counter
 }
 
 // NewRevocations returns an empty list; [Revocations.Run] fills it.
