@@ -7,6 +7,7 @@ import (
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -41,4 +42,15 @@ func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.C
 	}
 	pos := a.s.deps.Position(ctx, latest)
 	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+// Policies says who may call each procedure: registration is public; a
+// user reads and changes their own account, a tenant admin any account of
+// the tenant; the session service reads users on refresh.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		identityv1connect.IdentityServiceRegisterUserProcedure: auth.Public,
+		identityv1connect.IdentityServiceGetUserProcedure:      auth.Owner.OrService(),
+		identityv1connect.IdentityServiceChangeEmailProcedure:  auth.Owner,
+	}
 }

@@ -39,7 +39,7 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	e := servicestest.Start(t, "identity")
-	return &env{Env: e, client: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL), pool: e.Pool("identity")}
+	return &env{Env: e, client: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()), pool: e.Pool("identity")}
 }
 
 func (e *env) register(t *testing.T, tenant, email string) *identityv1.User {

@@ -8,6 +8,12 @@
 // Relays poll every 50ms and consumers retry after 50ms, 100ms, 200ms, so
 // tests that wait for events (with require.Eventually) finish fast.
 //
+// Every API but registration and login needs a credential: [Env.Token]
+// mints access tokens with a test signing key the platform trusts (so
+// tests run without the session service), [Env.OperatorToken] is the
+// platform operator's, and [Bearer], [Env.Operator] and [Env.Impersonate]
+// make Connect clients send them.
+//
 // Logs go to the test's output at warn level and above; set
 // AUTHMS_TEST_LOG=debug (or info) to see more.
 package servicestest
@@ -33,6 +39,8 @@ import (
 	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services"
 	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/auth/authtest"
 	"github.com/authms/authms/services/internal/secrets"
 )
 
@@ -69,6 +77,12 @@ type Env struct {
 	PG *pgtest.Cluster
 	// Secrets holds the services' random keys.
 	Secrets *secrets.Memory
+	// Signer mints the access tokens the platform trusts (besides the
+	// session service's, when it runs): see [Env.Token].
+	Signer *authtest.Signer
+	// OperatorToken is the platform operator's token (admin APIs,
+	// CreateTenant, ListTenants).
+	OperatorToken string
 
 	tb testing.TB
 }
@@ -88,6 +102,9 @@ type Options struct {
 	// MinPositionTimeout bounds a read's wait for its min_position
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
+	// Keys replaces the test signer's key as the key source the platform
+	// tries before the session service's JWKS. Nil: Env.Signer's key.
+	Keys auth.KeySource
 }
 
 // Start starts the named services (all when none are named) and stops them
@@ -110,12 +127,22 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 	nats := natstest.Start(tb)
 	logger := Logger(tb)
 
+	operator, err := randomPassword("")
+	if err != nil {
+		tb.Fatalf("servicestest: %v", err)
+	}
 	env := &Env{
-		NATS:    nats,
-		JS:      nats.JetStream(tb),
-		PG:      cluster,
-		Secrets: secrets.NewMemory(),
-		tb:      tb,
+		NATS:          nats,
+		JS:            nats.JetStream(tb),
+		PG:            cluster,
+		Secrets:       secrets.NewMemory(),
+		Signer:        authtest.NewSigner(tb, "servicestest-"+operator[:8]),
+		OperatorToken: operator,
+		tb:            tb,
+	}
+	keys := opts.Keys
+	if keys == nil {
+		keys = env.Signer.Keys()
 	}
 	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
 	defer cancel()
@@ -139,6 +166,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Identity:           opts.Identity,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
+		Auth:               services.AuthConfig{OperatorToken: operator, Keys: keys},
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)
