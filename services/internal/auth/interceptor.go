@@ -153,9 +153,9 @@ func (a *Authenticator) authenticate(ctx context.Context, procedure string, head
 		}
 	case policy.users == scopeNone:
 		return nil, errDenied()
-	case len(policy.roles) > 0 && !hasAny(p, policy.roles):
-		return nil, errDenied()
 	}
+	// Roles are checked by authorize, after the tenant: a request for
+	// another tenant is NotFound whatever the caller's roles.
 	return WithPrincipal(ctx, p), nil
 }
 
@@ -187,7 +187,9 @@ func bearer(values []string) (string, error) {
 // authorize scopes a user's request to its tenant and, for owner
 // procedures, to the user: the request's tenant_id must be the token's
 // tid, and its user_id the token's sub unless the user is a tenant admin.
-// Anything else is NotFound. Services and the operator are not scoped;
+// Anything else is NotFound. Then the user must carry one of the
+// policy's roles, if it names any (PermissionDenied). Services and the
+// operator are not scoped;
 // handlers of procedures whose requests carry no tenant_id scope
 // themselves with [FromContext].
 func (a *Authenticator) authorize(ctx context.Context, procedure string, msg any) error {
@@ -210,6 +212,9 @@ func (a *Authenticator) authorize(ctx context.Context, procedure string, msg any
 			a.logger.DebugContext(ctx, "request for another user's data", "procedure", procedure, "user_id", p.Subject)
 			return errNotFound()
 		}
+	}
+	if len(policy.roles) > 0 && !hasAny(p, policy.roles) {
+		return errDenied()
 	}
 	return nil
 }
