@@ -56,6 +56,10 @@ func OperatorTokenFile(dataDir string) string {
 	return secrets.NewFiles(dataDir).Path(operatorTokenService, operatorTokenName)
 }
 
+// Policy returns the access policy declared for a Connect procedure
+// ("/authms.wallet.v1.WalletService/GetWallet").
+func (p *Platform) Policy(procedure string) (auth.Policy, bool) { return p.authn.Policy(procedure) }
+
 // newAuth builds the platform's authenticator: access tokens verified with
 // cfg.Auth.Keys and the session service's JWKS (reached as a peer), the
 // revocation list fed by the SESSION stream, and the operator token.

@@ -44,13 +44,113 @@ func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.C
 	return connect.NewResponse(&identityv1.ChangeEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }
 
-// Policies says who may call each procedure: registration is public; a
-// user reads and changes their own account, a tenant admin any account of
-// the tenant; the session service reads users on refresh.
+func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identityv1.AuthenticateUserRequest]) (*connect.Response[identityv1.AuthenticateUserResponse], error) {
+	res, err := a.s.authenticate(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.ImportUserRequest]) (*connect.Response[identityv1.ImportUserResponse], error) {
+	u, event, err := a.s.importUser(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "user imported", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ImportUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ChangePassword(ctx context.Context, req *connect.Request[identityv1.ChangePasswordRequest]) (*connect.Response[identityv1.ChangePasswordResponse], error) {
+	event, err := a.s.changePassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&identityv1.ChangePasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DisableUser(ctx context.Context, req *connect.Request[identityv1.DisableUserRequest]) (*connect.Response[identityv1.DisableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DisableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) EnableUser(ctx context.Context, req *connect.Request[identityv1.EnableUserRequest]) (*connect.Response[identityv1.EnableUserResponse], error) {
+	u, latest, err := a.s.setStatus(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.EnableUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) DeleteUser(ctx context.Context, req *connect.Request[identityv1.DeleteUserRequest]) (*connect.Response[identityv1.DeleteUserResponse], error) {
+	latest, err := a.s.deleteUser(ctx, req.Msg.GetTenantId(), req.Msg.GetUserId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.DeleteUserResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RequestEmailVerification(ctx context.Context, req *connect.Request[identityv1.RequestEmailVerificationRequest]) (*connect.Response[identityv1.RequestEmailVerificationResponse], error) {
+	latest, err := a.s.requestEmailVerification(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RequestEmailVerificationResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) VerifyEmail(ctx context.Context, req *connect.Request[identityv1.VerifyEmailRequest]) (*connect.Response[identityv1.VerifyEmailResponse], error) {
+	u, latest, err := a.s.verifyEmail(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.VerifyEmailResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[identityv1.RequestPasswordResetRequest]) (*connect.Response[identityv1.RequestPasswordResetResponse], error) {
+	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.RequestPasswordResetResponse{}), nil
+}
+
+func (a *api) ResetPassword(ctx context.Context, req *connect.Request[identityv1.ResetPasswordRequest]) (*connect.Response[identityv1.ResetPasswordResponse], error) {
+	latest, err := a.s.resetPassword(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.ResetPasswordResponse{Position: rpc.PositionToProto(pos)}), nil
+}
+
+// Policies says who may call each procedure: registration, email
+// verification and password reset are public (the tokens they carry are
+// the credential); a user reads and changes their own account, a tenant
+// admin any account of the tenant; AuthenticateUser is the session
+// service's alone, and session also reads users on refresh.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
-		identityv1connect.IdentityServiceRegisterUserProcedure: auth.Public,
-		identityv1connect.IdentityServiceGetUserProcedure:      auth.Owner.OrService(),
-		identityv1connect.IdentityServiceChangeEmailProcedure:  auth.Owner,
+		identityv1connect.IdentityServiceRegisterUserProcedure:             auth.Public,
+		identityv1connect.IdentityServiceVerifyEmailProcedure:              auth.Public,
+		identityv1connect.IdentityServiceRequestPasswordResetProcedure:     auth.Public,
+		identityv1connect.IdentityServiceResetPasswordProcedure:            auth.Public,
+		identityv1connect.IdentityServiceAuthenticateUserProcedure:         auth.ServiceOnly,
+		identityv1connect.IdentityServiceGetUserProcedure:                  auth.Owner.OrService(),
+		identityv1connect.IdentityServiceChangeEmailProcedure:              auth.Owner,
+		identityv1connect.IdentityServiceChangePasswordProcedure:           auth.Owner,
+		identityv1connect.IdentityServiceRequestEmailVerificationProcedure: auth.Owner,
+		identityv1connect.IdentityServiceDeleteUserProcedure:               auth.Owner,
+		identityv1connect.IdentityServiceImportUserProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceDisableUserProcedure:              auth.Admin,
+		identityv1connect.IdentityServiceEnableUserProcedure:               auth.Admin,
 	}
 }

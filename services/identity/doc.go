@@ -18,4 +18,10 @@
 // contain the local part of the user's email. Hashes use argon2id with the
 // parameters of [PasswordParams], stored as PHC strings; a password or its
 // hash never appears in an event, a log line or a response.
+//
+// AuthenticateUser checks an email and a password. Every failure (unknown
+// email, wrong or empty password) is the same Unauthenticated error after
+// the same work: without a stored hash to check, a dummy argon2id hash
+// with the configured parameters runs. A successful login re-hashes a
+// password whose stored hash is weaker than the configured parameters.
 package identity

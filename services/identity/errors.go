@@ -19,7 +19,20 @@ var (
 	// ErrEmailTaken reports an email another user of the tenant already has
 	// (compared case-insensitively).
 	ErrEmailTaken = errors.New("a user with this email already exists in the tenant")
+	// ErrInvalidCredentials reports a failed authentication, whatever the
+	// reason (unknown email, wrong password, disabled user): one error, so
+	// callers cannot tell the reasons apart.
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	// ErrInvalidToken reports a verification or reset token that is
+	// unknown, used, superseded by a newer one or expired: one error, so
+	// callers cannot tell the cases apart.
+	ErrInvalidToken = errors.New("the token is invalid or has expired")
+	// ErrEmailVerified reports a verification request for a verified email.
+	ErrEmailVerified = errors.New("the email is verified already")
 )
+
+// invalidTenant is a tenant id that is not a UUID.
+var invalidTenant = &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 
 // connectError maps every error the API returns to a Connect error: domain
 // errors to their codes, anything else through rpc.Error, which logs it
@@ -30,6 +43,12 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)
 	case errors.Is(err, ErrEmailTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrEmailTaken)
+	case errors.Is(err, ErrInvalidToken):
+		return rpc.FieldError("token", "token.valid", ErrInvalidToken.Error())
+	case errors.Is(err, ErrEmailVerified):
+		return connect.NewError(connect.CodeFailedPrecondition, ErrEmailVerified)
+	case errors.Is(err, ErrInvalidCredentials):
+		return connect.NewError(connect.CodeUnauthenticated, ErrInvalidCredentials)
 	}
 	return rpc.Error(ctx, logger, procedure, err)
 }

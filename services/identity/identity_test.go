@@ -39,7 +39,11 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	e := servicestest.Start(t, "identity")
-	return &env{Env: e, client: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()), pool: e.Pool("identity")}
+	return &env{Env: e, client: newClient(e), pool: e.Pool("identity")}
+}
+
+func newClient(e *servicestest.Env) identityv1connect.IdentityServiceClient {
+	return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate())
 }
 
 func (e *env) register(t *testing.T, tenant, email string) *identityv1.User {
@@ -402,4 +406,124 @@ func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []int64{1, 2}, versions, "versions are gap-free")
 	assert.Equal(t, winner.GetEmail(), last.GetEmail(), "the success is the stored event")
+}
+
+func TestAuthenticateUser(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := uuid.NewString()
+	u := e.register(t, tenant, "Ada.Lovelace@Example.com")
+
+	for _, email := range []string{"Ada.Lovelace@Example.com", "ada.lovelace@example.com", "  ADA.LOVELACE@EXAMPLE.COM "} {
+		res, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(&identityv1.AuthenticateUserRequest{
+			TenantId: tenant, Email: email, Password: password,
+		}))
+		require.NoError(t, err, email)
+		assert.Equal(t, u.GetId(), res.Msg.GetUserId())
+		assert.Equal(t, "Ada.Lovelace@Example.com", res.Msg.GetEmail(), "the display form")
+		assert.False(t, res.Msg.GetEmailVerified())
+	}
+
+	failures := []struct {
+		name string
+		req  *identityv1.AuthenticateUserRequest
+	}{
+		{name: "a wrong password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com", Password: password + "!"}},
+		{name: "an empty password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com"}},
+		{name: "an unknown email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "grace@example.com", Password: password}},
+		{name: "another tenant", req: &identityv1.AuthenticateUserRequest{TenantId: uuid.NewString(), Email: "ada.lovelace@example.com", Password: password}},
+		{name: "not an email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada", Password: password}},
+	}
+	var messages []string
+	for _, tt := range failures {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(tt.req))
+			require.Error(t, err)
+			assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+			messages = append(messages, err.Error())
+		})
+	}
+	for _, m := range messages {
+		assert.Equal(t, messages[0], m, "every failure reads the same")
+	}
+	assert.Equal(t, "unauthenticated: invalid email or password", messages[0])
+
+	_, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(&identityv1.AuthenticateUserRequest{TenantId: "nope", Email: "ada@example.com"}))
+	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+}
+
+func (e *env) authenticate(t *testing.T, tenant, email, pw string) (*identityv1.AuthenticateUserResponse, error) {
+	t.Helper()
+	res, err := e.client.AuthenticateUser(t.Context(), connect.NewRequest(&identityv1.AuthenticateUserRequest{
+		TenantId: tenant, Email: email, Password: pw,
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+func TestUnicodeEmails(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+
+	t.Run("NFC and NFD spell one account", func(t *testing.T) {
+		t.Parallel()
+		tenant := uuid.NewString()
+		u := e.register(t, tenant, "Jose\u0301@Example.com") // decomposed é
+		assert.Equal(t, "Jos\u00e9@Example.com", u.GetEmail(), "stored NFC, case kept")
+		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: tenant, Email: "jos\u00e9@example.com", Password: password,
+		}))
+		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err), "the composed spelling is the same address")
+		for _, spelling := range []string{"jos\u00e9@example.com", "JOSE\u0301@EXAMPLE.COM", "Jos\u00c9@example.com"} {
+			res, err := e.authenticate(t, tenant, spelling, password)
+			require.NoError(t, err, spelling)
+			assert.Equal(t, u.GetId(), res.GetUserId(), spelling)
+		}
+	})
+
+	t.Run("an IDNA domain matches its A-label form", func(t *testing.T) {
+		t.Parallel()
+		tenant := uuid.NewString()
+		u := e.register(t, tenant, "ada@Bücher.example")
+		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: tenant, Email: "ADA@xn--bcher-kva.example", Password: password,
+		}))
+		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err))
+		res, err := e.authenticate(t, tenant, "Ada@XN--BCHER-KVA.EXAMPLE", password)
+		require.NoError(t, err)
+		assert.Equal(t, u.GetId(), res.GetUserId())
+		assert.Equal(t, "ada@Bücher.example", res.GetEmail())
+		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1 AND email_canonical = 'ada@xn--bcher-kva.example'", tenant))
+	})
+
+	t.Run("confusable and mixed-script addresses are refused", func(t *testing.T) {
+		t.Parallel()
+		tenant := uuid.NewString()
+		for _, bad := range []string{
+			"\u0430da@example.com",                   // Cyrillic а with Latin
+			"ada@ex\u0430mple.com",                   // the same in the domain
+			"ada@\u0430\u0440\u0440\u04cf\u0435.com", // all-Cyrillic "apple"
+			"ada@xn--80ak6aa92e.com",                 // the same as A-labels
+			"ada\u200b@example.com",                  // zero-width space
+			"ada@example.com\u202e",                  // bidi override
+		} {
+			_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+				TenantId: tenant, Email: bad, Password: password,
+			}))
+			require.Error(t, err, "%q", bad)
+			assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%q", bad)
+			assert.Equal(t, []string{"email"}, violations(t, err), "%q", bad)
+		}
+		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM events WHERE tenant_id = $1", tenant), "nothing written")
+
+		u := e.register(t, tenant, "ada@example.com")
+		_, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
+			TenantId: tenant, UserId: u.GetId(), Email: "ad\u03b1@example.com",
+		}))
+		assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+		_, err = e.authenticate(t, tenant, "\u0430da@example.com", password)
+		assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "a look-alike never logs in as the original")
+	})
 }

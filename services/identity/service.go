@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"runtime"
 	"time"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/breached"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -40,6 +42,15 @@ type Config struct {
 	// each one holds Password.Memory KiB; a burst of registrations queues
 	// instead of exhausting memory. Default: GOMAXPROCS.
 	MaxConcurrentHashes int
+	// VerificationTokenTTL is how long an email verification token works
+	// (default 24h).
+	VerificationTokenTTL time.Duration
+	// ResetTokenTTL is how long a password reset token works (default 1h).
+	ResetTokenTTL time.Duration
+	// LinkBaseURL starts the verification and reset links identity logs
+	// until the notification service delivers them (default
+	// http://localhost:8080, where `authms dev` listens).
+	LinkBaseURL string
 }
 
 // DefaultConfig returns the production configuration.
@@ -49,6 +60,15 @@ func (c Config) withDefaults() Config {
 	c.Password = c.Password.withDefaults()
 	if c.MaxConcurrentHashes == 0 {
 		c.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if c.VerificationTokenTTL == 0 {
+		c.VerificationTokenTTL = 24 * time.Hour
+	}
+	if c.ResetTokenTTL == 0 {
+		c.ResetTokenTTL = time.Hour
+	}
+	if c.LinkBaseURL == "" {
+		c.LinkBaseURL = "http://localhost:8080"
 	}
 	return c
 }
@@ -63,6 +83,12 @@ func (c Config) Validate() error {
 	if c.MaxConcurrentHashes < 1 {
 		errs = append(errs, fmt.Errorf("max concurrent hashes must be positive, not %d", c.MaxConcurrentHashes))
 	}
+	if c.VerificationTokenTTL < 0 || c.ResetTokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("token lifetimes must be positive, not %v and %v", c.VerificationTokenTTL, c.ResetTokenTTL))
+	}
+	if u, err := url.Parse(c.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("link base URL %q must be an absolute http(s) URL", c.LinkBaseURL))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("identity config: %w", err)
 	}
@@ -71,10 +97,12 @@ func (c Config) Validate() error {
 
 // Service is the identity service.
 type Service struct {
-	deps   platform.Deps
-	events *events.Store
-	hasher *hasher
-	now    func() time.Time
+	deps     platform.Deps
+	cfg      Config
+	events   *events.Store
+	hasher   *hasher
+	breached *breached.List
+	now      func() time.Time
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -92,11 +120,21 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	h, err := newHasher(cfg.Password, cfg.MaxConcurrentHashes)
+	if err != nil {
+		return nil, err
+	}
+	list, err := breached.Load()
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
-		deps:   d,
-		events: events.NewStore(Name),
-		hasher: newHasher(cfg.Password, cfg.MaxConcurrentHashes),
-		now:    time.Now,
+		deps:     d,
+		cfg:      cfg,
+		events:   events.NewStore(Name),
+		hasher:   h,
+		breached: list,
+		now:      time.Now,
 	}, nil
 }
 
@@ -113,5 +151,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // platform runs its relay).
 func (s *Service) Run(context.Context) error { return nil }
 
-// Projectors returns none: identity projects no other service's events.
-func (s *Service) Projectors() []projections.Projector { return nil }
+// Projectors lists the service's projections; the platform runs them.
+func (s *Service) Projectors() []projections.Projector {
+	return []projections.Projector{s.passwordPoliciesProjector()}
+}

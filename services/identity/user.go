@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +14,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/email"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -24,8 +24,18 @@ const aggregateUser = "user"
 
 // Event names of the user aggregate.
 const (
-	eventUserCreated      = "created"
-	eventUserEmailChanged = "email_changed"
+	eventUserCreated         = "created"
+	eventUserEmailChanged    = "email_changed"
+	eventUserPasswordChanged = "password_changed"
+	eventUserDisabled        = "disabled"
+	eventUserEnabled         = "enabled"
+	eventUserDeleted         = "deleted"
+)
+
+// User statuses as stored in users.status.
+const (
+	statusActive   = "active"
+	statusDisabled = "disabled"
 )
 
 // uniqueEmail is the constraint that keeps one email per tenant.
@@ -36,7 +46,11 @@ type user struct {
 	id        string
 	tenantID  string
 	email     string
-	version   int64 // 0: the user does not exist
+	// status is statusActive or statusDisabled.
+	status        string
+	emailVerified bool
+	deleted       bool
+	version       int64 // 0: the user was never created
 	createdAt time.Time
 	updatedAt time.Time
 }
@@ -50,13 +64,24 @@ func (u *user) apply(ev events.Event) error {
 			return err
 		}
 		u.id, u.tenantID, u.email = m.GetUserId(), m.GetTenantId(), m.GetEmail()
+		u.status, u.emailVerified = statusActive, m.GetEmailVerified()
 		u.createdAt = m.GetCreateTime().AsTime()
 	case eventUserEmailChanged:
 		var m identityv1.UserEmailChanged
 		if err := ev.Unmarshal(&m); err != nil {
 			return err
 		}
-		u.email = m.GetEmail()
+		u.email, u.emailVerified = m.GetEmail(), false
+	case eventUserDisabled:
+		u.status = statusDisabled
+	case eventUserEnabled:
+		u.status = statusActive
+	case eventUserDeleted:
+		u.deleted = true
+	case eventEmailVerified:
+		u.emailVerified = true
+	case eventUserPasswordChanged, eventEmailVerificationRequested, eventPasswordResetRequested:
+		// Hashes and tokens are not in events: the state does not change.
 	default:
 		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
 	}
@@ -67,6 +92,9 @@ func (u *user) apply(ev events.Event) error {
 	u.updatedAt = ev.Time
 	return nil
 }
+
+// exists reports whether the user was created (and, later, not deleted).
+func (u user) exists() bool { return u.version > 0 && !u.deleted }
 
 // userFromEvents rehydrates a user; no events give the zero user.
 func userFromEvents(evs []events.Event) (user, error) {
@@ -82,19 +110,26 @@ func userFromEvents(evs []events.Event) (user, error) {
 	return u, nil
 }
 
-// normalizeEmail returns the email as stored (surrounding space removed) and
-// its canonical form, which decides uniqueness in a tenant.
-func normalizeEmail(email string) (display, canonical string) {
-	display = strings.TrimSpace(email)
-	return display, strings.ToLower(display)
+// parseEmail validates an address (see email.Parse) and returns its
+// display form, which is stored and published, and its canonical form,
+// which decides uniqueness in a tenant and matches logins. A refused
+// address is an invalid email field.
+func parseEmail(s string) (email.Address, error) {
+	addr, err := email.Parse(s)
+	var e *email.Error
+	if errors.As(err, &e) {
+		return email.Address{}, &rpc.InvalidFieldError{Field: "email", Rule: e.Rule, Message: e.Message}
+	}
+	return addr, err
 }
 
-// registration is a validated RegisterUser command.
+// registration is a validated RegisterUser or ImportUser command.
 type registration struct {
-	userID   uuid.UUID
-	tenantID uuid.UUID
-	email    string // as stored
-	now      time.Time
+	userID        uuid.UUID
+	tenantID      uuid.UUID
+	email         string // as stored
+	emailVerified bool
+	now           time.Time
 }
 
 // register decides the events of a new user.
@@ -102,8 +137,9 @@ func register(r registration) []events.Change {
 	return []events.Change{{Name: eventUserCreated, Payload: &identityv1.UserCreated{
 		UserId:     r.userID.String(),
 		TenantId:   r.tenantID.String(),
-		Email:      r.email,
-		CreateTime: timestamppb.New(r.now),
+		Email:         r.email,
+		CreateTime:    timestamppb.New(r.now),
+		EmailVerified: r.emailVerified,
 	}}}
 }
 
@@ -119,7 +155,7 @@ type emailChange struct {
 // anything else, so a conditional change against a stale version is Aborted
 // even when it would be a no-op; the same email is a no-op (no events).
 func (u user) changeEmail(c emailChange) ([]events.Change, error) {
-	if u.version == 0 || u.tenantID != c.tenantID {
+	if !u.exists() || u.tenantID != c.tenantID {
 		return nil, ErrUserNotFound
 	}
 	if c.expectedVersion != nil && *c.expectedVersion != u.version {
@@ -143,8 +179,13 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
-	email, canonical := normalizeEmail(req.GetEmail())
-	if err := checkPassword(req.GetPassword(), canonical); err != nil {
+	addr, err := parseEmail(req.GetEmail())
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if err := s.checkNewPassword(ctx, newPassword{
+		field: "password", password: req.GetPassword(), tenantID: tenantID, canonicalEmail: addr.Canonical,
+	}); err != nil {
 		return nil, uuid.Nil, err
 	}
 	// Hash before the transaction: it takes tens of milliseconds and needs
@@ -153,24 +194,34 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
+	return s.createUser(ctx, tenantID, addr, hash, false)
+}
+
+// createUser creates a user with the password hash, its credential and its
+// created event in one transaction. It returns the user and the id of the
+// event.
+func (s *Service) createUser(ctx context.Context, tenantID uuid.UUID, addr email.Address, hash string, verified bool) (*identityv1.User, uuid.UUID, error) {
 	r := registration{
-		userID:   uuid.Must(uuid.NewV7()),
-		tenantID: tenantID,
-		email:    email,
-		now:      s.now().UTC().Truncate(time.Microsecond),
+		userID:        uuid.Must(uuid.NewV7()),
+		tenantID:      tenantID,
+		email:         addr.Display,
+		emailVerified: verified,
+		now:           s.now().UTC().Truncate(time.Microsecond),
 	}
 	row := store.User{
 		ID:             r.userID,
 		TenantID:       tenantID,
-		Email:          email,
-		EmailCanonical: canonical,
+		Email:          addr.Display,
+		EmailCanonical: addr.Canonical,
 		Version:        1,
 		CreatedAt:      r.now,
 		UpdatedAt:      r.now,
+		Status:         statusActive,
+		EmailVerified:  verified,
 	}
 	agg := events.Aggregate{Type: aggregateUser, ID: r.userID.String(), TenantID: tenantID.String()}
 	var created []events.Event
-	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		if err := s.events.Lock(ctx, tx, agg.ID); err != nil {
 			return err
 		}
@@ -193,13 +244,16 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 		}); err != nil {
 			return fmt.Errorf("insert credential of user %s: %w", agg.ID, err)
 		}
+		if err := recordPassword(ctx, q, tenantID, r.userID, hash, r.now); err != nil {
+			return err
+		}
 		created, err = s.events.Append(ctx, tx, agg, version, register(r)...)
 		return err
 	})
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	return userProto(row), created[len(created)-1].ID, nil
+	return userProto(row, nil), created[len(created)-1].ID, nil
 }
 
 // getUser returns a user of a tenant.
@@ -215,7 +269,7 @@ func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.U
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", userID, err)
 	}
-	return userProto(row), nil
+	return userProto(row, nil), nil
 }
 
 // changeEmail replaces a user's email: lock the user, load it from its
@@ -227,8 +281,11 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	email, canonical := normalizeEmail(req.GetEmail())
-	cmd := emailChange{tenantID: tenantID.String(), email: email, expectedVersion: req.ExpectedVersion}
+	addr, err := parseEmail(req.GetEmail())
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	cmd := emailChange{tenantID: tenantID.String(), email: addr.Display, expectedVersion: req.ExpectedVersion}
 	var (
 		out    store.User
 		latest uuid.UUID
@@ -263,8 +320,8 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		n, err := q.UpdateUserEmail(ctx, store.UpdateUserEmailParams{
 			TenantID:       tenantID,
 			ID:             userID,
-			Email:          email,
-			EmailCanonical: canonical,
+			Email:          addr.Display,
+			EmailCanonical: addr.Canonical,
 			Version:        u.version + int64(len(changes)),
 			UpdatedAt:      now,
 		})
@@ -276,6 +333,10 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		}
 		if n != 1 {
 			return fmt.Errorf("user %s has events but no users row", id)
+		}
+		// A verification link sent to the old address must not verify the new one.
+		if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: tokenEmailVerification}); err != nil {
+			return fmt.Errorf("delete verification tokens of user %s: %w", id, err)
 		}
 		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
 		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)
@@ -292,7 +353,7 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	return userProto(out), latest, nil
+	return userProto(out, nil), latest, nil
 }
 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.
@@ -306,8 +367,8 @@ func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 	return tenantID, userID, nil
 }
 
-// userProto is the API view of a users row.
-func userProto(r store.User) *identityv1.User {
+// userProto is the API view of a users row and the user's roles.
+func userProto(r store.User, roles []string) *identityv1.User {
 	return &identityv1.User{
 		Id:         r.ID.String(),
 		TenantId:   r.TenantID.String(),
@@ -315,5 +376,15 @@ func userProto(r store.User) *identityv1.User {
 		Version:    r.Version,
 		CreateTime: timestamppb.New(r.CreatedAt),
 		UpdateTime: timestamppb.New(r.UpdatedAt),
+		Status:        statusProto(r.Status),
+		Roles:         roles,
+		EmailVerified: r.EmailVerified,
 	}
+}
+
+func statusProto(s string) identityv1.UserStatus {
+	if s == statusDisabled {
+		return identityv1.UserStatus_USER_STATUS_DISABLED
+	}
+	return identityv1.UserStatus_USER_STATUS_ACTIVE
 }

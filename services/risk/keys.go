@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/google/uuid"
-	"golang.org/x/net/idna"
-	"golang.org/x/text/unicode/norm"
 
+	"github.com/authms/authms/services/internal/email"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -50,36 +48,16 @@ func (s *Service) subjectOf(ctx context.Context, tenant, email, ip string) (subj
 	return subject{tenantID: tenantID, account: account, ip: addr}, nil
 }
 
-// accountKey returns HMAC-SHA256("<tenant id>|<canonical email>").
-func (s *Service) accountKey(ctx context.Context, tenantID uuid.UUID, email string) ([]byte, error) {
+// accountKey returns HMAC-SHA256("<tenant id>|<canonical email>"), with
+// the canonical form every service shares (email.Canonical).
+func (s *Service) accountKey(ctx context.Context, tenantID uuid.UUID, address string) ([]byte, error) {
 	key, err := s.deps.Secrets.Key(ctx, keyEmailBlindIndex)
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", keyEmailBlindIndex, err)
 	}
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(tenantID.String() + "|" + canonicalEmail(email)))
+	mac.Write([]byte(tenantID.String() + "|" + email.Canonical(address)))
 	return mac.Sum(nil), nil
-}
-
-// emailDomain maps an email's domain to its lookup form (UTS #46: lower
-// case, NFC, A-labels), leniently: risk keys whatever a user typed and
-// never rejects it.
-var emailDomain = idna.New(idna.MapForLookup(), idna.Transitional(false))
-
-// canonicalEmail is the form that makes every spelling of an address one
-// account: trimmed, NFC, lower case, the domain in IDNA ASCII form. Input
-// that is not an address is keyed trimmed, NFC and lower case.
-func canonicalEmail(email string) string {
-	e := norm.NFC.String(strings.TrimSpace(email))
-	i := strings.LastIndexByte(e, '@')
-	if i < 0 {
-		return strings.ToLower(e)
-	}
-	local, domain := e[:i], strings.TrimSuffix(e[i+1:], ".")
-	if a, err := emailDomain.ToASCII(domain); err == nil {
-		domain = a
-	}
-	return strings.ToLower(local) + "@" + strings.ToLower(domain)
 }
 
 // addressKey returns the key of a client address: the address itself, an

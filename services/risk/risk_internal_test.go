@@ -9,27 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestCanonicalEmail(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, in, want string
-	}{
-		{name: "as is", in: "alice@example.com", want: "alice@example.com"},
-		{name: "case and spaces", in: "  Alice@Example.COM\t", want: "alice@example.com"},
-		{name: "trailing dot of the domain", in: "alice@example.com.", want: "alice@example.com"},
-		{name: "Unicode domain", in: "alice@Bücher.example", want: "alice@xn--bcher-kva.example"},
-		{name: "A-label domain", in: "alice@XN--BCHER-KVA.example", want: "alice@xn--bcher-kva.example"},
-		{name: "decomposed local part", in: "Jose\u0301@example.com", want: "jos\u00e9@example.com"},
-		{name: "composed local part", in: "JOS\u00c9@example.com", want: "jos\u00e9@example.com"},
-		{name: "last @ splits", in: `"a@b"@Example.com`, want: `"a@b"@example.com`},
-		{name: "not an address", in: " Alice ", want: "alice"},
-		{name: "invalid domain kept lower-cased", in: "a@EXA MPLE.com", want: "a@exa mple.com"},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, canonicalEmail(tt.in), tt.name)
-	}
-}
-
 func TestAddressKey(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -34,29 +34,36 @@ func Bearer(token string) connect.ClientOption {
 // Operator makes a client send the operator token.
 func (e *Env) Operator() connect.ClientOption { return Bearer(e.OperatorToken) }
 
-// Impersonate makes a client act, for every request, as the user the
-// request names: a token for its tenant_id and user_id (a random user when
-// it names none), with roles. A request that has no tenant_id field (the
-// admin APIs, CreateTenant, ListTenants) goes with the operator token.
-// Tests of a service's behaviour use it so every call is made by its
-// rightful caller; the tests of authentication itself mint tokens with
-// [Env.Token].
+// Impersonate makes a client act, for every request, as its rightful
+// caller under the procedure's declared policy: the operator token for
+// operator procedures (admin APIs, CreateTenant, ListTenants), a service
+// token for service-only ones, and otherwise an access token of the user
+// the request names (its tenant_id and user_id; random ones when it names
+// none), with roles and the roles the policy requires. Tests of a
+// service's behaviour use it; the tests of authentication itself mint
+// their tokens with [Env.Token].
 func (e *Env) Impersonate(roles ...string) connect.ClientOption {
 	return connect.WithInterceptors(bearer(func(req connect.AnyRequest) string {
-		m, ok := req.Any().(proto.Message)
-		if !ok || m.ProtoReflect().Descriptor().Fields().ByName("tenant_id") == nil {
+		policy, _ := e.Platform.Policy(req.Spec().Procedure)
+		switch {
+		case policy.AllowsOperator():
 			return e.OperatorToken
+		case policy.AllowsService() && !policy.AllowsUsers():
+			return e.Signer.ServiceToken(e.tb, "servicestest")
 		}
-		// Ids that are not UUIDs cannot be in a token: a random one lets
-		// the request reach validation, which refuses them.
-		tenant, user := field(m, "tenant_id"), field(m, "user_id")
+		var tenant, user string
+		if m, ok := req.Any().(proto.Message); ok {
+			tenant, user = field(m, "tenant_id"), field(m, "user_id")
+		}
+		// Ids that are not UUIDs cannot be in a token: random ones let the
+		// request reach validation, which refuses them.
 		if uuid.Validate(tenant) != nil {
 			tenant = uuid.NewString()
 		}
 		if uuid.Validate(user) != nil {
 			user = uuid.NewString()
 		}
-		return e.Signer.Token(e.tb, authtest.Claims{Subject: user, TenantID: tenant, Roles: roles})
+		return e.Signer.Token(e.tb, authtest.Claims{Subject: user, TenantID: tenant, Roles: append(policy.Roles(), roles...)})
 	}))
 }
 

@@ -1,7 +1,8 @@
 // Package tenant is the authms tenant service: it owns tenants (slug,
 // display name, status), their configuration — password, MFA, session and
-// lockout policies, white-label branding and domains — and the
-// breached-password list that password policies check.
+// lockout policies, white-label branding and domains. Password policies
+// check the breached-password list authms ships (services/internal/breached,
+// shared with identity).
 //
 // A tenant is an event-sourced aggregate (type "tenant", id = tenant id) in
 // the tenant database. Every command runs in one PostgreSQL transaction
@@ -35,5 +36,3 @@
 // will require the platform or tenant admin role, or a service identity
 // for the reads and CheckPassword (see schemas/authms/tenant/v1).
 package tenant
-
-//go:generate go run breached_gen.go

@@ -10,6 +10,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/internal/breached"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -33,7 +34,7 @@ func Migrations() fs.FS {
 type Service struct {
 	deps     platform.Deps
 	events   *events.Store
-	breached *breachedList
+	breached *breached.List
 	now      func() time.Time
 }
 
@@ -44,7 +45,7 @@ func New(d platform.Deps) (*Service, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	list, err := loadBreached()
+	list, err := breached.Load()
 	if err != nil {
 		return nil, err
 	}

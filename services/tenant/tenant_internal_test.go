@@ -48,22 +48,6 @@ func TestNormalizeDomain(t *testing.T) {
 	}
 }
 
-func TestBreachedList(t *testing.T) {
-	t.Parallel()
-	l, err := loadBreached()
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, len(l.sorted), 1000)
-	for _, s := range l.sorted {
-		require.Equal(t, strings.ToLower(s), s, "entries are lower case")
-	}
-	for _, pw := range []string{"123456", "password", "iloveyou", "qwerty", "trustno1", "Password1", "P@SSW0RD", "letmein", "monkey", "dragon"} {
-		assert.True(t, l.contains(pw), pw)
-	}
-	for _, pw := range []string{"correct horse battery staple", "vT7#q2!mZr9@", ""} {
-		assert.False(t, l.contains(pw), pw)
-	}
-}
-
 func TestVerificationToken(t *testing.T) {
 	t.Parallel()
 	a, hashA, err := newVerificationToken()

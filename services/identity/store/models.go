@@ -17,12 +17,42 @@ type Credential struct {
 	UpdatedAt    time.Time
 }
 
+type PasswordHistory struct {
+	ID           int64
+	UserID       uuid.UUID
+	TenantID     uuid.UUID
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+type TenantPasswordPolicy struct {
+	TenantID      uuid.UUID
+	MinLength     int32
+	CheckBreached bool
+	HistorySize   int32
+	Version       int64
+}
+
 type User struct {
-	ID             uuid.UUID
-	TenantID       uuid.UUID
-	Email          string
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	// the address as the user spelled it: trimmed, NFC, case kept
+	Email string
+	// canonical form (services/internal/email.Canonical): unique per tenant
 	EmailCanonical string
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Status         string
+	EmailVerified  bool
+}
+
+type UserToken struct {
+	TokenSha256 []byte
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	UserID      uuid.UUID
+	Kind        string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
 }

@@ -12,8 +12,86 @@ import (
 	"github.com/google/uuid"
 )
 
+const deleteCredential = `-- name: DeleteCredential :exec
+DELETE FROM credentials WHERE tenant_id = $1 AND user_id = $2
+`
+
+type DeleteCredentialParams struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+}
+
+func (q *Queries) DeleteCredential(ctx context.Context, arg DeleteCredentialParams) error {
+	_, err := q.db.Exec(ctx, deleteCredential, arg.TenantID, arg.UserID)
+	return err
+}
+
+const deletePasswordHistory = `-- name: DeletePasswordHistory :exec
+DELETE FROM password_history WHERE tenant_id = $1 AND user_id = $2
+`
+
+type DeletePasswordHistoryParams struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+}
+
+func (q *Queries) DeletePasswordHistory(ctx context.Context, arg DeletePasswordHistoryParams) error {
+	_, err := q.db.Exec(ctx, deletePasswordHistory, arg.TenantID, arg.UserID)
+	return err
+}
+
+const deleteUser = `-- name: DeleteUser :execrows
+DELETE FROM users WHERE tenant_id = $1 AND id = $2
+`
+
+type DeleteUserParams struct {
+	TenantID uuid.UUID
+	ID       uuid.UUID
+}
+
+func (q *Queries) DeleteUser(ctx context.Context, arg DeleteUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUser, arg.TenantID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const getLogin = `-- name: GetLogin :one
+SELECT u.id, u.email, u.status, u.email_verified, c.password_hash
+FROM users u
+JOIN credentials c ON c.user_id = u.id
+WHERE u.tenant_id = $1 AND u.email_canonical = $2
+`
+
+type GetLoginParams struct {
+	TenantID       uuid.UUID
+	EmailCanonical string
+}
+
+type GetLoginRow struct {
+	ID            uuid.UUID
+	Email         string
+	Status        string
+	EmailVerified bool
+	PasswordHash  string
+}
+
+func (q *Queries) GetLogin(ctx context.Context, arg GetLoginParams) (GetLoginRow, error) {
+	row := q.db.QueryRow(ctx, getLogin, arg.TenantID, arg.EmailCanonical)
+	var i GetLoginRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Status,
+		&i.EmailVerified,
+		&i.PasswordHash,
+	)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
-SELECT id, tenant_id, email, email_canonical, version, created_at, updated_at
+SELECT id, tenant_id, email, email_canonical, version, created_at, updated_at, status, email_verified
 FROM users
 WHERE tenant_id = $1 AND id = $2
 `
@@ -34,6 +112,8 @@ func (q *Queries) GetUser(ctx context.Context, arg GetUserParams) (User, error) 
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Status,
+		&i.EmailVerified,
 	)
 	return i, err
 }
@@ -61,8 +141,8 @@ func (q *Queries) InsertCredential(ctx context.Context, arg InsertCredentialPara
 }
 
 const insertUser = `-- name: InsertUser :exec
-INSERT INTO users (id, tenant_id, email, email_canonical, version, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO users (id, tenant_id, email, email_canonical, version, created_at, updated_at, status, email_verified)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 `
 
 type InsertUserParams struct {
@@ -73,6 +153,8 @@ type InsertUserParams struct {
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Status         string
+	EmailVerified  bool
 }
 
 func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
@@ -84,13 +166,97 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
 		arg.Version,
 		arg.CreatedAt,
 		arg.UpdatedAt,
+		arg.Status,
+		arg.EmailVerified,
 	)
 	return err
 }
 
+const setEmailVerified = `-- name: SetEmailVerified :execrows
+UPDATE users
+SET email_verified = true, version = $1, updated_at = $2
+WHERE tenant_id = $3 AND id = $4
+`
+
+type SetEmailVerifiedParams struct {
+	Version   int64
+	UpdatedAt time.Time
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) SetEmailVerified(ctx context.Context, arg SetEmailVerifiedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setEmailVerified,
+		arg.Version,
+		arg.UpdatedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const setUserStatus = `-- name: SetUserStatus :execrows
+UPDATE users
+SET status = $1, version = $2, updated_at = $3
+WHERE tenant_id = $4 AND id = $5
+`
+
+type SetUserStatusParams struct {
+	Status    string
+	Version   int64
+	UpdatedAt time.Time
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) SetUserStatus(ctx context.Context, arg SetUserStatusParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setUserStatus,
+		arg.Status,
+		arg.Version,
+		arg.UpdatedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const touchUser = `-- name: TouchUser :execrows
+UPDATE users
+SET version = $1, updated_at = $2
+WHERE tenant_id = $3 AND id = $4
+`
+
+type TouchUserParams struct {
+	Version   int64
+	UpdatedAt time.Time
+	TenantID  uuid.UUID
+	ID        uuid.UUID
+}
+
+// TouchUser records a new version of a user whose event changes no column
+// of its row.
+func (q *Queries) TouchUser(ctx context.Context, arg TouchUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, touchUser,
+		arg.Version,
+		arg.UpdatedAt,
+		arg.TenantID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const updateUserEmail = `-- name: UpdateUserEmail :execrows
 UPDATE users
-SET email = $1, email_canonical = $2, version = $3, updated_at = $4
+SET email = $1, email_canonical = $2, email_verified = false, version = $3, updated_at = $4
 WHERE tenant_id = $5 AND id = $6
 `
 
@@ -111,6 +277,36 @@ func (q *Queries) UpdateUserEmail(ctx context.Context, arg UpdateUserEmailParams
 		arg.UpdatedAt,
 		arg.TenantID,
 		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const upgradePasswordHash = `-- name: UpgradePasswordHash :execrows
+UPDATE credentials
+SET password_hash = $1, updated_at = $2
+WHERE user_id = $3 AND tenant_id = $4 AND password_hash = $5
+`
+
+type UpgradePasswordHashParams struct {
+	NewHash   string
+	UpdatedAt time.Time
+	UserID    uuid.UUID
+	TenantID  uuid.UUID
+	OldHash   string
+}
+
+// UpgradePasswordHash replaces a hash only if it is still the one that was
+// checked, so a concurrent password change is never overwritten.
+func (q *Queries) UpgradePasswordHash(ctx context.Context, arg UpgradePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, upgradePasswordHash,
+		arg.NewHash,
+		arg.UpdatedAt,
+		arg.UserID,
+		arg.TenantID,
+		arg.OldHash,
 	)
 	if err != nil {
 		return 0, err

@@ -59,6 +59,23 @@ func (p Policy) OrService() Policy {
 	return p
 }
 
+// AllowsOperator reports whether the operator token opens p.
+func (p Policy) AllowsOperator() bool { return p.operator }
+
+// AllowsService reports whether service tokens open p.
+func (p Policy) AllowsService() bool { return p.service }
+
+// AllowsUsers reports whether users' access tokens open p (given the
+// roles it requires).
+func (p Policy) AllowsUsers() bool { return p.users != scopeNone }
+
+// IsPublic reports whether p needs no credential.
+func (p Policy) IsPublic() bool { return p.public }
+
+// Roles returns the roles p requires of users, any one of them; none when
+// any user of the tenant qualifies.
+func (p Policy) Roles() []string { return slices.Clone(p.roles) }
+
 // String describes p, for errors and docs.
 func (p Policy) String() string {
 	var parts []string

@@ -22,13 +22,68 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PasswordChangeReason says why a password changed.
+type PasswordChangeReason int32
+
+const (
+	PasswordChangeReason_PASSWORD_CHANGE_REASON_UNSPECIFIED PasswordChangeReason = 0
+	// The user changed it, knowing the current one (ChangePassword).
+	PasswordChangeReason_PASSWORD_CHANGE_REASON_CHANGED PasswordChangeReason = 1
+	// The user set it with a password reset token (ResetPassword).
+	PasswordChangeReason_PASSWORD_CHANGE_REASON_RESET PasswordChangeReason = 2
+)
+
+// Enum value maps for PasswordChangeReason.
+var (
+	PasswordChangeReason_name = map[int32]string{
+		0: "PASSWORD_CHANGE_REASON_UNSPECIFIED",
+		1: "PASSWORD_CHANGE_REASON_CHANGED",
+		2: "PASSWORD_CHANGE_REASON_RESET",
+	}
+	PasswordChangeReason_value = map[string]int32{
+		"PASSWORD_CHANGE_REASON_UNSPECIFIED": 0,
+		"PASSWORD_CHANGE_REASON_CHANGED":     1,
+		"PASSWORD_CHANGE_REASON_RESET":       2,
+	}
+)
+
+func (x PasswordChangeReason) Enum() *PasswordChangeReason {
+	p := new(PasswordChangeReason)
+	*p = x
+	return p
+}
+
+func (x PasswordChangeReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PasswordChangeReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_authms_identity_v1_events_proto_enumTypes[0].Descriptor()
+}
+
+func (PasswordChangeReason) Type() protoreflect.EnumType {
+	return &file_authms_identity_v1_events_proto_enumTypes[0]
+}
+
+func (x PasswordChangeReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PasswordChangeReason.Descriptor instead.
+func (PasswordChangeReason) EnumDescriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
 // UserCreated is published as identity.user.created (type identity.user.created.v1).
 type UserCreated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	UserId     string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId   string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Email      string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// email_verified is true for an imported user whose address the other
+	// system had verified.
+	EmailVerified bool `protobuf:"varint,5,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -89,6 +144,13 @@ func (x *UserCreated) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *UserCreated) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // UserEmailChanged is published as identity.user.email_changed
@@ -161,22 +223,510 @@ func (x *UserEmailChanged) GetPreviousEmail() string {
 	return ""
 }
 
+// UserPasswordChanged is published as identity.user.password_changed
+// (type identity.user.password_changed.v1). It never carries the password
+// or its hash. Session revokes the user's sessions on it: all of them for
+// a reset, all but keep_session_id for a change.
+type UserPasswordChanged struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Reason   PasswordChangeReason   `protobuf:"varint,3,opt,name=reason,proto3,enum=authms.identity.v1.PasswordChangeReason" json:"reason,omitempty"`
+	// keep_session_id is the session a change was made from, if any.
+	KeepSessionId string `protobuf:"bytes,4,opt,name=keep_session_id,json=keepSessionId,proto3" json:"keep_session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserPasswordChanged) Reset() {
+	*x = UserPasswordChanged{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPasswordChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPasswordChanged) ProtoMessage() {}
+
+func (x *UserPasswordChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPasswordChanged.ProtoReflect.Descriptor instead.
+func (*UserPasswordChanged) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UserPasswordChanged) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserPasswordChanged) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserPasswordChanged) GetReason() PasswordChangeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return PasswordChangeReason_PASSWORD_CHANGE_REASON_UNSPECIFIED
+}
+
+func (x *UserPasswordChanged) GetKeepSessionId() string {
+	if x != nil {
+		return x.KeepSessionId
+	}
+	return ""
+}
+
+// UserDisabled is published as identity.user.disabled: the user may not
+// authenticate; session revokes all of the user's sessions.
+type UserDisabled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserDisabled) Reset() {
+	*x = UserDisabled{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserDisabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserDisabled) ProtoMessage() {}
+
+func (x *UserDisabled) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserDisabled.ProtoReflect.Descriptor instead.
+func (*UserDisabled) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UserDisabled) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserDisabled) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// UserEnabled is published as identity.user.enabled: a disabled user may
+// authenticate again.
+type UserEnabled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEnabled) Reset() {
+	*x = UserEnabled{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEnabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEnabled) ProtoMessage() {}
+
+func (x *UserEnabled) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEnabled.ProtoReflect.Descriptor instead.
+func (*UserEnabled) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UserEnabled) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserEnabled) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// UserDeleted is published as identity.user.deleted: the user is gone.
+// Every service that holds data of the user must delete or anonymise it;
+// session revokes all of the user's sessions.
+type UserDeleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserDeleted) Reset() {
+	*x = UserDeleted{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserDeleted) ProtoMessage() {}
+
+func (x *UserDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserDeleted.ProtoReflect.Descriptor instead.
+func (*UserDeleted) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UserDeleted) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserDeleted) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// UserEmailVerificationRequested is published as
+// identity.user.email_verification_requested: deliver a verification link
+// to email. The token is not in the event (only its id): the notification
+// service will get the link another way; until then identity logs it.
+type UserEmailVerificationRequested struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token_id identifies the token, not the token itself.
+	TokenId string `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// email is the address to verify.
+	Email         string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEmailVerificationRequested) Reset() {
+	*x = UserEmailVerificationRequested{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEmailVerificationRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEmailVerificationRequested) ProtoMessage() {}
+
+func (x *UserEmailVerificationRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEmailVerificationRequested.ProtoReflect.Descriptor instead.
+func (*UserEmailVerificationRequested) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UserEmailVerificationRequested) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *UserEmailVerificationRequested) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// UserEmailVerified is published as identity.user.email_verified.
+type UserEmailVerified struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is the address verified.
+	Email         string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserEmailVerified) Reset() {
+	*x = UserEmailVerified{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserEmailVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserEmailVerified) ProtoMessage() {}
+
+func (x *UserEmailVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserEmailVerified.ProtoReflect.Descriptor instead.
+func (*UserEmailVerified) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UserEmailVerified) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserEmailVerified) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserEmailVerified) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// UserPasswordResetRequested is published as
+// identity.user.password_reset_requested: deliver a reset link to the
+// user's email. Like UserEmailVerificationRequested, it carries the
+// token's id, never the token.
+type UserPasswordResetRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	TokenId       string                 `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserPasswordResetRequested) Reset() {
+	*x = UserPasswordResetRequested{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPasswordResetRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPasswordResetRequested) ProtoMessage() {}
+
+func (x *UserPasswordResetRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPasswordResetRequested.ProtoReflect.Descriptor instead.
+func (*UserPasswordResetRequested) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UserPasswordResetRequested) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *UserPasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_authms_identity_v1_events_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fauthms/identity/v1/events.proto\x12\x12authms.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n" +
+	"\x1fauthms/identity/v1/events.proto\x12\x12authms.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n" +
 	"\vUserCreated\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x85\x01\n" +
+	"createTime\x12%\n" +
+	"\x0eemail_verified\x18\x05 \x01(\bR\remailVerified\"\x85\x01\n" +
 	"\x10UserEmailChanged\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12%\n" +
-	"\x0eprevious_email\x18\x04 \x01(\tR\rpreviousEmailBDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
+	"\x0eprevious_email\x18\x04 \x01(\tR\rpreviousEmail\"\xb5\x01\n" +
+	"\x13UserPasswordChanged\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12@\n" +
+	"\x06reason\x18\x03 \x01(\x0e2(.authms.identity.v1.PasswordChangeReasonR\x06reason\x12&\n" +
+	"\x0fkeep_session_id\x18\x04 \x01(\tR\rkeepSessionId\"D\n" +
+	"\fUserDisabled\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"C\n" +
+	"\vUserEnabled\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"C\n" +
+	"\vUserDeleted\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\xc4\x01\n" +
+	"\x1eUserEmailVerificationRequested\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"_\n" +
+	"\x11UserEmailVerified\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\"\xaa\x01\n" +
+	"\x1aUserPasswordResetRequested\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime*\x84\x01\n" +
+	"\x14PasswordChangeReason\x12&\n" +
+	"\"PASSWORD_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1ePASSWORD_CHANGE_REASON_CHANGED\x10\x01\x12 \n" +
+	"\x1cPASSWORD_CHANGE_REASON_RESET\x10\x02BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_authms_identity_v1_events_proto_rawDescOnce sync.Once
@@ -190,19 +740,31 @@ func file_authms_identity_v1_events_proto_rawDescGZIP() []byte {
 	return file_authms_identity_v1_events_proto_rawDescData
 }
 
-var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_authms_identity_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_authms_identity_v1_events_proto_goTypes = []any{
-	(*UserCreated)(nil),           // 0: authms.identity.v1.UserCreated
-	(*UserEmailChanged)(nil),      // 1: authms.identity.v1.UserEmailChanged
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(PasswordChangeReason)(0),              // 0: authms.identity.v1.PasswordChangeReason
+	(*UserCreated)(nil),                    // 1: authms.identity.v1.UserCreated
+	(*UserEmailChanged)(nil),               // 2: authms.identity.v1.UserEmailChanged
+	(*UserPasswordChanged)(nil),            // 3: authms.identity.v1.UserPasswordChanged
+	(*UserDisabled)(nil),                   // 4: authms.identity.v1.UserDisabled
+	(*UserEnabled)(nil),                    // 5: authms.identity.v1.UserEnabled
+	(*UserDeleted)(nil),                    // 6: authms.identity.v1.UserDeleted
+	(*UserEmailVerificationRequested)(nil), // 7: authms.identity.v1.UserEmailVerificationRequested
+	(*UserEmailVerified)(nil),              // 8: authms.identity.v1.UserEmailVerified
+	(*UserPasswordResetRequested)(nil),     // 9: authms.identity.v1.UserPasswordResetRequested
+	(*timestamppb.Timestamp)(nil),          // 10: google.protobuf.Timestamp
 }
 var file_authms_identity_v1_events_proto_depIdxs = []int32{
-	2, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
+	10, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_events_proto_init() }
@@ -215,13 +777,14 @@ func file_authms_identity_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_events_proto_rawDesc), len(file_authms_identity_v1_events_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_authms_identity_v1_events_proto_goTypes,
 		DependencyIndexes: file_authms_identity_v1_events_proto_depIdxs,
+		EnumInfos:         file_authms_identity_v1_events_proto_enumTypes,
 		MessageInfos:      file_authms_identity_v1_events_proto_msgTypes,
 	}.Build()
 	File_authms_identity_v1_events_proto = out.File

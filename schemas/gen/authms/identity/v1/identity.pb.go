@@ -24,6 +24,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// UserStatus says whether a user may authenticate.
+type UserStatus int32
+
+const (
+	UserStatus_USER_STATUS_UNSPECIFIED UserStatus = 0
+	// The user may authenticate (the default).
+	UserStatus_USER_STATUS_ACTIVE UserStatus = 1
+	// The user may not authenticate until enabled again.
+	UserStatus_USER_STATUS_DISABLED UserStatus = 2
+)
+
+// Enum value maps for UserStatus.
+var (
+	UserStatus_name = map[int32]string{
+		0: "USER_STATUS_UNSPECIFIED",
+		1: "USER_STATUS_ACTIVE",
+		2: "USER_STATUS_DISABLED",
+	}
+	UserStatus_value = map[string]int32{
+		"USER_STATUS_UNSPECIFIED": 0,
+		"USER_STATUS_ACTIVE":      1,
+		"USER_STATUS_DISABLED":    2,
+	}
+)
+
+func (x UserStatus) Enum() *UserStatus {
+	p := new(UserStatus)
+	*p = x
+	return p
+}
+
+func (x UserStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UserStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_authms_identity_v1_identity_proto_enumTypes[0].Descriptor()
+}
+
+func (UserStatus) Type() protoreflect.EnumType {
+	return &file_authms_identity_v1_identity_proto_enumTypes[0]
+}
+
+func (x UserStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UserStatus.Descriptor instead.
+func (UserStatus) EnumDescriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{0}
+}
+
 // User is the public view of a user; credentials never leave the service.
 type User struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -31,9 +83,15 @@ type User struct {
 	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	Email    string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// version is the aggregate version: the number of events applied to the user.
-	Version       int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Version    int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Status     UserStatus             `protobuf:"varint,7,opt,name=status,proto3,enum=authms.identity.v1.UserStatus" json:"status,omitempty"`
+	// roles are the names of the roles assigned to the user in its tenant,
+	// sorted.
+	Roles []string `protobuf:"bytes,8,rep,name=roles,proto3" json:"roles,omitempty"`
+	// email_verified says whether the user proved they receive mail at email.
+	EmailVerified bool `protobuf:"varint,9,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,10 +168,36 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *User) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *User) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *User) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
 type RegisterUserRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Email    string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// email is an address whose domain may be Unicode or A-labels and whose
+	// local part may hold Unicode letters; addresses that mix scripts in a
+	// part, imitate Latin letters or hold invisible characters are refused
+	// (INVALID_ARGUMENT on email). Unique per tenant in its canonical form:
+	// case-insensitive, NFC, IDNA domain.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// password must be 12 to 128 characters; common passwords are refused.
 	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -327,7 +411,8 @@ type ChangeEmailRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Email    string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// email follows the rules of RegisterUserRequest.email.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// expected_version, when set, makes the change conditional on the user's
 	// current version (optimistic concurrency); a mismatch returns ABORTED.
 	ExpectedVersion *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
@@ -448,11 +533,1105 @@ func (x *ChangeEmailResponse) GetPosition() *v1.Position {
 	return nil
 }
 
+type AuthenticateUserRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is matched by its canonical form (case-insensitive, Unicode
+	// normalised); an address that is not valid is an unknown one.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// password may be empty: that fails like a wrong password.
+	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserRequest) Reset() {
+	*x = AuthenticateUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserRequest) ProtoMessage() {}
+
+func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuthenticateUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type AuthenticateUserResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// email is the user's address as registered (display form).
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// roles are the names of the user's roles, sorted.
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	EmailVerified bool     `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserResponse) Reset() {
+	*x = AuthenticateUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserResponse) ProtoMessage() {}
+
+func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthenticateUserResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AuthenticateUserResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AuthenticateUserResponse) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *AuthenticateUserResponse) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+type ImportUserRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email follows the rules of RegisterUserRequest.email.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// bcrypt_hash is the user's password hash in modular crypt format
+	// ($2a$, $2b$ or $2y$, cost 4 to 31).
+	BcryptHash string `protobuf:"bytes,3,opt,name=bcrypt_hash,json=bcryptHash,proto3" json:"bcrypt_hash,omitempty"`
+	// email_verified carries over whether the other system verified email.
+	EmailVerified bool `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUserRequest) Reset() {
+	*x = ImportUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUserRequest) ProtoMessage() {}
+
+func (x *ImportUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUserRequest.ProtoReflect.Descriptor instead.
+func (*ImportUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ImportUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ImportUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ImportUserRequest) GetBcryptHash() string {
+	if x != nil {
+		return x.BcryptHash
+	}
+	return ""
+}
+
+func (x *ImportUserRequest) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+type ImportUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position: see RegisterUserResponse.position.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUserResponse) Reset() {
+	*x = ImportUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUserResponse) ProtoMessage() {}
+
+func (x *ImportUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUserResponse.ProtoReflect.Descriptor instead.
+func (*ImportUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImportUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ImportUserResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type ChangePasswordRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// current_password must be the user's password (INVALID_ARGUMENT on
+	// current_password otherwise).
+	CurrentPassword string `protobuf:"bytes,3,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// new_password must be 12 to 128 characters and meet the tenant's
+	// password policy.
+	NewPassword string `protobuf:"bytes,4,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	// keep_session_id is the session the change is made from: session keeps
+	// it and revokes the user's others.
+	KeepSessionId *string `protobuf:"bytes,5,opt,name=keep_session_id,json=keepSessionId,proto3,oneof" json:"keep_session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ChangePasswordRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetKeepSessionId() string {
+	if x != nil && x.KeepSessionId != nil {
+		return *x.KeepSessionId
+	}
+	return ""
+}
+
+type ChangePasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.password_changed landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordResponse) Reset() {
+	*x = ChangePasswordResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordResponse) ProtoMessage() {}
+
+func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ChangePasswordResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type DisableUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableUserRequest) Reset() {
+	*x = DisableUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableUserRequest) ProtoMessage() {}
+
+func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableUserRequest.ProtoReflect.Descriptor instead.
+func (*DisableUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DisableUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DisableUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type DisableUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is the IDENTITY stream position of the user's newest event.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableUserResponse) Reset() {
+	*x = DisableUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableUserResponse) ProtoMessage() {}
+
+func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableUserResponse.ProtoReflect.Descriptor instead.
+func (*DisableUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DisableUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *DisableUserResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type EnableUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableUserRequest) Reset() {
+	*x = EnableUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableUserRequest) ProtoMessage() {}
+
+func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
+func (*EnableUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EnableUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *EnableUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type EnableUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is the IDENTITY stream position of the user's newest event.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableUserResponse) Reset() {
+	*x = EnableUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableUserResponse) ProtoMessage() {}
+
+func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
+func (*EnableUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EnableUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *EnableUserResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DeleteUserRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type DeleteUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.deleted landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteUserResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type RequestEmailVerificationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestEmailVerificationRequest) Reset() {
+	*x = RequestEmailVerificationRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestEmailVerificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestEmailVerificationRequest) ProtoMessage() {}
+
+func (x *RequestEmailVerificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestEmailVerificationRequest.ProtoReflect.Descriptor instead.
+func (*RequestEmailVerificationRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RequestEmailVerificationRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RequestEmailVerificationRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type RequestEmailVerificationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.email_verification_requested landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestEmailVerificationResponse) Reset() {
+	*x = RequestEmailVerificationResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestEmailVerificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestEmailVerificationResponse) ProtoMessage() {}
+
+func (x *RequestEmailVerificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestEmailVerificationResponse.ProtoReflect.Descriptor instead.
+func (*RequestEmailVerificationResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RequestEmailVerificationResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type VerifyEmailRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token is the token of the verification link (43 base64url characters).
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *VerifyEmailRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *VerifyEmailRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type VerifyEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is where identity.user.email_verified landed.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *VerifyEmailResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *VerifyEmailResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type RequestPasswordResetRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is matched like AuthenticateUserRequest.email.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RequestPasswordResetRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty: it must not tell whether the
+// email belongs to a user.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+}
+
+type ResetPasswordRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// token is the token of the reset link (43 base64url characters).
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// new_password must be 12 to 128 characters and meet the tenant's
+	// password policy.
+	NewPassword   string `protobuf:"bytes,3,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResetPasswordRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ResetPasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where identity.user.password_changed landed.
+	Position      *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ResetPasswordResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
 var File_authms_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"!authms/identity/v1/identity.proto\x12\x12authms.identity.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -461,11 +1640,14 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x86\x01\n" +
+	"updateTime\x126\n" +
+	"\x06status\x18\a \x01(\x0e2\x1e.authms.identity.v1.UserStatusR\x06status\x12\x14\n" +
+	"\x05roles\x18\b \x03(\tR\x05roles\x12%\n" +
+	"\x0eemail_verified\x18\t \x01(\bR\remailVerified\"\x86\x01\n" +
 	"\x13RegisterUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"|\n" +
 	"\x14RegisterUserResponse\x12,\n" +
@@ -480,16 +1662,107 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x127\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
 	"\x11_expected_version\"{\n" +
 	"\x13ChangeEmailResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
-	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition2\xb1\x02\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\x86\x01\n" +
+	"\x17AuthenticateUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x1e\n" +
+	"\x05email\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\x05email\x12$\n" +
+	"\bpassword\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bpassword\"\x86\x01\n" +
+	"\x18AuthenticateUserResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\x12%\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"\xe4\x01\n" +
+	"\x11ImportUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05email\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12_\n" +
+	"\vbcrypt_hash\x18\x03 \x01(\tB>\xbaH;r927^\\$2[aby]\\$(0[4-9]|[12][0-9]|3[01])\\$[./A-Za-z0-9]{53}$R\n" +
+	"bcryptHash\x12%\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"z\n" +
+	"\x12ImportUserResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\x92\x02\n" +
+	"\x15ChangePasswordRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x125\n" +
+	"\x10current_password\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\x125\n" +
+	"\x0fkeep_session_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\rkeepSessionId\x88\x01\x01B\x12\n" +
+	"\x10_keep_session_id\"P\n" +
+	"\x16ChangePasswordResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"^\n" +
+	"\x12DisableUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"{\n" +
+	"\x13DisableUserResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"]\n" +
+	"\x11EnableUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"z\n" +
+	"\x12EnableUserResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"]\n" +
+	"\x11DeleteUserRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"L\n" +
+	"\x12DeleteUserResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"k\n" +
+	"\x1fRequestEmailVerificationRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"Z\n" +
+	" RequestEmailVerificationResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"]\n" +
+	"\x12VerifyEmailRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\"{\n" +
+	"\x13VerifyEmailResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"f\n" +
+	"\x1bRequestPasswordResetRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05email\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"\x8e\x01\n" +
+	"\x14ResetPasswordRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x05token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\x12-\n" +
+	"\fnew_password\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\"O\n" +
+	"\x15ResetPasswordResponse\x126\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition*[\n" +
+	"\n" +
+	"UserStatus\x12\x1b\n" +
+	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x18\n" +
+	"\x14USER_STATUS_DISABLED\x10\x022\xdd\n" +
+	"\n" +
 	"\x0fIdentityService\x12c\n" +
 	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\vChangeEmail\x12&.authms.identity.v1.ChangeEmailRequest\x1a'.authms.identity.v1.ChangeEmailResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
+	"\vChangeEmail\x12&.authms.identity.v1.ChangeEmailRequest\x1a'.authms.identity.v1.ChangeEmailResponse\"\x00\x12o\n" +
+	"\x10AuthenticateUser\x12+.authms.identity.v1.AuthenticateUserRequest\x1a,.authms.identity.v1.AuthenticateUserResponse\"\x00\x12]\n" +
+	"\n" +
+	"ImportUser\x12%.authms.identity.v1.ImportUserRequest\x1a&.authms.identity.v1.ImportUserResponse\"\x00\x12i\n" +
+	"\x0eChangePassword\x12).authms.identity.v1.ChangePasswordRequest\x1a*.authms.identity.v1.ChangePasswordResponse\"\x00\x12`\n" +
+	"\vDisableUser\x12&.authms.identity.v1.DisableUserRequest\x1a'.authms.identity.v1.DisableUserResponse\"\x00\x12]\n" +
+	"\n" +
+	"EnableUser\x12%.authms.identity.v1.EnableUserRequest\x1a&.authms.identity.v1.EnableUserResponse\"\x00\x12]\n" +
+	"\n" +
+	"DeleteUser\x12%.authms.identity.v1.DeleteUserRequest\x1a&.authms.identity.v1.DeleteUserResponse\"\x00\x12\x87\x01\n" +
+	"\x18RequestEmailVerification\x123.authms.identity.v1.RequestEmailVerificationRequest\x1a4.authms.identity.v1.RequestEmailVerificationResponse\"\x00\x12`\n" +
+	"\vVerifyEmail\x12&.authms.identity.v1.VerifyEmailRequest\x1a'.authms.identity.v1.VerifyEmailResponse\"\x00\x12{\n" +
+	"\x14RequestPasswordReset\x12/.authms.identity.v1.RequestPasswordResetRequest\x1a0.authms.identity.v1.RequestPasswordResetResponse\"\x00\x12f\n" +
+	"\rResetPassword\x12(.authms.identity.v1.ResetPasswordRequest\x1a).authms.identity.v1.ResetPasswordResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_authms_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -503,37 +1776,92 @@ func file_authms_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_authms_identity_v1_identity_proto_rawDescData
 }
 
-var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_authms_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_authms_identity_v1_identity_proto_goTypes = []any{
-	(*User)(nil),                  // 0: authms.identity.v1.User
-	(*RegisterUserRequest)(nil),   // 1: authms.identity.v1.RegisterUserRequest
-	(*RegisterUserResponse)(nil),  // 2: authms.identity.v1.RegisterUserResponse
-	(*GetUserRequest)(nil),        // 3: authms.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),       // 4: authms.identity.v1.GetUserResponse
-	(*ChangeEmailRequest)(nil),    // 5: authms.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),   // 6: authms.identity.v1.ChangeEmailResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.Position)(nil),           // 8: authms.common.v1.Position
+	(UserStatus)(0),                          // 0: authms.identity.v1.UserStatus
+	(*User)(nil),                             // 1: authms.identity.v1.User
+	(*RegisterUserRequest)(nil),              // 2: authms.identity.v1.RegisterUserRequest
+	(*RegisterUserResponse)(nil),             // 3: authms.identity.v1.RegisterUserResponse
+	(*GetUserRequest)(nil),                   // 4: authms.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                  // 5: authms.identity.v1.GetUserResponse
+	(*ChangeEmailRequest)(nil),               // 6: authms.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),              // 7: authms.identity.v1.ChangeEmailResponse
+	(*AuthenticateUserRequest)(nil),          // 8: authms.identity.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),         // 9: authms.identity.v1.AuthenticateUserResponse
+	(*ImportUserRequest)(nil),                // 10: authms.identity.v1.ImportUserRequest
+	(*ImportUserResponse)(nil),               // 11: authms.identity.v1.ImportUserResponse
+	(*ChangePasswordRequest)(nil),            // 12: authms.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),           // 13: authms.identity.v1.ChangePasswordResponse
+	(*DisableUserRequest)(nil),               // 14: authms.identity.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),              // 15: authms.identity.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),                // 16: authms.identity.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),               // 17: authms.identity.v1.EnableUserResponse
+	(*DeleteUserRequest)(nil),                // 18: authms.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),               // 19: authms.identity.v1.DeleteUserResponse
+	(*RequestEmailVerificationRequest)(nil),  // 20: authms.identity.v1.RequestEmailVerificationRequest
+	(*RequestEmailVerificationResponse)(nil), // 21: authms.identity.v1.RequestEmailVerificationResponse
+	(*VerifyEmailRequest)(nil),               // 22: authms.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),              // 23: authms.identity.v1.VerifyEmailResponse
+	(*RequestPasswordResetRequest)(nil),      // 24: authms.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),     // 25: authms.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),             // 26: authms.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),            // 27: authms.identity.v1.ResetPasswordResponse
+	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
+	(*v1.Position)(nil),                      // 29: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	7,  // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	8,  // 3: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
-	0,  // 4: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
-	0,  // 5: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	8,  // 6: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
-	1,  // 7: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	3,  // 8: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	5,  // 9: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	2,  // 10: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	4,  // 11: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	6,  // 12: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	28, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	28, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
+	1,  // 3: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
+	29, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 5: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
+	1,  // 6: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
+	29, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	1,  // 8: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
+	29, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
+	1,  // 11: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
+	29, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 13: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
+	29, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
+	29, // 16: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
+	1,  // 17: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
+	29, // 18: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
+	29, // 19: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
+	2,  // 20: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 21: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	6,  // 22: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	8,  // 23: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	10, // 24: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
+	12, // 25: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
+	14, // 26: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
+	16, // 27: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
+	18, // 28: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
+	20, // 29: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
+	22, // 30: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
+	24, // 31: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
+	26, // 32: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
+	3,  // 33: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 34: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	7,  // 35: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	9,  // 36: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	11, // 37: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
+	13, // 38: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
+	15, // 39: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
+	17, // 40: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
+	19, // 41: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
+	21, // 42: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
+	23, // 43: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
+	25, // 44: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
+	27, // 45: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
+	33, // [33:46] is the sub-list for method output_type
+	20, // [20:33] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }
@@ -542,18 +1870,20 @@ func file_authms_identity_v1_identity_proto_init() {
 		return
 	}
 	file_authms_identity_v1_identity_proto_msgTypes[5].OneofWrappers = []any{}
+	file_authms_identity_v1_identity_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_identity_proto_rawDesc), len(file_authms_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_authms_identity_v1_identity_proto_goTypes,
 		DependencyIndexes: file_authms_identity_v1_identity_proto_depIdxs,
+		EnumInfos:         file_authms_identity_v1_identity_proto_enumTypes,
 		MessageInfos:      file_authms_identity_v1_identity_proto_msgTypes,
 	}.Build()
 	File_authms_identity_v1_identity_proto = out.File

@@ -41,6 +41,36 @@ const (
 	// IdentityServiceChangeEmailProcedure is the fully-qualified name of the IdentityService's
 	// ChangeEmail RPC.
 	IdentityServiceChangeEmailProcedure = "/authms.identity.v1.IdentityService/ChangeEmail"
+	// IdentityServiceAuthenticateUserProcedure is the fully-qualified name of the IdentityService's
+	// AuthenticateUser RPC.
+	IdentityServiceAuthenticateUserProcedure = "/authms.identity.v1.IdentityService/AuthenticateUser"
+	// IdentityServiceImportUserProcedure is the fully-qualified name of the IdentityService's
+	// ImportUser RPC.
+	IdentityServiceImportUserProcedure = "/authms.identity.v1.IdentityService/ImportUser"
+	// IdentityServiceChangePasswordProcedure is the fully-qualified name of the IdentityService's
+	// ChangePassword RPC.
+	IdentityServiceChangePasswordProcedure = "/authms.identity.v1.IdentityService/ChangePassword"
+	// IdentityServiceDisableUserProcedure is the fully-qualified name of the IdentityService's
+	// DisableUser RPC.
+	IdentityServiceDisableUserProcedure = "/authms.identity.v1.IdentityService/DisableUser"
+	// IdentityServiceEnableUserProcedure is the fully-qualified name of the IdentityService's
+	// EnableUser RPC.
+	IdentityServiceEnableUserProcedure = "/authms.identity.v1.IdentityService/EnableUser"
+	// IdentityServiceDeleteUserProcedure is the fully-qualified name of the IdentityService's
+	// DeleteUser RPC.
+	IdentityServiceDeleteUserProcedure = "/authms.identity.v1.IdentityService/DeleteUser"
+	// IdentityServiceRequestEmailVerificationProcedure is the fully-qualified name of the
+	// IdentityService's RequestEmailVerification RPC.
+	IdentityServiceRequestEmailVerificationProcedure = "/authms.identity.v1.IdentityService/RequestEmailVerification"
+	// IdentityServiceVerifyEmailProcedure is the fully-qualified name of the IdentityService's
+	// VerifyEmail RPC.
+	IdentityServiceVerifyEmailProcedure = "/authms.identity.v1.IdentityService/VerifyEmail"
+	// IdentityServiceRequestPasswordResetProcedure is the fully-qualified name of the IdentityService's
+	// RequestPasswordReset RPC.
+	IdentityServiceRequestPasswordResetProcedure = "/authms.identity.v1.IdentityService/RequestPasswordReset"
+	// IdentityServiceResetPasswordProcedure is the fully-qualified name of the IdentityService's
+	// ResetPassword RPC.
+	IdentityServiceResetPasswordProcedure = "/authms.identity.v1.IdentityService/ResetPassword"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -51,6 +81,55 @@ type IdentityServiceClient interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
+	// AuthenticateUser checks a user's email and password. An unknown email,
+	// a wrong or empty password and a disabled or deleted user all fail with
+	// UNAUTHENTICATED and the same message, after the same work (a dummy
+	// argon2id hash runs when there is no hash to check), so the answer does
+	// not tell whether an address is registered. On success, a stored hash
+	// weaker than the configured parameters (or an imported bcrypt hash) is
+	// replaced by a new argon2id hash in the same call.
+	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// DisableUser stops a user from authenticating until EnableUser; it
+	// publishes identity.user.disabled (session revokes the user's
+	// sessions). Disabling a disabled user is a no-op.
+	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
+	// EnableUser lets a disabled user authenticate again
+	// (identity.user.enabled). Enabling an active user is a no-op.
+	EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error)
+	// DeleteUser deletes a user: its credentials, password history, tokens
+	// and roles go, its email is free for a new registration, and every read
+	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
+	// service holding data of the user must honour.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// RequestEmailVerification issues a token that proves the user receives
+	// mail at its address, published as
+	// identity.user.email_verification_requested for delivery (the token
+	// itself never enters the stream). A new token invalidates older ones.
+	// A user whose email is verified already is FAILED_PRECONDITION.
+	RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error)
+	// VerifyEmail marks the user's email verified with a token from
+	// RequestEmailVerification; a token works once and expires.
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// RequestPasswordReset issues a password reset token for the user with
+	// the email, published as identity.user.password_reset_requested. It
+	// answers the same for known, unknown and disabled users' emails.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with a token from
+	// RequestPasswordReset (once; it expires). It publishes
+	// identity.user.password_changed with reason RESET: session revokes every
+	// session of the user.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -83,14 +162,84 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("ChangeEmail")),
 			connect.WithClientOptions(opts...),
 		),
+		authenticateUser: connect.NewClient[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse](
+			httpClient,
+			baseURL+IdentityServiceAuthenticateUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
+			connect.WithClientOptions(opts...),
+		),
+		importUser: connect.NewClient[v1.ImportUserRequest, v1.ImportUserResponse](
+			httpClient,
+			baseURL+IdentityServiceImportUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+			connect.WithClientOptions(opts...),
+		),
+		changePassword: connect.NewClient[v1.ChangePasswordRequest, v1.ChangePasswordResponse](
+			httpClient,
+			baseURL+IdentityServiceChangePasswordProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+			connect.WithClientOptions(opts...),
+		),
+		disableUser: connect.NewClient[v1.DisableUserRequest, v1.DisableUserResponse](
+			httpClient,
+			baseURL+IdentityServiceDisableUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DisableUser")),
+			connect.WithClientOptions(opts...),
+		),
+		enableUser: connect.NewClient[v1.EnableUserRequest, v1.EnableUserResponse](
+			httpClient,
+			baseURL+IdentityServiceEnableUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("EnableUser")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteUser: connect.NewClient[v1.DeleteUserRequest, v1.DeleteUserResponse](
+			httpClient,
+			baseURL+IdentityServiceDeleteUserProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
+			connect.WithClientOptions(opts...),
+		),
+		requestEmailVerification: connect.NewClient[v1.RequestEmailVerificationRequest, v1.RequestEmailVerificationResponse](
+			httpClient,
+			baseURL+IdentityServiceRequestEmailVerificationProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RequestEmailVerification")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyEmail: connect.NewClient[v1.VerifyEmailRequest, v1.VerifyEmailResponse](
+			httpClient,
+			baseURL+IdentityServiceVerifyEmailProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("VerifyEmail")),
+			connect.WithClientOptions(opts...),
+		),
+		requestPasswordReset: connect.NewClient[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse](
+			httpClient,
+			baseURL+IdentityServiceRequestPasswordResetProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RequestPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
+		resetPassword: connect.NewClient[v1.ResetPasswordRequest, v1.ResetPasswordResponse](
+			httpClient,
+			baseURL+IdentityServiceResetPasswordProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // identityServiceClient implements IdentityServiceClient.
 type identityServiceClient struct {
-	registerUser *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
-	getUser      *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
-	changeEmail  *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
+	registerUser             *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
+	getUser                  *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
+	changeEmail              *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
+	authenticateUser         *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
+	importUser               *connect.Client[v1.ImportUserRequest, v1.ImportUserResponse]
+	changePassword           *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	disableUser              *connect.Client[v1.DisableUserRequest, v1.DisableUserResponse]
+	enableUser               *connect.Client[v1.EnableUserRequest, v1.EnableUserResponse]
+	deleteUser               *connect.Client[v1.DeleteUserRequest, v1.DeleteUserResponse]
+	requestEmailVerification *connect.Client[v1.RequestEmailVerificationRequest, v1.RequestEmailVerificationResponse]
+	verifyEmail              *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
+	requestPasswordReset     *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
+	resetPassword            *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -108,6 +257,56 @@ func (c *identityServiceClient) ChangeEmail(ctx context.Context, req *connect.Re
 	return c.changeEmail.CallUnary(ctx, req)
 }
 
+// AuthenticateUser calls authms.identity.v1.IdentityService.AuthenticateUser.
+func (c *identityServiceClient) AuthenticateUser(ctx context.Context, req *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
+	return c.authenticateUser.CallUnary(ctx, req)
+}
+
+// ImportUser calls authms.identity.v1.IdentityService.ImportUser.
+func (c *identityServiceClient) ImportUser(ctx context.Context, req *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return c.importUser.CallUnary(ctx, req)
+}
+
+// ChangePassword calls authms.identity.v1.IdentityService.ChangePassword.
+func (c *identityServiceClient) ChangePassword(ctx context.Context, req *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return c.changePassword.CallUnary(ctx, req)
+}
+
+// DisableUser calls authms.identity.v1.IdentityService.DisableUser.
+func (c *identityServiceClient) DisableUser(ctx context.Context, req *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error) {
+	return c.disableUser.CallUnary(ctx, req)
+}
+
+// EnableUser calls authms.identity.v1.IdentityService.EnableUser.
+func (c *identityServiceClient) EnableUser(ctx context.Context, req *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error) {
+	return c.enableUser.CallUnary(ctx, req)
+}
+
+// DeleteUser calls authms.identity.v1.IdentityService.DeleteUser.
+func (c *identityServiceClient) DeleteUser(ctx context.Context, req *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return c.deleteUser.CallUnary(ctx, req)
+}
+
+// RequestEmailVerification calls authms.identity.v1.IdentityService.RequestEmailVerification.
+func (c *identityServiceClient) RequestEmailVerification(ctx context.Context, req *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error) {
+	return c.requestEmailVerification.CallUnary(ctx, req)
+}
+
+// VerifyEmail calls authms.identity.v1.IdentityService.VerifyEmail.
+func (c *identityServiceClient) VerifyEmail(ctx context.Context, req *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return c.verifyEmail.CallUnary(ctx, req)
+}
+
+// RequestPasswordReset calls authms.identity.v1.IdentityService.RequestPasswordReset.
+func (c *identityServiceClient) RequestPasswordReset(ctx context.Context, req *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return c.requestPasswordReset.CallUnary(ctx, req)
+}
+
+// ResetPassword calls authms.identity.v1.IdentityService.ResetPassword.
+func (c *identityServiceClient) ResetPassword(ctx context.Context, req *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return c.resetPassword.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -116,6 +315,55 @@ type IdentityServiceHandler interface {
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
+	// AuthenticateUser checks a user's email and password. An unknown email,
+	// a wrong or empty password and a disabled or deleted user all fail with
+	// UNAUTHENTICATED and the same message, after the same work (a dummy
+	// argon2id hash runs when there is no hash to check), so the answer does
+	// not tell whether an address is registered. On success, a stored hash
+	// weaker than the configured parameters (or an imported bcrypt hash) is
+	// replaced by a new argon2id hash in the same call.
+	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
+	// ImportUser creates a user migrated from another system with its bcrypt
+	// password hash; the first successful AuthenticateUser re-hashes the
+	// password with argon2id. It publishes identity.user.created like
+	// RegisterUser.
+	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
+	// ChangePassword replaces a user's password after checking the current
+	// one; the new one must meet the tenant's password policy (length,
+	// breached list, history). It publishes identity.user.password_changed
+	// (reason CHANGED): session then revokes the user's other sessions, all
+	// but keep_session_id.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// DisableUser stops a user from authenticating until EnableUser; it
+	// publishes identity.user.disabled (session revokes the user's
+	// sessions). Disabling a disabled user is a no-op.
+	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
+	// EnableUser lets a disabled user authenticate again
+	// (identity.user.enabled). Enabling an active user is a no-op.
+	EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error)
+	// DeleteUser deletes a user: its credentials, password history, tokens
+	// and roles go, its email is free for a new registration, and every read
+	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
+	// service holding data of the user must honour.
+	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
+	// RequestEmailVerification issues a token that proves the user receives
+	// mail at its address, published as
+	// identity.user.email_verification_requested for delivery (the token
+	// itself never enters the stream). A new token invalidates older ones.
+	// A user whose email is verified already is FAILED_PRECONDITION.
+	RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error)
+	// VerifyEmail marks the user's email verified with a token from
+	// RequestEmailVerification; a token works once and expires.
+	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
+	// RequestPasswordReset issues a password reset token for the user with
+	// the email, published as identity.user.password_reset_requested. It
+	// answers the same for known, unknown and disabled users' emails.
+	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
+	// ResetPassword sets a new password with a token from
+	// RequestPasswordReset (once; it expires). It publishes
+	// identity.user.password_changed with reason RESET: session revokes every
+	// session of the user.
+	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -144,6 +392,66 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("ChangeEmail")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceAuthenticateUserHandler := connect.NewUnaryHandler(
+		IdentityServiceAuthenticateUserProcedure,
+		svc.AuthenticateUser,
+		connect.WithSchema(identityServiceMethods.ByName("AuthenticateUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceImportUserHandler := connect.NewUnaryHandler(
+		IdentityServiceImportUserProcedure,
+		svc.ImportUser,
+		connect.WithSchema(identityServiceMethods.ByName("ImportUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceChangePasswordHandler := connect.NewUnaryHandler(
+		IdentityServiceChangePasswordProcedure,
+		svc.ChangePassword,
+		connect.WithSchema(identityServiceMethods.ByName("ChangePassword")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDisableUserHandler := connect.NewUnaryHandler(
+		IdentityServiceDisableUserProcedure,
+		svc.DisableUser,
+		connect.WithSchema(identityServiceMethods.ByName("DisableUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceEnableUserHandler := connect.NewUnaryHandler(
+		IdentityServiceEnableUserProcedure,
+		svc.EnableUser,
+		connect.WithSchema(identityServiceMethods.ByName("EnableUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceDeleteUserHandler := connect.NewUnaryHandler(
+		IdentityServiceDeleteUserProcedure,
+		svc.DeleteUser,
+		connect.WithSchema(identityServiceMethods.ByName("DeleteUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceRequestEmailVerificationHandler := connect.NewUnaryHandler(
+		IdentityServiceRequestEmailVerificationProcedure,
+		svc.RequestEmailVerification,
+		connect.WithSchema(identityServiceMethods.ByName("RequestEmailVerification")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceVerifyEmailHandler := connect.NewUnaryHandler(
+		IdentityServiceVerifyEmailProcedure,
+		svc.VerifyEmail,
+		connect.WithSchema(identityServiceMethods.ByName("VerifyEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceRequestPasswordResetHandler := connect.NewUnaryHandler(
+		IdentityServiceRequestPasswordResetProcedure,
+		svc.RequestPasswordReset,
+		connect.WithSchema(identityServiceMethods.ByName("RequestPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceResetPasswordHandler := connect.NewUnaryHandler(
+		IdentityServiceResetPasswordProcedure,
+		svc.ResetPassword,
+		connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -152,6 +460,26 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceGetUserHandler.ServeHTTP(w, r)
 		case IdentityServiceChangeEmailProcedure:
 			identityServiceChangeEmailHandler.ServeHTTP(w, r)
+		case IdentityServiceAuthenticateUserProcedure:
+			identityServiceAuthenticateUserHandler.ServeHTTP(w, r)
+		case IdentityServiceImportUserProcedure:
+			identityServiceImportUserHandler.ServeHTTP(w, r)
+		case IdentityServiceChangePasswordProcedure:
+			identityServiceChangePasswordHandler.ServeHTTP(w, r)
+		case IdentityServiceDisableUserProcedure:
+			identityServiceDisableUserHandler.ServeHTTP(w, r)
+		case IdentityServiceEnableUserProcedure:
+			identityServiceEnableUserHandler.ServeHTTP(w, r)
+		case IdentityServiceDeleteUserProcedure:
+			identityServiceDeleteUserHandler.ServeHTTP(w, r)
+		case IdentityServiceRequestEmailVerificationProcedure:
+			identityServiceRequestEmailVerificationHandler.ServeHTTP(w, r)
+		case IdentityServiceVerifyEmailProcedure:
+			identityServiceVerifyEmailHandler.ServeHTTP(w, r)
+		case IdentityServiceRequestPasswordResetProcedure:
+			identityServiceRequestPasswordResetHandler.ServeHTTP(w, r)
+		case IdentityServiceResetPasswordProcedure:
+			identityServiceResetPasswordHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -171,4 +499,44 @@ func (UnimplementedIdentityServiceHandler) GetUser(context.Context, *connect.Req
 
 func (UnimplementedIdentityServiceHandler) ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ChangeEmail is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.AuthenticateUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ImportUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.DisableUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) EnableUser(context.Context, *connect.Request[v1.EnableUserRequest]) (*connect.Response[v1.EnableUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.EnableUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.DeleteUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RequestEmailVerification(context.Context, *connect.Request[v1.RequestEmailVerificationRequest]) (*connect.Response[v1.RequestEmailVerificationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RequestEmailVerification is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.VerifyEmail is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RequestPasswordReset is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ResetPassword is not implemented"))
 }

@@ -1,0 +1,187 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/pg"
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/rpc"
+)
+
+// importUser creates a user with a bcrypt hash from another system.
+func (s *Service) importUser(ctx context.Context, req *identityv1.ImportUserRequest) (*identityv1.User, uuid.UUID, error) {
+	tenantID, err := uuid.Parse(req.GetTenantId())
+	if err != nil {
+		return nil, uuid.Nil, invalidTenant
+	}
+	addr, err := parseEmail(req.GetEmail())
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	// The schema's pattern checks the format; this guards direct callers.
+	if _, err := bcrypt.Cost([]byte(req.GetBcryptHash())); err != nil || !isBcrypt(req.GetBcryptHash()) || len(req.GetBcryptHash()) != 60 {
+		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "bcrypt_hash", Rule: "bcrypt_hash.format", Message: "must be a bcrypt hash"}
+	}
+	return s.createUser(ctx, tenantID, addr, req.GetBcryptHash(), req.GetEmailVerified())
+}
+
+// userUpdate is one command on an existing user, run by updateUser.
+type userUpdate struct {
+	tenantID, userID uuid.UUID
+	// decide returns the events of the command on the current user (none:
+	// a no-op) or a domain error.
+	decide func(u user) ([]events.Change, error)
+	// write updates the inline tables for the decided events; version is
+	// the user's version after them. Nil: the users row's version and
+	// update time are bumped.
+	write func(q *store.Queries, u user, version int64, now time.Time) error
+}
+
+// updateUser runs c in one transaction: lock the user, load it from its
+// events, decide, write the inline tables, append the events. It returns
+// the id of the user's newest event (an existing one for a no-op).
+func (s *Service) updateUser(ctx context.Context, c userUpdate) (uuid.UUID, error) {
+	var latest uuid.UUID
+	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		id := c.userID.String()
+		if err := s.events.Lock(ctx, tx, id); err != nil {
+			return err
+		}
+		evs, err := s.events.Load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		u, err := userFromEvents(evs)
+		if err != nil {
+			return err
+		}
+		if !u.exists() || u.tenantID != c.tenantID.String() {
+			return ErrUserNotFound
+		}
+		latest = evs[len(evs)-1].ID
+		changes, err := c.decide(u)
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		q := store.New(tx)
+		now := s.now().UTC().Truncate(time.Microsecond)
+		version := u.version + int64(len(changes))
+		if c.write != nil {
+			err = c.write(q, u, version, now)
+		} else {
+			err = touchUser(ctx, q, c.tenantID, c.userID, version, now)
+		}
+		if err != nil {
+			return err
+		}
+		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
+		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)
+		if err != nil {
+			return err
+		}
+		latest = appended[len(appended)-1].ID
+		return nil
+	})
+	return latest, err
+}
+
+// touchUser records a user's new version on its row.
+func touchUser(ctx context.Context, q *store.Queries, tenantID, userID uuid.UUID, version int64, now time.Time) error {
+	n, err := q.TouchUser(ctx, store.TouchUserParams{TenantID: tenantID, ID: userID, Version: version, UpdatedAt: now})
+	if err != nil {
+		return fmt.Errorf("update user %s: %w", userID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("user %s has events but no users row", userID)
+	}
+	return nil
+}
+
+// passwordSet is a new password for an existing user: its hash is
+// computed, the policy checked.
+type passwordSet struct {
+	hash          string
+	reason        identityv1.PasswordChangeReason
+	keepSessionID string
+}
+
+// setPassword decides the password_changed event of a user.
+func (u user) setPassword(p passwordSet) []events.Change {
+	return []events.Change{{Name: eventUserPasswordChanged, Payload: &identityv1.UserPasswordChanged{
+		UserId: u.id, TenantId: u.tenantID, Reason: p.reason, KeepSessionId: p.keepSessionID,
+	}}}
+}
+
+// writePassword stores a new password for updateUser.
+func writePassword(ctx context.Context, hash string) func(q *store.Queries, u user, version int64, now time.Time) error {
+	return func(q *store.Queries, u user, version int64, now time.Time) error {
+		tenantID, userID := uuid.MustParse(u.tenantID), uuid.MustParse(u.id)
+		n, err := q.SetPasswordHash(ctx, store.SetPasswordHashParams{TenantID: tenantID, UserID: userID, PasswordHash: hash, UpdatedAt: now})
+		if err != nil {
+			return fmt.Errorf("set password of user %s: %w", u.id, err)
+		}
+		if n != 1 {
+			return fmt.Errorf("user %s has no credential", u.id)
+		}
+		if err := recordPassword(ctx, q, tenantID, userID, hash, now); err != nil {
+			return err
+		}
+		return touchUser(ctx, q, tenantID, userID, version, now)
+	}
+}
+
+// changePassword replaces a user's password after checking the current one.
+func (s *Service) changePassword(ctx context.Context, req *identityv1.ChangePasswordRequest) (uuid.UUID, error) {
+	tenantID, userID, err := parseIDs(req.GetTenantId(), req.GetUserId())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	q := store.New(s.deps.Pool)
+	row, err := q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrUserNotFound
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("get user %s: %w", userID, err)
+	}
+	current, err := q.GetPasswordHash(ctx, store.GetPasswordHashParams{TenantID: tenantID, UserID: userID})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("get password of user %s: %w", userID, err)
+	}
+	ok, err := s.hasher.verify(ctx, current, req.GetCurrentPassword())
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("verify password of user %s: %w", userID, err)
+	}
+	if !ok {
+		return uuid.Nil, &rpc.InvalidFieldError{Field: "current_password", Rule: "password.current", Message: "is not the current password"}
+	}
+	if err := s.checkNewPassword(ctx, newPassword{
+		field: "new_password", password: req.GetNewPassword(), tenantID: tenantID, userID: userID, canonicalEmail: row.EmailCanonical,
+	}); err != nil {
+		return uuid.Nil, err
+	}
+	hash, err := s.hasher.hash(ctx, req.GetNewPassword())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	p := passwordSet{hash: hash, reason: identityv1.PasswordChangeReason_PASSWORD_CHANGE_REASON_CHANGED, keepSessionID: req.GetKeepSessionId()}
+	latest, err := s.updateUser(ctx, userUpdate{
+		tenantID: tenantID, userID: userID,
+		decide: func(u user) ([]events.Change, error) { return u.setPassword(p), nil },
+		write:  writePassword(ctx, hash),
+	})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	s.deps.Logger.InfoContext(ctx, "password changed", "tenant_id", tenantID, "user_id", userID)
+	return latest, nil
+}
