@@ -46,6 +46,7 @@ import (
 	"github.com/authms/authms/services/internal/secrets"
 	"github.com/authms/authms/services/profile"
 	"github.com/authms/authms/services/risk"
+	"github.com/authms/authms/services/session"
 	"github.com/authms/authms/services/tenant"
 	"github.com/authms/authms/services/wallet"
 )
@@ -76,6 +77,9 @@ func definitions(cfg Config) []Definition {
 		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
 		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
 		define(risk.Name, risk.Migrations(), func(d platform.Deps) (*risk.Service, error) { return risk.New(d) }),
+		define(session.Name, session.Migrations(), func(d platform.Deps) (*session.Service, error) {
+			return session.NewWithConfig(d, cfg.Session)
+		}),
 	}
 }
 
@@ -163,6 +167,10 @@ type Config struct {
 	// Identity configures the identity service (password hashing cost);
 	// zero fields take identity's production defaults.
 	Identity identity.Config
+	// Session configures the session service (token lifetimes, key
+	// rotation, refresh reuse grace, issuer, trusted proxies); zero fields
+	// take session's production defaults.
+	Session session.Config
 	// PeerURLs gives the base URL of services that run in another process
 	// (service name -> URL). Every other service is reached in process.
 	PeerURLs map[string]string

@@ -43,16 +43,16 @@ const uniqueEmail = "users_tenant_email_key"
 
 // user is the user aggregate's state, folded from its events.
 type user struct {
-	id        string
-	tenantID  string
-	email     string
+	id       string
+	tenantID string
+	email    string
 	// status is statusActive or statusDisabled.
 	status        string
 	emailVerified bool
 	deleted       bool
 	version       int64 // 0: the user was never created
-	createdAt time.Time
-	updatedAt time.Time
+	createdAt     time.Time
+	updatedAt     time.Time
 }
 
 // apply folds one event into u.
@@ -135,8 +135,8 @@ type registration struct {
 // register decides the events of a new user.
 func register(r registration) []events.Change {
 	return []events.Change{{Name: eventUserCreated, Payload: &identityv1.UserCreated{
-		UserId:     r.userID.String(),
-		TenantId:   r.tenantID.String(),
+		UserId:        r.userID.String(),
+		TenantId:      r.tenantID.String(),
 		Email:         r.email,
 		CreateTime:    timestamppb.New(r.now),
 		EmailVerified: r.emailVerified,
@@ -370,12 +370,12 @@ func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 // userProto is the API view of a users row and the user's roles.
 func userProto(r store.User, roles []string) *identityv1.User {
 	return &identityv1.User{
-		Id:         r.ID.String(),
-		TenantId:   r.TenantID.String(),
-		Email:      r.Email,
-		Version:    r.Version,
-		CreateTime: timestamppb.New(r.CreatedAt),
-		UpdateTime: timestamppb.New(r.UpdatedAt),
+		Id:            r.ID.String(),
+		TenantId:      r.TenantID.String(),
+		Email:         r.Email,
+		Version:       r.Version,
+		CreateTime:    timestamppb.New(r.CreatedAt),
+		UpdateTime:    timestamppb.New(r.UpdatedAt),
 		Status:        statusProto(r.Status),
 		Roles:         roles,
 		EmailVerified: r.EmailVerified,

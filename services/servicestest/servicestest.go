@@ -42,6 +42,7 @@ import (
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/auth/authtest"
 	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/session"
 )
 
 // Test tunings: short enough that tests finish fast, long enough not to spin.
@@ -95,6 +96,10 @@ type Options struct {
 	// identity's production defaults; pass identity.DefaultConfig() to
 	// hash at production cost (benchmarks do).
 	Identity identity.Config
+	// Session configures the session service (services.Config.Session):
+	// a test clock, short key rotation, trusted proxies. The zero value
+	// takes session's defaults.
+	Session session.Config
 	// TracerProvider turns tracing on (services.Config.TracerProvider); a
 	// provider with tracetest's in-memory exporter lets a test read the
 	// spans. Nil: tracing off.
@@ -164,6 +169,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		// connections; a relay holds one of each pool's.
 		Pool:               pg.PoolConfig{MaxConns: 4},
 		Identity:           opts.Identity,
+		Session:            opts.Session,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		Auth:               services.AuthConfig{OperatorToken: operator, Keys: keys},

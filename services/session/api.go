@@ -1,0 +1,105 @@
+package session
+
+import (
+	"context"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
+	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
+)
+
+// api adapts the service to its Connect interface. Requests reach it
+// validated against the schema's rules.
+//
+// Until the shared auth interceptor lands, Logout, ListSessions and the
+// Revoke methods trust the ids in the request. Once it does, each reads the
+// caller with auth.FromContext and answers NotFound when the request's
+// tenant_id is not the token's tid, when a user without the admin role
+// names another user_id, and (Logout) when session_id is not the token's
+// sid; a service principal may act on any session of any tenant.
+type api struct{ s *Service }
+
+var _ sessionv1connect.SessionServiceHandler = (*api)(nil)
+
+func (a *api) Login(ctx context.Context, req *connect.Request[sessionv1.LoginRequest]) (*connect.Response[sessionv1.LoginResponse], error) {
+	c, err := a.client(req)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	res, err := a.s.login(ctx, req.Msg, c)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) Refresh(ctx context.Context, req *connect.Request[sessionv1.RefreshRequest]) (*connect.Response[sessionv1.RefreshResponse], error) {
+	res, err := a.s.refresh(ctx, req.Msg.GetRefreshToken())
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (a *api) Logout(ctx context.Context, req *connect.Request[sessionv1.LogoutRequest]) (*connect.Response[sessionv1.LogoutResponse], error) {
+	// Auth check goes here: the principal's tid and sid must be the
+	// request's (else NotFound).
+	was, err := a.s.revokeOne(ctx, req.Msg.GetTenantId(), req.Msg.GetSessionId(), nil, sessionv1.RevokeReason_REVOKE_REASON_LOGOUT)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&sessionv1.LogoutResponse{WasActive: was}), nil
+}
+
+func (a *api) ListSessions(ctx context.Context, req *connect.Request[sessionv1.ListSessionsRequest]) (*connect.Response[sessionv1.ListSessionsResponse], error) {
+	// Auth check goes here: tenant_id must be the principal's tid, and
+	// user_id its sub unless it has the admin role (else NotFound).
+	sessions, err := a.s.listSessions(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&sessionv1.ListSessionsResponse{Sessions: sessions}), nil
+}
+
+func (a *api) RevokeSession(ctx context.Context, req *connect.Request[sessionv1.RevokeSessionRequest]) (*connect.Response[sessionv1.RevokeSessionResponse], error) {
+	// Auth check goes here, as in ListSessions.
+	userID, err := parseUUID("user_id", req.Msg.GetUserId())
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	was, err := a.s.revokeOne(ctx, req.Msg.GetTenantId(), req.Msg.GetSessionId(), &userID, sessionv1.RevokeReason_REVOKE_REASON_REVOKED)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&sessionv1.RevokeSessionResponse{WasActive: was}), nil
+}
+
+func (a *api) RevokeAllSessions(ctx context.Context, req *connect.Request[sessionv1.RevokeAllSessionsRequest]) (*connect.Response[sessionv1.RevokeAllSessionsResponse], error) {
+	// Auth check goes here, as in ListSessions.
+	n, err := a.s.revokeAllSessions(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&sessionv1.RevokeAllSessionsResponse{Revoked: int32(n)}), nil
+}
+
+// client returns the caller's address (X-Forwarded-For only from trusted
+// proxies) and user agent.
+func (a *api) client(req connect.AnyRequest) (client, error) {
+	ip, err := a.s.clients.ClientIP(req.Peer().Addr, req.Header())
+	if err != nil {
+		return client{}, err
+	}
+	ua := req.Header().Get("User-Agent")
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	return client{ip: ip.String(), userAgent: strings.ToValidUTF8(ua, "")}, nil
+}
+
+// fail maps err for the response through connectError.
+func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error {
+	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+}

@@ -1,0 +1,57 @@
+// Package session is the authms session service: it logs users in and
+// keeps them logged in. It owns login sessions, rotating refresh tokens and
+// the Ed25519 keys that sign access tokens, in the session database.
+//
+// Login asks risk whether the attempt may proceed (AttemptLogin, with the
+// client's address: the connection's peer, or X-Forwarded-For when the peer
+// is one of Config.TrustedProxies), then identity whether the credentials
+// are right (AuthenticateUser), reports the verdict to risk
+// (ReportLoginResult) and, on success, opens a session. An unknown email, a
+// wrong password and a disabled user get one answer, Unauthenticated
+// "invalid email or password"; a refusal by risk is ResourceExhausted (busy
+// account, throttled address) or PermissionDenied (locked account) with a
+// google.rpc.RetryInfo detail and a Retry-After header, which say nothing
+// about whether the account exists. Calls to identity and risk carry
+// session's own service token (sub "service:session", role "service").
+//
+// Access tokens are JWTs signed with EdDSA (claims iss, aud, sub, tid, sid,
+// roles, iat, nbf, exp, jti) that live the tenant's access token TTL (5 to
+// 15 minutes, default 10). The signing keys live in signing_keys with their
+// private halves sealed (AES-256-GCM, the "signing-key-encryption" secret);
+// every instance checks them every Config.KeyCheckInterval under an
+// advisory lock: a successor is published Config.JWKSMaxAge before it
+// signs, the key it replaces stays published until the longest access token
+// it may have signed has expired, then is deleted. JWKSPath serves them.
+//
+// Refresh tokens are 32 bytes, base64url, stored as SHA-256 only. Each
+// Refresh returns the next token of the session's chain, derived from the
+// one presented with HMAC-SHA256 (the "refresh-token-derivation" secret), so
+// concurrent refreshes of one token within the tenant's reuse grace get the
+// same successor; a used token presented later revokes the session and
+// records session.refresh_token.reuse_detected. Refresh asks identity
+// (GetUser) for the user's status and current roles first.
+//
+// Published (stream SESSION, aggregate id = session id):
+//   - session.session.created (sessionv1.SessionCreated)
+//   - session.session.revoked (sessionv1.SessionRevoked)
+//   - session.refresh_token.reuse_detected (sessionv1.RefreshTokenReuseDetected)
+//
+// Consumed:
+//   - stream TENANT, durable consumer "session_tenant_session_policies":
+//     tenant.tenant.created, tenant.tenant.session_policy_changed, cached in
+//     tenant_session_policies (a tenant not yet projected gets Config's
+//     lifetimes);
+//   - stream IDENTITY, durable consumer "session_user_revocations":
+//     identity.user.password_changed (a reset revokes every session of the
+//     user, a change all but keep_session_id), identity.user.disabled and
+//     identity.user.deleted (every session).
+//
+// Sessions are aggregates: sessions is their inline read table and every
+// change to one holds its row lock. Refresh token rotations are
+// operational state, not events.
+//
+// The API is not authenticated yet: Logout, ListSessions and the Revoke
+// methods take the tenant, user and session ids from the request. Once the
+// shared auth interceptor lands they check them against auth.FromContext
+// (see api.go): a mismatch is NotFound.
+package session

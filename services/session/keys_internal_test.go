@@ -1,0 +1,69 @@
+package session
+
+import (
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/pg"
+	"github.com/authms/authms/events/pg/pgtest"
+	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/session/store"
+)
+
+// TestInstancesAgreeOnRotation runs four keyrings (four instances) on one
+// database, rotating at once, again and again: they create one key per
+// rotation between them, and all sign with the same key.
+func TestInstancesAgreeOnRotation(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.Provision(t, Name,
+		pg.MigrationSource{Name: "events", FS: events.Migrations},
+		pg.MigrationSource{Name: Name, FS: Migrations()})
+	var (
+		mu  sync.Mutex
+		now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	)
+	cfg := Config{KeyRotation: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}.withDefaults()
+	keys := secrets.NewMemory().Service(Name)
+	rings := make([]*keyring, 4)
+	for i := range rings {
+		rings[i] = newKeyring(pool, keys, cfg, slog.New(slog.DiscardHandler))
+	}
+	maintainAll := func() {
+		var wg sync.WaitGroup
+		for _, r := range rings {
+			wg.Go(func() { assert.NoError(t, r.maintain(t.Context())) })
+		}
+		wg.Wait()
+	}
+	count := func() int {
+		rows, err := store.New(pool).ListSigningKeys(t.Context())
+		require.NoError(t, err)
+		return len(rows)
+	}
+	maintainAll()
+	require.Equal(t, 1, count(), "one first key")
+	for round := range 3 {
+		mu.Lock()
+		now = now.Add(time.Hour)
+		mu.Unlock()
+		maintainAll()
+		maintainAll()
+		assert.LessOrEqual(t, count(), 2, "round %d: current and next only, once retired keys are gone", round)
+		mu.Lock()
+		now = now.Add(cfg.JWKSMaxAge)
+		mu.Unlock()
+		var kids []string
+		for _, r := range rings {
+			k, err := r.current(t.Context())
+			require.NoError(t, err)
+			kids = append(kids, k.kid)
+		}
+		assert.Equal(t, []string{kids[0], kids[0], kids[0], kids[0]}, kids, "round %d: every instance signs with the same key", round)
+	}
+}

@@ -1,0 +1,163 @@
+package session
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authms/authms/events"
+	"github.com/authms/authms/projections"
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+)
+
+// Tenant subjects the session policy projector consumes.
+const (
+	subjectTenantCreated        = "tenant.tenant.created"
+	subjectSessionPolicyChanged = "tenant.tenant.session_policy_changed"
+)
+
+// sessionPoliciesTable caches each tenant's session policy, guarded by the
+// tenant aggregate's version.
+var sessionPoliciesTable = projections.Table{
+	Name:    "tenant_session_policies",
+	Key:     []string{"tenant_id"},
+	Columns: []string{"access_token_ttl_seconds", "refresh_token_ttl_seconds", "refresh_reuse_grace_millis"},
+}
+
+// sessionPoliciesProjector keeps tenant_session_policies in step with the
+// tenants' session policies (durable consumer
+// "session_tenant_session_policies"). It is a pure cache, rebuildable by
+// replay.
+func (s *Service) sessionPoliciesProjector() projections.Projector {
+	return projections.Projector{
+		Service: Name,
+		Name:    "tenant_session_policies",
+		Source:  "tenant",
+		Handlers: map[string]projections.Apply{
+			subjectTenantCreated:        cacheSessionPolicy,
+			subjectSessionPolicyChanged: cacheSessionPolicy,
+		},
+		Rebuild: &projections.Rebuild{Tables: []string{sessionPoliciesTable.Name}},
+	}
+}
+
+// cacheSessionPolicy upserts the session policy a tenant event carries.
+func cacheSessionPolicy(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	var (
+		tenant string
+		policy *tenantv1.SessionPolicy
+	)
+	switch ev.Subject() {
+	case subjectTenantCreated:
+		var m tenantv1.TenantCreated
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, policy = m.GetTenantId(), m.GetSessionPolicy()
+	case subjectSessionPolicyChanged:
+		var m tenantv1.SessionPolicyChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, policy = m.GetTenantId(), m.GetPolicy()
+	default:
+		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
+	}
+	tenantID, err := uuid.Parse(tenant)
+	if err != nil {
+		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+	}
+	access, refresh, grace := policy.GetAccessTokenTtl().AsDuration(), policy.GetRefreshTokenTtl().AsDuration(), policy.GetRefreshReuseGrace().AsDuration()
+	if access < minAccessTokenTTL || access > maxAccessTokenTTL || refresh < access || refresh.Seconds() > float64(1<<31-1) ||
+		grace < 0 || grace > maxReuseGrace {
+		return events.Permanent(fmt.Errorf("event %s: invalid session policy %v", ev.ID, policy))
+	}
+	_, err = sessionPoliciesTable.Upsert(ctx, tx, tenantID, int32(access.Seconds()), int32(refresh.Seconds()), int32(grace.Milliseconds()), ev.Version)
+	return err
+}
+
+// Identity subjects the revocation projector consumes.
+const (
+	subjectPasswordChanged = "identity.user.password_changed"
+	subjectUserDisabled    = "identity.user.disabled"
+	subjectUserDeleted     = "identity.user.deleted"
+)
+
+// userRevocationsProjector ends the sessions of users whose credentials
+// or standing changed (durable consumer "session_user_revocations"): a
+// password reset revokes every session of the user, a password change all
+// but the one it was made from, a disabled or deleted user all. The
+// revocations and their session.session.revoked events commit with the
+// consumer's processed_events row, so each identity event revokes once. It
+// reacts rather than caches, so it has no rebuild: replaying it would
+// revoke sessions opened since.
+func (s *Service) userRevocationsProjector() projections.Projector {
+	return projections.Projector{
+		Service: Name,
+		Name:    "user_revocations",
+		Source:  "identity",
+		Handlers: map[string]projections.Apply{
+			subjectPasswordChanged: s.revokeOnIdentityEvent,
+			subjectUserDisabled:    s.revokeOnIdentityEvent,
+			subjectUserDeleted:     s.revokeOnIdentityEvent,
+		},
+	}
+}
+
+// revokeOnIdentityEvent revokes the sessions an identity event ends.
+func (s *Service) revokeOnIdentityEvent(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	var (
+		tenant, user, keep string
+		reason             sessionv1.RevokeReason
+	)
+	switch ev.Subject() {
+	case subjectPasswordChanged:
+		var m identityv1.UserPasswordChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, user, reason = m.GetTenantId(), m.GetUserId(), sessionv1.RevokeReason_REVOKE_REASON_PASSWORD_RESET
+		if m.GetReason() != identityv1.PasswordChangeReason_PASSWORD_CHANGE_REASON_RESET {
+			keep, reason = m.GetKeepSessionId(), sessionv1.RevokeReason_REVOKE_REASON_PASSWORD_CHANGED
+		}
+	case subjectUserDisabled:
+		var m identityv1.UserDisabled
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, user, reason = m.GetTenantId(), m.GetUserId(), sessionv1.RevokeReason_REVOKE_REASON_USER_DISABLED
+	case subjectUserDeleted:
+		var m identityv1.UserDeleted
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, user, reason = m.GetTenantId(), m.GetUserId(), sessionv1.RevokeReason_REVOKE_REASON_USER_DELETED
+	default:
+		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
+	}
+	tenantID, terr := uuid.Parse(tenant)
+	userID, uerr := uuid.Parse(user)
+	if terr != nil || uerr != nil {
+		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q or user_id %q", ev.ID, tenant, user))
+	}
+	var except uuid.UUID
+	if keep != "" {
+		id, err := uuid.Parse(keep)
+		if err != nil {
+			return events.Permanent(fmt.Errorf("event %s: bad keep_session_id %q", ev.ID, keep))
+		}
+		except = id
+	}
+	n, err := s.revokeAll(events.CausedBy(ctx, ev), tx, tenantID, userID, except, reason)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.deps.Logger.InfoContext(ctx, "sessions revoked", "tenant_id", tenantID, "user_id", userID, "sessions", n, "reason", reason.String())
+	}
+	return nil
+}

@@ -1,0 +1,581 @@
+package session_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
+	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/servicestest"
+	"github.com/authms/authms/services/session"
+)
+
+const password = "correct horse battery staple"
+
+// clock is a settable time source for the session service.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env runs tenant, identity, risk and session for one test.
+type env struct {
+	*servicestest.Env
+	session  sessionv1connect.SessionServiceClient
+	identity identityv1connect.IdentityServiceClient
+	tenant   tenantv1connect.TenantServiceClient
+	pool     *pgxpool.Pool
+}
+
+func start(t testing.TB, opts servicestest.Options) *env {
+	t.Helper()
+	e := servicestest.StartWith(t, opts, "tenant", "identity", "risk", "session")
+	return &env{
+		Env:      e,
+		session:  sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL),
+		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL),
+		tenant:   tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL),
+		pool:     e.Pool("session"),
+	}
+}
+
+// newTenant creates a tenant and waits until session has its policy.
+func (e *env) newTenant(t testing.TB) string {
+	t.Helper()
+	res, err := e.tenant.CreateTenant(context.Background(), connect.NewRequest(&tenantv1.CreateTenantRequest{
+		Slug: "t-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20], DisplayName: "Acme",
+	}))
+	require.NoError(t, err)
+	id := res.Msg.GetTenant().GetId()
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_session_policies WHERE tenant_id = $1", id) == 1
+	}, 10*time.Second, 20*time.Millisecond, "session projects the tenant's policy")
+	return id
+}
+
+func (e *env) register(t testing.TB, tenant, email string) string {
+	t.Helper()
+	res, err := e.identity.RegisterUser(context.Background(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenant, Email: email, Password: password,
+	}))
+	require.NoError(t, err)
+	return res.Msg.GetUser().GetId()
+}
+
+func (e *env) login(ctx context.Context, tenant, email, pw string) (*sessionv1.LoginResponse, error) {
+	res, err := e.session.Login(ctx, connect.NewRequest(&sessionv1.LoginRequest{TenantId: tenant, Email: email, Password: pw}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+func (e *env) mustLogin(t testing.TB, tenant, email string) *sessionv1.LoginResponse {
+	t.Helper()
+	res, err := e.login(context.Background(), tenant, email, password)
+	require.NoError(t, err)
+	return res
+}
+
+func (e *env) refresh(ctx context.Context, token string) (*sessionv1.RefreshResponse, error) {
+	res, err := e.session.Refresh(ctx, connect.NewRequest(&sessionv1.RefreshRequest{RefreshToken: token}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+func (e *env) count(t testing.TB, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, e.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+// subjects returns the subjects of an aggregate's session events in order.
+func (e *env) subjects(t testing.TB, aggregateID string) []string {
+	t.Helper()
+	rows, err := e.pool.Query(context.Background(), "SELECT subject FROM events WHERE aggregate_id = $1 ORDER BY version", aggregateID)
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// jwks fetches the served JWKS over plain HTTP.
+func (e *env) jwks(t testing.TB) session.JWKS {
+	t.Helper()
+	res, err := http.Get(e.URL + session.JWKSPath)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "max-age=60", res.Header.Get("Cache-Control"))
+	assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+	var set session.JWKS
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&set))
+	return set
+}
+
+func kids(set session.JWKS) []string {
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+// jwtClaims are the claims the contract fixes.
+type jwtClaims struct {
+	Iss   string   `json:"iss"`
+	Aud   string   `json:"aud"`
+	Sub   string   `json:"sub"`
+	Tid   string   `json:"tid"`
+	Sid   string   `json:"sid"`
+	Roles []string `json:"roles"`
+	Iat   int64    `json:"iat"`
+	Nbf   int64    `json:"nbf"`
+	Exp   int64    `json:"exp"`
+	Jti   string   `json:"jti"`
+}
+
+// verify checks a compact JWS against a JWKS independently of the service
+// (crypto/ed25519 over "header.payload") and returns its kid and claims.
+func verify(token string, set session.JWKS) (string, jwtClaims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", jwtClaims{}, errors.New("not a compact JWS")
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return "", jwtClaims{}, err
+	}
+	var h map[string]any
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return "", jwtClaims{}, err
+	}
+	if h["alg"] != "EdDSA" || h["typ"] != "JWT" || len(h) != 3 {
+		return "", jwtClaims{}, fmt.Errorf("header %v", h)
+	}
+	kid, _ := h["kid"].(string)
+	var pub ed25519.PublicKey
+	for _, k := range set.Keys {
+		if k.Kid == kid && k.Kty == "OKP" && k.Crv == "Ed25519" && k.Alg == "EdDSA" && k.Use == "sig" {
+			if pub, err = base64.RawURLEncoding.DecodeString(k.X); err != nil {
+				return "", jwtClaims{}, err
+			}
+		}
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return kid, jwtClaims{}, fmt.Errorf("kid %q is not in the JWKS", kid)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return kid, jwtClaims{}, err
+	}
+	if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
+		return kid, jwtClaims{}, errors.New("bad signature")
+	}
+	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return kid, jwtClaims{}, err
+	}
+	var c jwtClaims
+	if err := json.Unmarshal(pb, &c); err != nil {
+		return kid, jwtClaims{}, err
+	}
+	return kid, c, nil
+}
+
+func mustVerify(t testing.TB, token string, set session.JWKS) (string, jwtClaims) {
+	t.Helper()
+	kid, c, err := verify(token, set)
+	require.NoError(t, err)
+	return kid, c
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	userID := e.register(t, tenant, "alice@example.com")
+
+	res, err := e.login(t.Context(), tenant, "  Alice@EXAMPLE.com ", password)
+	require.NoError(t, err, "a case variant of the address logs in")
+	tok := res.GetTokens()
+	assert.Equal(t, "Bearer", tok.GetTokenType())
+	assert.Equal(t, userID, res.GetSession().GetUserId())
+	assert.Equal(t, "127.0.0.1", res.GetSession().GetIp())
+	assert.Regexp(t, `^[A-Za-z0-9_-]{43}$`, tok.GetRefreshToken())
+
+	kid, c := mustVerify(t, tok.GetAccessToken(), e.jwks(t))
+	assert.NotEmpty(t, kid)
+	assert.Equal(t, "authms", c.Iss)
+	assert.Equal(t, "authms", c.Aud)
+	assert.Equal(t, userID, c.Sub)
+	assert.Equal(t, tenant, c.Tid)
+	assert.Equal(t, res.GetSession().GetId(), c.Sid)
+	assert.Equal(t, []string{}, c.Roles)
+	assert.Equal(t, int64(600), c.Exp-c.Iat, "the tenant's default policy: 10 minutes")
+	assert.Equal(t, c.Iat, c.Nbf)
+	assert.Equal(t, tok.GetAccessTokenExpireTime().AsTime().Unix(), c.Exp)
+	assert.WithinDuration(t, time.Now().Add(30*24*time.Hour), tok.GetRefreshTokenExpireTime().AsTime(), time.Minute)
+	_, err = uuid.Parse(c.Jti)
+	require.NoError(t, err)
+	// The payload carries exactly the contract's claims.
+	var payload map[string]any
+	pb, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.GetAccessToken(), ".")[1])
+	require.NoError(t, json.Unmarshal(pb, &payload))
+	assert.Len(t, payload, 10)
+
+	assert.Equal(t, []string{"session.session.created"}, e.subjects(t, c.Sid))
+	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", c.Sid))
+	raw, err := base64.RawURLEncoding.DecodeString(tok.GetRefreshToken())
+	require.NoError(t, err)
+	assert.Zero(t, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1 OR successor_hash = $1", raw),
+		"the token itself is not stored")
+
+	list, err := e.session.ListSessions(t.Context(), connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: userID}))
+	require.NoError(t, err)
+	require.Len(t, list.Msg.GetSessions(), 1)
+	assert.Equal(t, c.Sid, list.Msg.GetSessions()[0].GetId())
+
+	t.Run("one answer for every bad login", func(t *testing.T) {
+		e.register(t, tenant, "bob@example.com")
+		for _, tc := range []struct{ name, tenant, email, password string }{
+			{"wrong password", tenant, "alice@example.com", "wrong password, long enough"},
+			{"empty password", tenant, "alice@example.com", ""},
+			{"unknown email", tenant, "nobody@example.com", password},
+			{"not an email", tenant, "nobody", password},
+			{"another tenant", uuid.NewString(), "alice@example.com", password},
+		} {
+			_, err := e.login(t.Context(), tc.tenant, tc.email, tc.password)
+			require.Error(t, err, tc.name)
+			assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), tc.name)
+			assert.Equal(t, "unauthenticated: invalid email or password", err.Error(), tc.name)
+		}
+	})
+
+	t.Run("raw JSON", func(t *testing.T) {
+		body := fmt.Sprintf(`{"tenantId":%q,"email":"alice@example.com","password":%q}`, tenant, password)
+		res, err := http.Post(e.URL+sessionv1connect.SessionServiceLoginProcedure, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+		var out struct {
+			Tokens struct {
+				AccessToken, RefreshToken, AccessTokenExpireTime, TokenType string
+			}
+			Session struct{ ID string }
+		}
+		require.NoError(t, json.Unmarshal(b, &out))
+		_, c := mustVerify(t, out.Tokens.AccessToken, e.jwks(t))
+		assert.Equal(t, userID, c.Sub)
+		assert.Equal(t, out.Session.ID, c.Sid)
+		assert.Equal(t, "Bearer", out.Tokens.TokenType)
+
+		res, err = http.Post(e.URL+sessionv1connect.SessionServiceLoginProcedure, "application/json",
+			strings.NewReader(fmt.Sprintf(`{"tenantId":%q,"email":"alice@example.com","password":"nope"}`, tenant)))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ = io.ReadAll(res.Body)
+		assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		assert.JSONEq(t, `{"code":"unauthenticated","message":"invalid email or password"}`, string(b))
+	})
+}
+
+func TestLoginFollowsTheTenantsSessionPolicy(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	_, err := e.tenant.UpdateSessionPolicy(t.Context(), connect.NewRequest(&tenantv1.UpdateSessionPolicyRequest{
+		TenantId: tenant, Policy: &tenantv1.SessionPolicy{
+			AccessTokenTtl: durationpb.New(5 * time.Minute), RefreshTokenTtl: durationpb.New(2 * time.Hour), RefreshReuseGrace: durationpb.New(0),
+		},
+	}))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_session_policies WHERE tenant_id = $1 AND access_token_ttl_seconds = 300", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	res := e.mustLogin(t, tenant, "alice@example.com")
+	_, c := mustVerify(t, res.GetTokens().GetAccessToken(), e.jwks(t))
+	assert.Equal(t, int64(300), c.Exp-c.Iat)
+	assert.WithinDuration(t, time.Now().Add(2*time.Hour), res.GetTokens().GetRefreshTokenExpireTime().AsTime(), time.Minute)
+}
+
+func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{Now: clk.Now}})
+	tenant := e.newTenant(t)
+	userID := e.register(t, tenant, "alice@example.com")
+	login := e.mustLogin(t, tenant, "alice@example.com")
+	first := login.GetTokens().GetRefreshToken()
+	sid := login.GetSession().GetId()
+
+	clk.Advance(time.Minute)
+	r1, err := e.refresh(t.Context(), first)
+	require.NoError(t, err)
+	second := r1.GetTokens().GetRefreshToken()
+	assert.NotEqual(t, first, second)
+	assert.Equal(t, sid, r1.GetSession().GetId())
+	_, c := mustVerify(t, r1.GetTokens().GetAccessToken(), e.jwks(t))
+	assert.Equal(t, sid, c.Sid)
+	assert.Equal(t, userID, c.Sub)
+	assert.Equal(t, clk.Now().Unix(), c.Iat)
+
+	clk.Advance(time.Minute)
+	r2, err := e.refresh(t.Context(), second)
+	require.NoError(t, err)
+	third := r2.GetTokens().GetRefreshToken()
+
+	// The first token again, long after the grace window: the family is
+	// revoked, the live token with it.
+	_, err = e.refresh(t.Context(), first)
+	require.Error(t, err)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Contains(t, err.Error(), "already used")
+	_, err = e.refresh(t.Context(), third)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "the live token died with its family")
+	assert.Equal(t, []string{"session.session.created", "session.refresh_token.reuse_detected", "session.session.revoked"}, e.subjects(t, sid))
+
+	list, err := e.session.ListSessions(t.Context(), connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: userID}))
+	require.NoError(t, err)
+	assert.Empty(t, list.Msg.GetSessions())
+
+	_, err = e.refresh(t.Context(), "not-a-token")
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	_, err = e.refresh(t.Context(), base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+}
+
+func TestParallelRefreshesGetOneSuccessor(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	login := e.mustLogin(t, tenant, "alice@example.com")
+	token := login.GetTokens().GetRefreshToken()
+
+	const n = 10
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		successors = map[string]int{}
+		errs       []error
+	)
+	for range n {
+		wg.Go(func() {
+			res, err := e.refresh(context.Background(), token)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			successors[res.GetTokens().GetRefreshToken()]++
+		})
+	}
+	wg.Wait()
+	require.Empty(t, errs, "no refresh within the grace window fails")
+	require.Len(t, successors, 1, "one successor")
+	for succ, count := range successors {
+		assert.Equal(t, n, count)
+		assert.Equal(t, 2, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", login.GetSession().GetId()),
+			"one chain: the first token and its one successor")
+		_, err := e.refresh(t.Context(), succ)
+		require.NoError(t, err, "the successor is live")
+	}
+	assert.Equal(t, []string{"session.session.created"}, e.subjects(t, login.GetSession().GetId()))
+}
+
+func TestRevokeSessions(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	alice := e.register(t, tenant, "alice@example.com")
+	bob := e.register(t, tenant, "bob@example.com")
+	a1, a2, a3, a4 := e.mustLogin(t, tenant, "alice@example.com"), e.mustLogin(t, tenant, "alice@example.com"),
+		e.mustLogin(t, tenant, "alice@example.com"), e.mustLogin(t, tenant, "alice@example.com")
+	b1 := e.mustLogin(t, tenant, "bob@example.com")
+	ctx := t.Context()
+
+	out, err := e.session.Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
+	require.NoError(t, err)
+	assert.True(t, out.Msg.GetWasActive())
+	out, err = e.session.Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
+	require.NoError(t, err)
+	assert.False(t, out.Msg.GetWasActive(), "logging out twice changes nothing")
+	_, err = e.refresh(ctx, a1.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+
+	_, err = e.session.RevokeSession(ctx, connect.NewRequest(&sessionv1.RevokeSessionRequest{TenantId: tenant, UserId: bob, SessionId: a2.GetSession().GetId()}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another user's session")
+	_, err = e.session.RevokeSession(ctx, connect.NewRequest(&sessionv1.RevokeSessionRequest{TenantId: uuid.NewString(), UserId: alice, SessionId: a2.GetSession().GetId()}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another tenant")
+	rs, err := e.session.RevokeSession(ctx, connect.NewRequest(&sessionv1.RevokeSessionRequest{TenantId: tenant, UserId: alice, SessionId: a2.GetSession().GetId()}))
+	require.NoError(t, err)
+	assert.True(t, rs.Msg.GetWasActive())
+
+	all, err := e.session.RevokeAllSessions(ctx, connect.NewRequest(&sessionv1.RevokeAllSessionsRequest{
+		TenantId: tenant, UserId: alice, ExceptSessionId: new(a4.GetSession().GetId()),
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), all.Msg.GetRevoked(), "a3 only")
+
+	list, err := e.session.ListSessions(ctx, connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: alice}))
+	require.NoError(t, err)
+	require.Len(t, list.Msg.GetSessions(), 1)
+	assert.Equal(t, a4.GetSession().GetId(), list.Msg.GetSessions()[0].GetId())
+	_, err = e.refresh(ctx, a3.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	_, err = e.refresh(ctx, b1.GetTokens().GetRefreshToken())
+	require.NoError(t, err, "bob's session is untouched")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, a1.GetSession().GetId()))
+	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_LOGOUT'", a1.GetSession().GetId()))
+}
+
+func TestSigningKeysRotate(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{
+		Now: clk.Now, KeyRotation: time.Hour, KeyCheckInterval: 20 * time.Millisecond,
+	}})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	old := e.mustLogin(t, tenant, "alice@example.com").GetTokens().GetAccessToken()
+	set := e.jwks(t)
+	require.Len(t, set.Keys, 1)
+	k1, _ := mustVerify(t, old, set)
+
+	// A minute before the hour: the successor is published, not yet used.
+	clk.Advance(time.Hour - time.Minute)
+	require.Eventually(t, func() bool { return len(e.jwks(t).Keys) == 2 }, 10*time.Second, 20*time.Millisecond)
+	k2 := kids(e.jwks(t))[1]
+	assert.Equal(t, k1, kids(e.jwks(t))[0])
+	kid, _ := mustVerify(t, e.mustLogin(t, tenant, "alice@example.com").GetTokens().GetAccessToken(), e.jwks(t))
+	assert.Equal(t, k1, kid, "a published key signs only one JWKS cache period later")
+
+	clk.Advance(time.Minute)
+	fresh := e.mustLogin(t, tenant, "alice@example.com").GetTokens().GetAccessToken()
+	kid, _ = mustVerify(t, fresh, e.jwks(t))
+	assert.Equal(t, k2, kid, "the successor signs")
+	_, _ = mustVerify(t, old, e.jwks(t)) // the old key still verifies the old token
+
+	// The old key signed its last token when k2 activated; it leaves once
+	// the longest token lifetime (15 minutes, plus a minute of skew) has
+	// passed since.
+	clk.Advance(15 * time.Minute)
+	assert.Equal(t, []string{k1, k2}, kids(e.jwks(t)))
+	clk.Advance(time.Minute + time.Second)
+	assert.Equal(t, []string{k2}, kids(e.jwks(t)))
+	require.Eventually(t, func() bool { return e.count(t, "SELECT count(*) FROM signing_keys WHERE kid = $1", k1) == 0 },
+		10*time.Second, 20*time.Millisecond, "removed from the database too")
+	_, _, err := verify(old, e.jwks(t))
+	require.Error(t, err, "a removed key verifies nothing")
+	_, _ = mustVerify(t, fresh, e.jwks(t))
+}
+
+func TestLockoutUnderParallelWrongPasswords(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	const maxFailures = 3
+	_, err := e.tenant.UpdateLockoutPolicy(t.Context(), connect.NewRequest(&tenantv1.UpdateLockoutPolicyRequest{
+		TenantId: tenant, Policy: &tenantv1.LockoutPolicy{
+			MaxFailures: maxFailures, Window: durationpb.New(15 * time.Minute), LockoutDuration: durationpb.New(15 * time.Minute),
+		},
+	}))
+	require.NoError(t, err)
+	risk := e.Pool("risk")
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, risk.QueryRow(t.Context(), "SELECT count(*) FROM tenant_lockout_policies WHERE tenant_id = $1 AND max_failures = $2",
+			tenant, maxFailures).Scan(&n))
+		return n == 1
+	}, 10*time.Second, 20*time.Millisecond, "risk projects the policy")
+
+	const n = 50
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[connect.Code]int{}
+	)
+	for i := range n {
+		wg.Go(func() {
+			req := connect.NewRequest(&sessionv1.LoginRequest{TenantId: tenant, Email: "alice@example.com", Password: fmt.Sprintf("wrong password %d", i)})
+			// An attacker rotating forwarded addresses: not trusted.
+			req.Header().Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			_, err := e.session.Login(context.Background(), req)
+			mu.Lock()
+			defer mu.Unlock()
+			codes[connect.CodeOf(err)]++
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, n, codes[connect.CodeUnauthenticated]+codes[connect.CodeResourceExhausted]+codes[connect.CodePermissionDenied], codes)
+	assert.LessOrEqual(t, codes[connect.CodeUnauthenticated], maxFailures, "no more password checks than the tenant allows: %v", codes)
+	assert.Positive(t, codes[connect.CodeUnauthenticated], codes)
+
+	// The right password now: the account is locked.
+	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
+	require.Error(t, err)
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
+	var ce *connect.Error
+	require.ErrorAs(t, err, &ce)
+	assert.NotEmpty(t, ce.Meta().Get("Retry-After"))
+	require.Len(t, ce.Details(), 1)
+	assert.Equal(t, "google.rpc.RetryInfo", ce.Details()[0].Type())
+	// An unknown email in the same state answers the same way.
+	for range maxFailures {
+		_, _ = e.login(t.Context(), tenant, "nobody@example.com", "wrong password")
+	}
+	_, err2 := e.login(t.Context(), tenant, "nobody@example.com", password)
+	assert.Equal(t, connect.CodeOf(err), connect.CodeOf(err2))
+	var ce2 *connect.Error
+	require.ErrorAs(t, err2, &ce2)
+	assert.Equal(t, ce.Message(), ce2.Message())
+}
