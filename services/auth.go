@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -30,6 +31,9 @@ type AuthConfig struct {
 	// Keys verifies access tokens before the session service's JWKS is
 	// asked: tests install a static key (servicestest). Nil: JWKS only.
 	Keys auth.KeySource
+	// Now is the clock tokens are checked against (tests that move the
+	// session service's clock move this one too); nil: time.Now.
+	Now func() time.Time
 }
 
 // operatorTokenKey names the development operator token in the secret
@@ -65,7 +69,7 @@ func (p *Platform) Policy(procedure string) (auth.Policy, bool) { return p.authn
 // revocation list fed by the SESSION stream, and the operator token.
 func newAuth(cfg Config, peers *peers, metrics *obs.Metrics) (*auth.Authenticator, *auth.Revocations, error) {
 	client, baseURL := peers.Client("session")
-	jwks, err := auth.NewJWKS(auth.JWKSConfig{Client: client, BaseURL: baseURL, Logger: cfg.Logger.With("component", "jwks")})
+	jwks, err := auth.NewJWKS(auth.JWKSConfig{Client: client, BaseURL: baseURL, Logger: cfg.Logger.With("component", "jwks"), Now: cfg.Auth.Now})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,7 +77,7 @@ func newAuth(cfg Config, peers *peers, metrics *obs.Metrics) (*auth.Authenticato
 	if cfg.Auth.Keys != nil {
 		keys = auth.Chain(cfg.Auth.Keys, jwks)
 	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Now: cfg.Auth.Now})
 	if err != nil {
 		return nil, nil, err
 	}

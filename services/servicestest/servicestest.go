@@ -145,6 +145,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		OperatorToken: operator,
 		tb:            tb,
 	}
+	env.Signer.Now = opts.Session.Now
 	keys := opts.Keys
 	if keys == nil {
 		keys = env.Signer.Keys()
@@ -172,7 +173,8 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Session:            opts.Session,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
-		Auth:               services.AuthConfig{OperatorToken: operator, Keys: keys},
+		// Tokens are checked against session's clock, which tests move.
+		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, Now: opts.Session.Now},
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

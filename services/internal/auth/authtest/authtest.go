@@ -26,6 +26,8 @@ type Signer struct {
 	// Issuer and Audience go in iss and aud (default auth.DefaultIssuer,
 	// auth.DefaultAudience).
 	Issuer, Audience string
+	// Now is the clock of iat when Claims.IssuedAt is zero; nil: time.Now.
+	Now func() time.Time
 }
 
 // NewSigner returns a signer with a fresh key named kid.
@@ -60,7 +62,11 @@ type Claims struct {
 // Map returns the claims as session mints them.
 func (s *Signer) Map(c Claims) map[string]any {
 	iat := c.IssuedAt
-	if iat.IsZero() {
+	switch {
+	case !iat.IsZero():
+	case s.Now != nil:
+		iat = s.Now()
+	default:
 		iat = time.Now()
 	}
 	life := c.Lifetime
