@@ -395,6 +395,13 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	var consumers []*events.Consumer
 	projectors := svc.Projectors()
 	for _, proj := range projectors {
+		// The source service may not run in this process, or may start
+		// later: create its stream as it would (EnsureStreams is
+		// idempotent), so the projector's durable consumer exists and waits
+		// for events instead of retrying, and listing projections works.
+		if err := events.EnsureStreams(ctx, cfg.JS, proj.Source, cfg.Streams); err != nil {
+			return nil, err
+		}
 		// The consumer adds the service attribute itself, as the relay does.
 		c, err := projections.NewConsumer(proj, projections.Config{Pool: pool, JS: cfg.JS, Logger: cfg.Logger, Consumer: cfg.Consumer})
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/authms/authms/events/natsembed"
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/services"
+	"github.com/authms/authms/services/identity"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish.
@@ -44,6 +45,9 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 		Secrets:        services.DevSecrets(dataDir),
 		Logger:         logger,
 		AllowedOrigins: origins,
+		// Until the notification service delivers them, identity logs its
+		// verification and reset links (at info) under this base URL.
+		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL")},
 	}
 }
 

@@ -132,11 +132,65 @@ func (a *api) ResetPassword(ctx context.Context, req *connect.Request[identityv1
 	return connect.NewResponse(&identityv1.ResetPasswordResponse{Position: rpc.PositionToProto(pos)}), nil
 }
 
+func (a *api) CreateRole(ctx context.Context, req *connect.Request[identityv1.CreateRoleRequest]) (*connect.Response[identityv1.CreateRoleResponse], error) {
+	r, latest, err := a.s.createRole(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.CreateRoleResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) GrantPermissions(ctx context.Context, req *connect.Request[identityv1.GrantPermissionsRequest]) (*connect.Response[identityv1.GrantPermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), true)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.GrantPermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) RevokePermissions(ctx context.Context, req *connect.Request[identityv1.RevokePermissionsRequest]) (*connect.Response[identityv1.RevokePermissionsResponse], error) {
+	r, latest, err := a.s.changePermissions(ctx, req.Msg.GetTenantId(), req.Msg.GetRole(), req.Msg.GetPermissions(), false)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.RevokePermissionsResponse{Role: r, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) ListRoles(ctx context.Context, req *connect.Request[identityv1.ListRolesRequest]) (*connect.Response[identityv1.ListRolesResponse], error) {
+	roles, err := a.s.listRoles(ctx, req.Msg.GetTenantId())
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.ListRolesResponse{Roles: roles}), nil
+}
+
+func (a *api) AssignRoles(ctx context.Context, req *connect.Request[identityv1.AssignRolesRequest]) (*connect.Response[identityv1.AssignRolesResponse], error) {
+	u, latest, err := a.s.assignRoles(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	pos := a.s.deps.Position(ctx, latest)
+	return connect.NewResponse(&identityv1.AssignRolesResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
+}
+
+func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identityv1.CheckPermissionRequest]) (*connect.Response[identityv1.CheckPermissionResponse], error) {
+	allowed, err := a.s.checkPermission(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
+}
+
 // Policies says who may call each procedure: registration, email
 // verification and password reset are public (the tokens they carry are
 // the credential); a user reads and changes their own account, a tenant
 // admin any account of the tenant; AuthenticateUser is the session
-// service's alone, and session also reads users on refresh.
+// service's alone, and session also reads users on refresh. Roles are
+// the tenant admins' to manage; the operator may assign them too, which is
+// how a new tenant gets its first admin.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
 		identityv1connect.IdentityServiceRegisterUserProcedure:             auth.Public,
@@ -152,5 +206,12 @@ func (s *Service) Policies() auth.Policies {
 		identityv1connect.IdentityServiceImportUserProcedure:               auth.Admin,
 		identityv1connect.IdentityServiceDisableUserProcedure:              auth.Admin,
 		identityv1connect.IdentityServiceEnableUserProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceCreateRoleProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceGrantPermissionsProcedure:         auth.Admin,
+		identityv1connect.IdentityServiceRevokePermissionsProcedure:        auth.Admin,
+		identityv1connect.IdentityServiceListRolesProcedure:                auth.Tenant,
+		identityv1connect.IdentityServiceAssignRolesProcedure:              auth.Admin.OrOperator(),
+		identityv1connect.IdentityServiceCheckPermissionProcedure:          auth.Owner.OrService(),
 	}
+
 }

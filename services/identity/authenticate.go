@@ -52,7 +52,11 @@ func (s *Service) authenticate(ctx context.Context, req *identityv1.Authenticate
 	if s.hasher.needsUpgrade(login.PasswordHash) {
 		s.upgradeHash(ctx, tenantID, login.ID, login.PasswordHash, password)
 	}
-	return &identityv1.AuthenticateUserResponse{UserId: login.ID.String(), Email: login.Email, EmailVerified: login.EmailVerified}, nil
+	roles, err := store.New(s.deps.Pool).ListUserRoles(ctx, store.ListUserRolesParams{TenantID: tenantID, UserID: login.ID})
+	if err != nil {
+		return nil, fmt.Errorf("roles of user %s: %w", login.ID, err)
+	}
+	return &identityv1.AuthenticateUserResponse{UserId: login.ID.String(), Email: login.Email, Roles: roles, EmailVerified: login.EmailVerified}, nil
 }
 
 // upgradeHash replaces old, the user's hash that password just matched, by

@@ -1,27 +1,75 @@
-// Package identity is the authms identity service: it owns users and their
-// credentials.
+// Package identity is the authms identity service: it owns users, their
+// credentials, email verification, password reset, and each tenant's roles
+// and permissions.
 //
-// A user is an event-sourced aggregate (type "user") in the identity
-// database. Every command runs in one PostgreSQL transaction that locks the
-// aggregate, checks its version, updates the inline read tables (users, with
-// one email per tenant, and credentials, with the argon2id password hash)
-// and appends the new events to the events table and the outbox.
+// Users and roles are event-sourced aggregates (types "user" and "role")
+// in the identity database. Every command runs in one PostgreSQL
+// transaction that locks the aggregate, rehydrates it from its events,
+// decides, updates the inline read tables and appends the new events to
+// the events table and the outbox. The read tables: users (one canonical
+// email per tenant, status, email_verified), credentials (the password
+// hash), password_history, user_tokens (SHA-256 of live tokens), roles and
+// user_roles.
 //
 // Published (stream IDENTITY):
-//   - identity.user.created (identityv1.UserCreated)
+//   - identity.user.created (identityv1.UserCreated), by RegisterUser and ImportUser
 //   - identity.user.email_changed (identityv1.UserEmailChanged)
+//   - identity.user.password_changed (identityv1.UserPasswordChanged), reason CHANGED or RESET
+//   - identity.user.disabled, identity.user.enabled, identity.user.deleted
+//     (identityv1.UserDisabled, UserEnabled, UserDeleted)
+//   - identity.user.roles_changed (identityv1.UserRolesChanged)
+//   - identity.user.email_verification_requested, identity.user.email_verified,
+//     identity.user.password_reset_requested (token ids, never tokens)
+//   - identity.role.created, identity.role.permissions_granted,
+//     identity.role.permissions_revoked (identityv1.RoleCreated, ...)
 //
-// Consumed: nothing yet.
+// Consumed: tenant.tenant.created and tenant.tenant.password_policy_changed
+// (stream TENANT), projected into tenant_password_policies (durable
+// identity_tenant_password_policies); a tenant identity has not heard of
+// gets the default policy (12 characters, breached list, no history).
 //
-// Passwords are 12 to 128 characters (declarative rules in the API schema);
-// the service also refuses a list of common passwords and passwords that
-// contain the local part of the user's email. Hashes use argon2id with the
-// parameters of [PasswordParams], stored as PHC strings; a password or its
-// hash never appears in an event, a log line or a response.
+// Emails. Addresses are parsed by services/internal/email: Unicode local
+// parts and IDNA domains are accepted; invisible characters, labels that
+// mix scripts and Cyrillic or Greek imitations of Latin are refused
+// (InvalidArgument on email). Uniqueness and login matching use the
+// canonical form (NFC, local part lower-cased, A-label domain) that risk
+// keys accounts by too; the spelling the user chose is kept for display.
 //
-// AuthenticateUser checks an email and a password. Every failure (unknown
-// email, wrong or empty password) is the same Unauthenticated error after
-// the same work: without a stored hash to check, a dummy argon2id hash
-// with the configured parameters runs. A successful login re-hashes a
-// password whose stored hash is weaker than the configured parameters.
+// Passwords are 12 to 128 characters (schema rules), at least the tenant's
+// minimum length, not on the breached-password list authms ships
+// (services/internal/breached, when the tenant's policy says so), not on
+// identity's own list of common passwords, not containing the email's
+// local part, and not among the user's last N passwords (tenant policy).
+// Hashes use argon2id with the parameters of [PasswordParams], stored as
+// PHC strings; ImportUser accepts bcrypt hashes. A successful login
+// re-hashes a bcrypt hash, or an argon2id hash weaker than the configured
+// parameters, in the same call. A password or its hash never appears in an
+// event, a log line or a response.
+//
+// AuthenticateUser is enumeration-safe: an unknown email, a wrong or empty
+// password and a disabled or deleted user all get the same Unauthenticated
+// error after one hash (a dummy argon2id hash with the configured
+// parameters when there is no stored hash to check). RequestPasswordReset
+// answers the same for every email; the known-user path also writes the
+// token and its event (a database transaction of about a millisecond),
+// which the others skip.
+//
+// Tokens for email verification and password reset are 32 random bytes
+// (base64url), stored only as SHA-256, single-use, expiring
+// (Config.VerificationTokenTTL, default 24h; Config.ResetTokenTTL, default
+// 1h), and a new token replaces the older one of its kind. Their events
+// carry the token's id; until the notification service delivers the
+// links, identity logs them at info level ("email verification link",
+// "password reset link") under Config.LinkBaseURL.
+//
+// Roles: CreateRole, GrantPermissions, RevokePermissions, ListRoles,
+// AssignRoles (the user's full set) and CheckPermission. Permissions are
+// "<resource>:<action>", "<resource>:*" or "*"; every tenant has the
+// built-in role admin (holding "*"), and "service" is reserved for
+// internal callers. A disabled user holds no permissions.
+//
+// DeleteUser removes the user's rows (credentials, history, tokens,
+// roles), so its email is free again and reads are NotFound; the events
+// table keeps its history, and identity.user.deleted tells every other
+// service to forget the user.
 package identity

@@ -29,6 +29,13 @@ var (
 	ErrInvalidToken = errors.New("the token is invalid or has expired")
 	// ErrEmailVerified reports a verification request for a verified email.
 	ErrEmailVerified = errors.New("the email is verified already")
+	// ErrRoleExists reports a role name the tenant has already (admin
+	// included).
+	ErrRoleExists = errors.New("a role with this name already exists in the tenant")
+	// ErrRoleNotFound reports a role the tenant does not have.
+	ErrRoleNotFound = errors.New("role not found")
+	// ErrBuiltInRole reports a change to the built-in admin role.
+	ErrBuiltInRole = errors.New("the built-in admin role cannot be changed")
 )
 
 // invalidTenant is a tenant id that is not a UUID.
@@ -43,6 +50,12 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)
 	case errors.Is(err, ErrEmailTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrEmailTaken)
+	case errors.Is(err, ErrRoleExists):
+		return connect.NewError(connect.CodeAlreadyExists, ErrRoleExists)
+	case errors.Is(err, ErrRoleNotFound):
+		return connect.NewError(connect.CodeNotFound, ErrRoleNotFound)
+	case errors.Is(err, ErrBuiltInRole):
+		return connect.NewError(connect.CodeFailedPrecondition, ErrBuiltInRole)
 	case errors.Is(err, ErrInvalidToken):
 		return rpc.FieldError("token", "token.valid", ErrInvalidToken.Error())
 	case errors.Is(err, ErrEmailVerified):

@@ -102,6 +102,9 @@ func deleteUserRows(ctx context.Context, q *store.Queries, tenantID, userID uuid
 		{"password history", func() error {
 			return q.DeletePasswordHistory(ctx, store.DeletePasswordHistoryParams{TenantID: tenantID, UserID: userID})
 		}},
+		{"roles", func() error {
+			return q.DeleteUserRoles(ctx, store.DeleteUserRolesParams{TenantID: tenantID, UserID: userID})
+		}},
 		{"tokens", func() error {
 			return q.DeleteAllUserTokens(ctx, store.DeleteAllUserTokensParams{TenantID: tenantID, UserID: userID})
 		}},

@@ -271,7 +271,12 @@ func (s *Service) resetPassword(ctx context.Context, req *identityv1.ResetPasswo
 	setHash := writePassword(ctx, hash)
 	latest, err := s.updateUser(ctx, userUpdate{
 		tenantID: tenantID, userID: userID,
-		decide: func(u user) ([]events.Change, error) { return u.setPassword(p), nil },
+		decide: func(u user) ([]events.Change, error) {
+			if u.status != statusActive {
+				return nil, ErrInvalidToken // disabled after the token was issued
+			}
+			return u.setPassword(p), nil
+		},
 		write: func(q *store.Queries, u user, version int64, now time.Time) error {
 			if err := s.consumeToken(ctx, q, tenantID, userID, req.GetToken(), tokenPasswordReset); err != nil {
 				return err

@@ -164,6 +164,16 @@ func TestPasswordReset(t *testing.T) {
 		assert.Equal(t, before, rec.count("password reset link"))
 	})
 
+	t.Run("a user disabled after the request cannot reset", func(t *testing.T) {
+		reset("ada@example.com")
+		_, token := rec.lastToken(t, "password reset link")
+		_, _, err := s.setStatus(t.Context(), tenant, u.GetId(), true)
+		require.NoError(t, err)
+		assert.ErrorIs(t, resetWith(token, "a disabled passphrase"), ErrInvalidToken)
+		_, _, err = s.setStatus(t.Context(), tenant, u.GetId(), false)
+		require.NoError(t, err)
+	})
+
 	t.Run("a token of another tenant is unknown", func(t *testing.T) {
 		reset("ada@example.com")
 		_, token := rec.lastToken(t, "password reset link")

@@ -49,6 +49,7 @@ type user struct {
 	// status is statusActive or statusDisabled.
 	status        string
 	emailVerified bool
+	roles         []string // sorted names
 	deleted       bool
 	version       int64 // 0: the user was never created
 	createdAt     time.Time
@@ -63,6 +64,7 @@ func (u *user) apply(ev events.Event) error {
 		if err := ev.Unmarshal(&m); err != nil {
 			return err
 		}
+		u.roles = []string{}
 		u.id, u.tenantID, u.email = m.GetUserId(), m.GetTenantId(), m.GetEmail()
 		u.status, u.emailVerified = statusActive, m.GetEmailVerified()
 		u.createdAt = m.GetCreateTime().AsTime()
@@ -80,6 +82,12 @@ func (u *user) apply(ev events.Event) error {
 		u.deleted = true
 	case eventEmailVerified:
 		u.emailVerified = true
+	case eventUserRolesChanged:
+		var m identityv1.UserRolesChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		u.roles = m.GetRoles()
 	case eventUserPasswordChanged, eventEmailVerificationRequested, eventPasswordResetRequested:
 		// Hashes and tokens are not in events: the state does not change.
 	default:
@@ -269,7 +277,11 @@ func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.U
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", userID, err)
 	}
-	return userProto(row, nil), nil
+	roles, err := store.New(s.deps.Pool).ListUserRoles(ctx, store.ListUserRolesParams{TenantID: tenantID, UserID: userID})
+	if err != nil {
+		return nil, fmt.Errorf("roles of user %s: %w", userID, err)
+	}
+	return userProto(row, roles), nil
 }
 
 // changeEmail replaces a user's email: lock the user, load it from its

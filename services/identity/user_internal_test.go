@@ -135,7 +135,7 @@ func TestUserFromEvents(t *testing.T) {
 		&identityv1.UserEmailChanged{UserId: testUser, TenantId: testTenant, Email: "ada@example.org", PreviousEmail: "ada@example.com"}))
 	require.NoError(t, err)
 	assert.Equal(t, user{
-		id: testUser, tenantID: testTenant, email: "ada@example.org", status: statusActive, version: 2,
+		id: testUser, tenantID: testTenant, email: "ada@example.org", status: statusActive, roles: []string{}, version: 2,
 		createdAt: time.Unix(1000, 0).UTC(), updatedAt: time.Unix(1001, 0).UTC(),
 	}, u)
 
@@ -265,4 +265,36 @@ func mustUUID(tb testing.TB, s string) uuid.UUID {
 	id, err := uuid.Parse(s)
 	require.NoError(tb, err)
 	return id
+}
+
+func TestGrants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		granted, want string
+		ok            bool
+	}{
+		{"wallet:read", "wallet:read", true},
+		{"wallet:read", "wallet:credit", false},
+		{"wallet:*", "wallet:credit", true},
+		{"wallet:*", "walletx:credit", false},
+		{"*", "billing:refund", true},
+		{"wallet:read", "wallet:readx", false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.ok, grants(tt.granted, tt.want), "%s covers %s", tt.granted, tt.want)
+	}
+}
+
+func TestRoleGrantRevoke(t *testing.T) {
+	t.Parallel()
+	r := role{id: "r", tenantID: testTenant, name: "cashier", permissions: []string{"wallet:read"}, version: 1}
+	assert.Empty(t, r.grant([]string{"wallet:read"}), "held already: a no-op")
+	assert.Empty(t, r.revoke([]string{"wallet:credit"}), "not held: a no-op")
+	g := r.grant([]string{"wallet:credit", "wallet:credit"})
+	require.Len(t, g, 1)
+	want := &identityv1.RolePermissionsGranted{RoleId: "r", TenantId: testTenant, Name: "cashier",
+		Permissions: []string{"wallet:credit"}, RolePermissions: []string{"wallet:credit", "wallet:read"}}
+	if diff := cmp.Diff(g[0].Payload, want, protocmp.Transform()); diff != "" {
+		t.Errorf("granted (-got +want):\n%s", diff)
+	}
 }

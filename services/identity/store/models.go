@@ -25,6 +25,16 @@ type PasswordHistory struct {
 	CreatedAt    time.Time
 }
 
+type Role struct {
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	Name        string
+	Permissions []string
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type TenantPasswordPolicy struct {
 	TenantID      uuid.UUID
 	MinLength     int32
@@ -45,6 +55,12 @@ type User struct {
 	UpdatedAt      time.Time
 	Status         string
 	EmailVerified  bool
+}
+
+type UserRole struct {
+	UserID   uuid.UUID
+	TenantID uuid.UUID
+	RoleName string
 }
 
 type UserToken struct {

@@ -53,6 +53,12 @@ func (p Policy) WithRoles(roles ...string) Policy {
 	return p
 }
 
+// OrOperator returns p also letting in the platform operator.
+func (p Policy) OrOperator() Policy {
+	p.operator = true
+	return p
+}
+
 // OrService returns p also letting in authms' own services.
 func (p Policy) OrService() Policy {
 	p.service = true

@@ -675,6 +675,305 @@ func (x *UserPasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// UserRolesChanged is published as identity.user.roles_changed: roles is
+// the user's full new set of role names, sorted.
+type UserRolesChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Roles         []string               `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserRolesChanged) Reset() {
+	*x = UserRolesChanged{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserRolesChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserRolesChanged) ProtoMessage() {}
+
+func (x *UserRolesChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserRolesChanged.ProtoReflect.Descriptor instead.
+func (*UserRolesChanged) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UserRolesChanged) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserRolesChanged) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserRolesChanged) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// RoleCreated is published as identity.role.created (aggregate "role",
+// id = role id).
+type RoleCreated struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RoleId   string                 `protobuf:"bytes,1,opt,name=role_id,json=roleId,proto3" json:"role_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Name     string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// permissions are sorted.
+	Permissions   []string               `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleCreated) Reset() {
+	*x = RoleCreated{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleCreated) ProtoMessage() {}
+
+func (x *RoleCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleCreated.ProtoReflect.Descriptor instead.
+func (*RoleCreated) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RoleCreated) GetRoleId() string {
+	if x != nil {
+		return x.RoleId
+	}
+	return ""
+}
+
+func (x *RoleCreated) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RoleCreated) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RoleCreated) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *RoleCreated) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// RolePermissionsGranted is published as identity.role.permissions_granted.
+type RolePermissionsGranted struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RoleId   string                 `protobuf:"bytes,1,opt,name=role_id,json=roleId,proto3" json:"role_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Name     string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// permissions are the ones added, sorted.
+	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// role_permissions are all the role's permissions after the change.
+	RolePermissions []string `protobuf:"bytes,5,rep,name=role_permissions,json=rolePermissions,proto3" json:"role_permissions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RolePermissionsGranted) Reset() {
+	*x = RolePermissionsGranted{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolePermissionsGranted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolePermissionsGranted) ProtoMessage() {}
+
+func (x *RolePermissionsGranted) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolePermissionsGranted.ProtoReflect.Descriptor instead.
+func (*RolePermissionsGranted) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RolePermissionsGranted) GetRoleId() string {
+	if x != nil {
+		return x.RoleId
+	}
+	return ""
+}
+
+func (x *RolePermissionsGranted) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RolePermissionsGranted) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RolePermissionsGranted) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *RolePermissionsGranted) GetRolePermissions() []string {
+	if x != nil {
+		return x.RolePermissions
+	}
+	return nil
+}
+
+// RolePermissionsRevoked is published as identity.role.permissions_revoked.
+type RolePermissionsRevoked struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RoleId   string                 `protobuf:"bytes,1,opt,name=role_id,json=roleId,proto3" json:"role_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Name     string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// permissions are the ones removed, sorted.
+	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// role_permissions are all the role's permissions after the change.
+	RolePermissions []string `protobuf:"bytes,5,rep,name=role_permissions,json=rolePermissions,proto3" json:"role_permissions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RolePermissionsRevoked) Reset() {
+	*x = RolePermissionsRevoked{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolePermissionsRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolePermissionsRevoked) ProtoMessage() {}
+
+func (x *RolePermissionsRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolePermissionsRevoked.ProtoReflect.Descriptor instead.
+func (*RolePermissionsRevoked) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RolePermissionsRevoked) GetRoleId() string {
+	if x != nil {
+		return x.RoleId
+	}
+	return ""
+}
+
+func (x *RolePermissionsRevoked) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RolePermissionsRevoked) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RolePermissionsRevoked) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *RolePermissionsRevoked) GetRolePermissions() []string {
+	if x != nil {
+		return x.RolePermissions
+	}
+	return nil
+}
+
 var File_authms_identity_v1_events_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_events_proto_rawDesc = "" +
@@ -722,7 +1021,30 @@ const file_authms_identity_v1_events_proto_rawDesc = "" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
 	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*\x84\x01\n" +
+	"expireTime\"^\n" +
+	"\x10UserRolesChanged\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\"\xb6\x01\n" +
+	"\vRoleCreated\x12\x17\n" +
+	"\arole_id\x18\x01 \x01(\tR\x06roleId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xaf\x01\n" +
+	"\x16RolePermissionsGranted\x12\x17\n" +
+	"\arole_id\x18\x01 \x01(\tR\x06roleId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x12)\n" +
+	"\x10role_permissions\x18\x05 \x03(\tR\x0frolePermissions\"\xaf\x01\n" +
+	"\x16RolePermissionsRevoked\x12\x17\n" +
+	"\arole_id\x18\x01 \x01(\tR\x06roleId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x12)\n" +
+	"\x10role_permissions\x18\x05 \x03(\tR\x0frolePermissions*\x84\x01\n" +
 	"\x14PasswordChangeReason\x12&\n" +
 	"\"PASSWORD_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1ePASSWORD_CHANGE_REASON_CHANGED\x10\x01\x12 \n" +
@@ -741,7 +1063,7 @@ func file_authms_identity_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_authms_identity_v1_events_proto_goTypes = []any{
 	(PasswordChangeReason)(0),              // 0: authms.identity.v1.PasswordChangeReason
 	(*UserCreated)(nil),                    // 1: authms.identity.v1.UserCreated
@@ -753,18 +1075,23 @@ var file_authms_identity_v1_events_proto_goTypes = []any{
 	(*UserEmailVerificationRequested)(nil), // 7: authms.identity.v1.UserEmailVerificationRequested
 	(*UserEmailVerified)(nil),              // 8: authms.identity.v1.UserEmailVerified
 	(*UserPasswordResetRequested)(nil),     // 9: authms.identity.v1.UserPasswordResetRequested
-	(*timestamppb.Timestamp)(nil),          // 10: google.protobuf.Timestamp
+	(*UserRolesChanged)(nil),               // 10: authms.identity.v1.UserRolesChanged
+	(*RoleCreated)(nil),                    // 11: authms.identity.v1.RoleCreated
+	(*RolePermissionsGranted)(nil),         // 12: authms.identity.v1.RolePermissionsGranted
+	(*RolePermissionsRevoked)(nil),         // 13: authms.identity.v1.RolePermissionsRevoked
+	(*timestamppb.Timestamp)(nil),          // 14: google.protobuf.Timestamp
 }
 var file_authms_identity_v1_events_proto_depIdxs = []int32{
-	10, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
+	14, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
-	10, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
-	10, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
-	4,  // [4:4] is the sub-list for method output_type
-	4,  // [4:4] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	14, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 4: authms.identity.v1.RoleCreated.create_time:type_name -> google.protobuf.Timestamp
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_events_proto_init() }
@@ -778,7 +1105,7 @@ func file_authms_identity_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_events_proto_rawDesc), len(file_authms_identity_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1627,6 +1627,765 @@ func (x *ResetPasswordResponse) GetPosition() *v1.Position {
 	return nil
 }
 
+// Role is a named set of permissions in a tenant. A permission is
+// "<resource>:<action>" ("wallet:read"), "<resource>:*" (every action on
+// the resource) or "*" (everything).
+type Role struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is empty for the built-in admin role.
+	Id       string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Name     string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// permissions are sorted.
+	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// built_in is true for the admin role every tenant has.
+	BuiltIn bool `protobuf:"varint,5,opt,name=built_in,json=builtIn,proto3" json:"built_in,omitempty"`
+	// version is the role aggregate's version (0 for the built-in role).
+	Version       int64                  `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Role) Reset() {
+	*x = Role{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Role) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Role) ProtoMessage() {}
+
+func (x *Role) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Role.ProtoReflect.Descriptor instead.
+func (*Role) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Role) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Role) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Role) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Role) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *Role) GetBuiltIn() bool {
+	if x != nil {
+		return x.BuiltIn
+	}
+	return false
+}
+
+func (x *Role) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Role) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Role) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+type CreateRoleRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// name is 1 to 63 lower-case letters, digits, "_" and "-", starting with
+	// a letter; unique in the tenant.
+	Name          string   `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Permissions   []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRoleRequest) Reset() {
+	*x = CreateRoleRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRoleRequest) ProtoMessage() {}
+
+func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRoleRequest.ProtoReflect.Descriptor instead.
+func (*CreateRoleRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreateRoleRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CreateRoleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateRoleRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+type CreateRoleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  *Role                  `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// position is where identity.role.created landed.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRoleResponse) Reset() {
+	*x = CreateRoleResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRoleResponse) ProtoMessage() {}
+
+func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRoleResponse.ProtoReflect.Descriptor instead.
+func (*CreateRoleResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateRoleResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *CreateRoleResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type GrantPermissionsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// role is the role's name.
+	Role          string   `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Permissions   []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantPermissionsRequest) Reset() {
+	*x = GrantPermissionsRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantPermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantPermissionsRequest) ProtoMessage() {}
+
+func (x *GrantPermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantPermissionsRequest.ProtoReflect.Descriptor instead.
+func (*GrantPermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GrantPermissionsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GrantPermissionsRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GrantPermissionsRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+type GrantPermissionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  *Role                  `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// position is the IDENTITY stream position of the role's newest event.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantPermissionsResponse) Reset() {
+	*x = GrantPermissionsResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantPermissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantPermissionsResponse) ProtoMessage() {}
+
+func (x *GrantPermissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantPermissionsResponse.ProtoReflect.Descriptor instead.
+func (*GrantPermissionsResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GrantPermissionsResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *GrantPermissionsResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type RevokePermissionsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// role is the role's name.
+	Role          string   `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Permissions   []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePermissionsRequest) Reset() {
+	*x = RevokePermissionsRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePermissionsRequest) ProtoMessage() {}
+
+func (x *RevokePermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePermissionsRequest.ProtoReflect.Descriptor instead.
+func (*RevokePermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RevokePermissionsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RevokePermissionsRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RevokePermissionsRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+type RevokePermissionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  *Role                  `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// position is the IDENTITY stream position of the role's newest event.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePermissionsResponse) Reset() {
+	*x = RevokePermissionsResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePermissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePermissionsResponse) ProtoMessage() {}
+
+func (x *RevokePermissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePermissionsResponse.ProtoReflect.Descriptor instead.
+func (*RevokePermissionsResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RevokePermissionsResponse) GetRole() *Role {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *RevokePermissionsResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type ListRolesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesRequest) Reset() {
+	*x = ListRolesRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesRequest) ProtoMessage() {}
+
+func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
+func (*ListRolesRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListRolesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type ListRolesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// roles are sorted by name.
+	Roles         []*Role `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolesResponse) Reset() {
+	*x = ListRolesResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolesResponse) ProtoMessage() {}
+
+func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
+func (*ListRolesResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListRolesResponse) GetRoles() []*Role {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type AssignRolesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// roles are role names of the tenant: the user's full new set (empty
+	// removes every role).
+	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignRolesRequest) Reset() {
+	*x = AssignRolesRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignRolesRequest) ProtoMessage() {}
+
+func (x *AssignRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignRolesRequest.ProtoReflect.Descriptor instead.
+func (*AssignRolesRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AssignRolesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *AssignRolesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AssignRolesRequest) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type AssignRolesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// position is the IDENTITY stream position of the user's newest event.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignRolesResponse) Reset() {
+	*x = AssignRolesResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignRolesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignRolesResponse) ProtoMessage() {}
+
+func (x *AssignRolesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignRolesResponse.ProtoReflect.Descriptor instead.
+func (*AssignRolesResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AssignRolesResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *AssignRolesResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
+	}
+	return nil
+}
+
+type CheckPermissionRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// permission is "<resource>:<action>", e.g. "wallet:read".
+	Permission    string `protobuf:"bytes,3,opt,name=permission,proto3" json:"permission,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPermissionRequest) Reset() {
+	*x = CheckPermissionRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPermissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPermissionRequest) ProtoMessage() {}
+
+func (x *CheckPermissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPermissionRequest.ProtoReflect.Descriptor instead.
+func (*CheckPermissionRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CheckPermissionRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CheckPermissionRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CheckPermissionRequest) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+type CheckPermissionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPermissionResponse) Reset() {
+	*x = CheckPermissionResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPermissionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPermissionResponse) ProtoMessage() {}
+
+func (x *CheckPermissionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPermissionResponse.ProtoReflect.Descriptor instead.
+func (*CheckPermissionResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CheckPermissionResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
 var File_authms_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_authms_identity_v1_identity_proto_rawDesc = "" +
@@ -1739,13 +2498,63 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\fnew_password\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x01R\vnewPassword\"O\n" +
 	"\x15ResetPasswordResponse\x126\n" +
-	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition*[\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\x98\x02\n" +
+	"\x04Role\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\x12\x19\n" +
+	"\bbuilt_in\x18\x05 \x01(\bR\abuiltIn\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x03R\aversion\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\xd7\x01\n" +
+	"\x11CreateRoleRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x122\n" +
+	"\x04name\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[a-z][a-z0-9_-]{0,62}$R\x04name\x12g\n" +
+	"\vpermissions\x18\x03 \x03(\tBE\xbaHB\x92\x01?\x10d\";r927^(\\*|[a-z][a-z0-9_-]{0,62}:(\\*|[a-z][a-z0-9_-]{0,62}))$R\vpermissions\"z\n" +
+	"\x12CreateRoleResponse\x12,\n" +
+	"\x04role\x18\x01 \x01(\v2\x18.authms.identity.v1.RoleR\x04role\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xdf\x01\n" +
+	"\x17GrantPermissionsRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x122\n" +
+	"\x04role\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[a-z][a-z0-9_-]{0,62}$R\x04role\x12i\n" +
+	"\vpermissions\x18\x03 \x03(\tBG\xbaHD\x92\x01A\b\x01\x10d\";r927^(\\*|[a-z][a-z0-9_-]{0,62}:(\\*|[a-z][a-z0-9_-]{0,62}))$R\vpermissions\"\x80\x01\n" +
+	"\x18GrantPermissionsResponse\x12,\n" +
+	"\x04role\x18\x01 \x01(\v2\x18.authms.identity.v1.RoleR\x04role\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xe0\x01\n" +
+	"\x18RevokePermissionsRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x122\n" +
+	"\x04role\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[a-z][a-z0-9_-]{0,62}$R\x04role\x12i\n" +
+	"\vpermissions\x18\x03 \x03(\tBG\xbaHD\x92\x01A\b\x01\x10d\";r927^(\\*|[a-z][a-z0-9_-]{0,62}:(\\*|[a-z][a-z0-9_-]{0,62}))$R\vpermissions\"\x81\x01\n" +
+	"\x19RevokePermissionsResponse\x12,\n" +
+	"\x04role\x18\x01 \x01(\v2\x18.authms.identity.v1.RoleR\x04role\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"9\n" +
+	"\x10ListRolesRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\"C\n" +
+	"\x11ListRolesResponse\x12.\n" +
+	"\x05roles\x18\x01 \x03(\v2\x18.authms.identity.v1.RoleR\x05roles\"\x9b\x01\n" +
+	"\x12AssignRolesRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12;\n" +
+	"\x05roles\x18\x03 \x03(\tB%\xbaH\"\x92\x01\x1f\x10d\"\x1br\x192\x17^[a-z][a-z0-9_-]{0,62}$R\x05roles\"{\n" +
+	"\x13AssignRolesResponse\x12,\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xb8\x01\n" +
+	"\x16CheckPermissionRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
+	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12T\n" +
+	"\n" +
+	"permission\x18\x03 \x01(\tB4\xbaH1r/2-^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_-]{0,62}$R\n" +
+	"permission\"3\n" +
+	"\x17CheckPermissionResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed*[\n" +
 	"\n" +
 	"UserStatus\x12\x1b\n" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14USER_STATUS_DISABLED\x10\x022\xdd\n" +
-	"\n" +
+	"\x14USER_STATUS_DISABLED\x10\x022\xd3\x0f\n" +
 	"\x0fIdentityService\x12c\n" +
 	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
@@ -1762,7 +2571,14 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\x18RequestEmailVerification\x123.authms.identity.v1.RequestEmailVerificationRequest\x1a4.authms.identity.v1.RequestEmailVerificationResponse\"\x00\x12`\n" +
 	"\vVerifyEmail\x12&.authms.identity.v1.VerifyEmailRequest\x1a'.authms.identity.v1.VerifyEmailResponse\"\x00\x12{\n" +
 	"\x14RequestPasswordReset\x12/.authms.identity.v1.RequestPasswordResetRequest\x1a0.authms.identity.v1.RequestPasswordResetResponse\"\x00\x12f\n" +
-	"\rResetPassword\x12(.authms.identity.v1.ResetPasswordRequest\x1a).authms.identity.v1.ResetPasswordResponse\"\x00BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
+	"\rResetPassword\x12(.authms.identity.v1.ResetPasswordRequest\x1a).authms.identity.v1.ResetPasswordResponse\"\x00\x12]\n" +
+	"\n" +
+	"CreateRole\x12%.authms.identity.v1.CreateRoleRequest\x1a&.authms.identity.v1.CreateRoleResponse\"\x00\x12o\n" +
+	"\x10GrantPermissions\x12+.authms.identity.v1.GrantPermissionsRequest\x1a,.authms.identity.v1.GrantPermissionsResponse\"\x00\x12r\n" +
+	"\x11RevokePermissions\x12,.authms.identity.v1.RevokePermissionsRequest\x1a-.authms.identity.v1.RevokePermissionsResponse\"\x00\x12]\n" +
+	"\tListRoles\x12$.authms.identity.v1.ListRolesRequest\x1a%.authms.identity.v1.ListRolesResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\vAssignRoles\x12&.authms.identity.v1.AssignRolesRequest\x1a'.authms.identity.v1.AssignRolesResponse\"\x00\x12o\n" +
+	"\x0fCheckPermission\x12*.authms.identity.v1.CheckPermissionRequest\x1a+.authms.identity.v1.CheckPermissionResponse\"\x03\x90\x02\x01BDZBgithub.com/authms/authms/schemas/gen/authms/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_authms_identity_v1_identity_proto_rawDescOnce sync.Once
@@ -1777,7 +2593,7 @@ func file_authms_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_authms_identity_v1_identity_proto_goTypes = []any{
 	(UserStatus)(0),                          // 0: authms.identity.v1.UserStatus
 	(*User)(nil),                             // 1: authms.identity.v1.User
@@ -1807,61 +2623,97 @@ var file_authms_identity_v1_identity_proto_goTypes = []any{
 	(*RequestPasswordResetResponse)(nil),     // 25: authms.identity.v1.RequestPasswordResetResponse
 	(*ResetPasswordRequest)(nil),             // 26: authms.identity.v1.ResetPasswordRequest
 	(*ResetPasswordResponse)(nil),            // 27: authms.identity.v1.ResetPasswordResponse
-	(*timestamppb.Timestamp)(nil),            // 28: google.protobuf.Timestamp
-	(*v1.Position)(nil),                      // 29: authms.common.v1.Position
+	(*Role)(nil),                             // 28: authms.identity.v1.Role
+	(*CreateRoleRequest)(nil),                // 29: authms.identity.v1.CreateRoleRequest
+	(*CreateRoleResponse)(nil),               // 30: authms.identity.v1.CreateRoleResponse
+	(*GrantPermissionsRequest)(nil),          // 31: authms.identity.v1.GrantPermissionsRequest
+	(*GrantPermissionsResponse)(nil),         // 32: authms.identity.v1.GrantPermissionsResponse
+	(*RevokePermissionsRequest)(nil),         // 33: authms.identity.v1.RevokePermissionsRequest
+	(*RevokePermissionsResponse)(nil),        // 34: authms.identity.v1.RevokePermissionsResponse
+	(*ListRolesRequest)(nil),                 // 35: authms.identity.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),                // 36: authms.identity.v1.ListRolesResponse
+	(*AssignRolesRequest)(nil),               // 37: authms.identity.v1.AssignRolesRequest
+	(*AssignRolesResponse)(nil),              // 38: authms.identity.v1.AssignRolesResponse
+	(*CheckPermissionRequest)(nil),           // 39: authms.identity.v1.CheckPermissionRequest
+	(*CheckPermissionResponse)(nil),          // 40: authms.identity.v1.CheckPermissionResponse
+	(*timestamppb.Timestamp)(nil),            // 41: google.protobuf.Timestamp
+	(*v1.Position)(nil),                      // 42: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	28, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	28, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	41, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	41, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
 	1,  // 3: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	29, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
 	1,  // 5: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
 	1,  // 6: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	29, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	42, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
 	1,  // 8: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
-	29, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
-	29, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
+	42, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
 	1,  // 11: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
-	29, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
 	1,  // 13: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
-	29, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
-	29, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
-	29, // 16: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
+	42, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 16: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
 	1,  // 17: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
-	29, // 18: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
-	29, // 19: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
-	2,  // 20: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	4,  // 21: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	6,  // 22: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	8,  // 23: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
-	10, // 24: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
-	12, // 25: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
-	14, // 26: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
-	16, // 27: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
-	18, // 28: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
-	20, // 29: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
-	22, // 30: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
-	24, // 31: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
-	26, // 32: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
-	3,  // 33: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	5,  // 34: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	7,  // 35: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	9,  // 36: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
-	11, // 37: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
-	13, // 38: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
-	15, // 39: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
-	17, // 40: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
-	19, // 41: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
-	21, // 42: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
-	23, // 43: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
-	25, // 44: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
-	27, // 45: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
-	33, // [33:46] is the sub-list for method output_type
-	20, // [20:33] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	42, // 18: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
+	42, // 19: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
+	41, // 20: authms.identity.v1.Role.create_time:type_name -> google.protobuf.Timestamp
+	41, // 21: authms.identity.v1.Role.update_time:type_name -> google.protobuf.Timestamp
+	28, // 22: authms.identity.v1.CreateRoleResponse.role:type_name -> authms.identity.v1.Role
+	42, // 23: authms.identity.v1.CreateRoleResponse.position:type_name -> authms.common.v1.Position
+	28, // 24: authms.identity.v1.GrantPermissionsResponse.role:type_name -> authms.identity.v1.Role
+	42, // 25: authms.identity.v1.GrantPermissionsResponse.position:type_name -> authms.common.v1.Position
+	28, // 26: authms.identity.v1.RevokePermissionsResponse.role:type_name -> authms.identity.v1.Role
+	42, // 27: authms.identity.v1.RevokePermissionsResponse.position:type_name -> authms.common.v1.Position
+	28, // 28: authms.identity.v1.ListRolesResponse.roles:type_name -> authms.identity.v1.Role
+	1,  // 29: authms.identity.v1.AssignRolesResponse.user:type_name -> authms.identity.v1.User
+	42, // 30: authms.identity.v1.AssignRolesResponse.position:type_name -> authms.common.v1.Position
+	2,  // 31: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 32: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	6,  // 33: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	8,  // 34: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	10, // 35: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
+	12, // 36: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
+	14, // 37: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
+	16, // 38: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
+	18, // 39: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
+	20, // 40: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
+	22, // 41: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
+	24, // 42: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
+	26, // 43: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
+	29, // 44: authms.identity.v1.IdentityService.CreateRole:input_type -> authms.identity.v1.CreateRoleRequest
+	31, // 45: authms.identity.v1.IdentityService.GrantPermissions:input_type -> authms.identity.v1.GrantPermissionsRequest
+	33, // 46: authms.identity.v1.IdentityService.RevokePermissions:input_type -> authms.identity.v1.RevokePermissionsRequest
+	35, // 47: authms.identity.v1.IdentityService.ListRoles:input_type -> authms.identity.v1.ListRolesRequest
+	37, // 48: authms.identity.v1.IdentityService.AssignRoles:input_type -> authms.identity.v1.AssignRolesRequest
+	39, // 49: authms.identity.v1.IdentityService.CheckPermission:input_type -> authms.identity.v1.CheckPermissionRequest
+	3,  // 50: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 51: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	7,  // 52: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	9,  // 53: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	11, // 54: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
+	13, // 55: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
+	15, // 56: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
+	17, // 57: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
+	19, // 58: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
+	21, // 59: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
+	23, // 60: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
+	25, // 61: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
+	27, // 62: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
+	30, // 63: authms.identity.v1.IdentityService.CreateRole:output_type -> authms.identity.v1.CreateRoleResponse
+	32, // 64: authms.identity.v1.IdentityService.GrantPermissions:output_type -> authms.identity.v1.GrantPermissionsResponse
+	34, // 65: authms.identity.v1.IdentityService.RevokePermissions:output_type -> authms.identity.v1.RevokePermissionsResponse
+	36, // 66: authms.identity.v1.IdentityService.ListRoles:output_type -> authms.identity.v1.ListRolesResponse
+	38, // 67: authms.identity.v1.IdentityService.AssignRoles:output_type -> authms.identity.v1.AssignRolesResponse
+	40, // 68: authms.identity.v1.IdentityService.CheckPermission:output_type -> authms.identity.v1.CheckPermissionResponse
+	50, // [50:69] is the sub-list for method output_type
+	31, // [31:50] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }
@@ -1877,7 +2729,7 @@ func file_authms_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_identity_proto_rawDesc), len(file_authms_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

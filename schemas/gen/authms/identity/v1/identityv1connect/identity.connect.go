@@ -71,6 +71,24 @@ const (
 	// IdentityServiceResetPasswordProcedure is the fully-qualified name of the IdentityService's
 	// ResetPassword RPC.
 	IdentityServiceResetPasswordProcedure = "/authms.identity.v1.IdentityService/ResetPassword"
+	// IdentityServiceCreateRoleProcedure is the fully-qualified name of the IdentityService's
+	// CreateRole RPC.
+	IdentityServiceCreateRoleProcedure = "/authms.identity.v1.IdentityService/CreateRole"
+	// IdentityServiceGrantPermissionsProcedure is the fully-qualified name of the IdentityService's
+	// GrantPermissions RPC.
+	IdentityServiceGrantPermissionsProcedure = "/authms.identity.v1.IdentityService/GrantPermissions"
+	// IdentityServiceRevokePermissionsProcedure is the fully-qualified name of the IdentityService's
+	// RevokePermissions RPC.
+	IdentityServiceRevokePermissionsProcedure = "/authms.identity.v1.IdentityService/RevokePermissions"
+	// IdentityServiceListRolesProcedure is the fully-qualified name of the IdentityService's ListRoles
+	// RPC.
+	IdentityServiceListRolesProcedure = "/authms.identity.v1.IdentityService/ListRoles"
+	// IdentityServiceAssignRolesProcedure is the fully-qualified name of the IdentityService's
+	// AssignRoles RPC.
+	IdentityServiceAssignRolesProcedure = "/authms.identity.v1.IdentityService/AssignRoles"
+	// IdentityServiceCheckPermissionProcedure is the fully-qualified name of the IdentityService's
+	// CheckPermission RPC.
+	IdentityServiceCheckPermissionProcedure = "/authms.identity.v1.IdentityService/CheckPermission"
 )
 
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
@@ -130,6 +148,25 @@ type IdentityServiceClient interface {
 	// identity.user.password_changed with reason RESET: session revokes every
 	// session of the user.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// CreateRole creates a role of the tenant with permissions
+	// (identity.role.created). Every tenant has the built-in role "admin",
+	// which holds "*"; "service" is reserved for internal callers.
+	CreateRole(context.Context, *connect.Request[v1.CreateRoleRequest]) (*connect.Response[v1.CreateRoleResponse], error)
+	// GrantPermissions adds permissions to a role
+	// (identity.role.permissions_granted); ones it holds already are ignored.
+	GrantPermissions(context.Context, *connect.Request[v1.GrantPermissionsRequest]) (*connect.Response[v1.GrantPermissionsResponse], error)
+	// RevokePermissions removes permissions from a role
+	// (identity.role.permissions_revoked); ones it does not hold are ignored.
+	RevokePermissions(context.Context, *connect.Request[v1.RevokePermissionsRequest]) (*connect.Response[v1.RevokePermissionsResponse], error)
+	// ListRoles lists the tenant's roles by name, the built-in admin role
+	// included.
+	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
+	// AssignRoles sets the full set of a user's roles
+	// (identity.user.roles_changed); the same set is a no-op.
+	AssignRoles(context.Context, *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error)
+	// CheckPermission says whether a user holds a permission through its
+	// roles. A disabled user holds none.
+	CheckPermission(context.Context, *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error)
 }
 
 // NewIdentityServiceClient constructs a client for the authms.identity.v1.IdentityService service.
@@ -222,6 +259,44 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
 			connect.WithClientOptions(opts...),
 		),
+		createRole: connect.NewClient[v1.CreateRoleRequest, v1.CreateRoleResponse](
+			httpClient,
+			baseURL+IdentityServiceCreateRoleProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("CreateRole")),
+			connect.WithClientOptions(opts...),
+		),
+		grantPermissions: connect.NewClient[v1.GrantPermissionsRequest, v1.GrantPermissionsResponse](
+			httpClient,
+			baseURL+IdentityServiceGrantPermissionsProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("GrantPermissions")),
+			connect.WithClientOptions(opts...),
+		),
+		revokePermissions: connect.NewClient[v1.RevokePermissionsRequest, v1.RevokePermissionsResponse](
+			httpClient,
+			baseURL+IdentityServiceRevokePermissionsProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("RevokePermissions")),
+			connect.WithClientOptions(opts...),
+		),
+		listRoles: connect.NewClient[v1.ListRolesRequest, v1.ListRolesResponse](
+			httpClient,
+			baseURL+IdentityServiceListRolesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListRoles")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		assignRoles: connect.NewClient[v1.AssignRolesRequest, v1.AssignRolesResponse](
+			httpClient,
+			baseURL+IdentityServiceAssignRolesProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("AssignRoles")),
+			connect.WithClientOptions(opts...),
+		),
+		checkPermission: connect.NewClient[v1.CheckPermissionRequest, v1.CheckPermissionResponse](
+			httpClient,
+			baseURL+IdentityServiceCheckPermissionProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("CheckPermission")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -240,6 +315,12 @@ type identityServiceClient struct {
 	verifyEmail              *connect.Client[v1.VerifyEmailRequest, v1.VerifyEmailResponse]
 	requestPasswordReset     *connect.Client[v1.RequestPasswordResetRequest, v1.RequestPasswordResetResponse]
 	resetPassword            *connect.Client[v1.ResetPasswordRequest, v1.ResetPasswordResponse]
+	createRole               *connect.Client[v1.CreateRoleRequest, v1.CreateRoleResponse]
+	grantPermissions         *connect.Client[v1.GrantPermissionsRequest, v1.GrantPermissionsResponse]
+	revokePermissions        *connect.Client[v1.RevokePermissionsRequest, v1.RevokePermissionsResponse]
+	listRoles                *connect.Client[v1.ListRolesRequest, v1.ListRolesResponse]
+	assignRoles              *connect.Client[v1.AssignRolesRequest, v1.AssignRolesResponse]
+	checkPermission          *connect.Client[v1.CheckPermissionRequest, v1.CheckPermissionResponse]
 }
 
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
@@ -307,6 +388,36 @@ func (c *identityServiceClient) ResetPassword(ctx context.Context, req *connect.
 	return c.resetPassword.CallUnary(ctx, req)
 }
 
+// CreateRole calls authms.identity.v1.IdentityService.CreateRole.
+func (c *identityServiceClient) CreateRole(ctx context.Context, req *connect.Request[v1.CreateRoleRequest]) (*connect.Response[v1.CreateRoleResponse], error) {
+	return c.createRole.CallUnary(ctx, req)
+}
+
+// GrantPermissions calls authms.identity.v1.IdentityService.GrantPermissions.
+func (c *identityServiceClient) GrantPermissions(ctx context.Context, req *connect.Request[v1.GrantPermissionsRequest]) (*connect.Response[v1.GrantPermissionsResponse], error) {
+	return c.grantPermissions.CallUnary(ctx, req)
+}
+
+// RevokePermissions calls authms.identity.v1.IdentityService.RevokePermissions.
+func (c *identityServiceClient) RevokePermissions(ctx context.Context, req *connect.Request[v1.RevokePermissionsRequest]) (*connect.Response[v1.RevokePermissionsResponse], error) {
+	return c.revokePermissions.CallUnary(ctx, req)
+}
+
+// ListRoles calls authms.identity.v1.IdentityService.ListRoles.
+func (c *identityServiceClient) ListRoles(ctx context.Context, req *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error) {
+	return c.listRoles.CallUnary(ctx, req)
+}
+
+// AssignRoles calls authms.identity.v1.IdentityService.AssignRoles.
+func (c *identityServiceClient) AssignRoles(ctx context.Context, req *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error) {
+	return c.assignRoles.CallUnary(ctx, req)
+}
+
+// CheckPermission calls authms.identity.v1.IdentityService.CheckPermission.
+func (c *identityServiceClient) CheckPermission(ctx context.Context, req *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
+	return c.checkPermission.CallUnary(ctx, req)
+}
+
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
@@ -364,6 +475,25 @@ type IdentityServiceHandler interface {
 	// identity.user.password_changed with reason RESET: session revokes every
 	// session of the user.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
+	// CreateRole creates a role of the tenant with permissions
+	// (identity.role.created). Every tenant has the built-in role "admin",
+	// which holds "*"; "service" is reserved for internal callers.
+	CreateRole(context.Context, *connect.Request[v1.CreateRoleRequest]) (*connect.Response[v1.CreateRoleResponse], error)
+	// GrantPermissions adds permissions to a role
+	// (identity.role.permissions_granted); ones it holds already are ignored.
+	GrantPermissions(context.Context, *connect.Request[v1.GrantPermissionsRequest]) (*connect.Response[v1.GrantPermissionsResponse], error)
+	// RevokePermissions removes permissions from a role
+	// (identity.role.permissions_revoked); ones it does not hold are ignored.
+	RevokePermissions(context.Context, *connect.Request[v1.RevokePermissionsRequest]) (*connect.Response[v1.RevokePermissionsResponse], error)
+	// ListRoles lists the tenant's roles by name, the built-in admin role
+	// included.
+	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
+	// AssignRoles sets the full set of a user's roles
+	// (identity.user.roles_changed); the same set is a no-op.
+	AssignRoles(context.Context, *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error)
+	// CheckPermission says whether a user holds a permission through its
+	// roles. A disabled user holds none.
+	CheckPermission(context.Context, *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error)
 }
 
 // NewIdentityServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -452,6 +582,44 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		connect.WithSchema(identityServiceMethods.ByName("ResetPassword")),
 		connect.WithHandlerOptions(opts...),
 	)
+	identityServiceCreateRoleHandler := connect.NewUnaryHandler(
+		IdentityServiceCreateRoleProcedure,
+		svc.CreateRole,
+		connect.WithSchema(identityServiceMethods.ByName("CreateRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceGrantPermissionsHandler := connect.NewUnaryHandler(
+		IdentityServiceGrantPermissionsProcedure,
+		svc.GrantPermissions,
+		connect.WithSchema(identityServiceMethods.ByName("GrantPermissions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceRevokePermissionsHandler := connect.NewUnaryHandler(
+		IdentityServiceRevokePermissionsProcedure,
+		svc.RevokePermissions,
+		connect.WithSchema(identityServiceMethods.ByName("RevokePermissions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListRolesHandler := connect.NewUnaryHandler(
+		IdentityServiceListRolesProcedure,
+		svc.ListRoles,
+		connect.WithSchema(identityServiceMethods.ByName("ListRoles")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceAssignRolesHandler := connect.NewUnaryHandler(
+		IdentityServiceAssignRolesProcedure,
+		svc.AssignRoles,
+		connect.WithSchema(identityServiceMethods.ByName("AssignRoles")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceCheckPermissionHandler := connect.NewUnaryHandler(
+		IdentityServiceCheckPermissionProcedure,
+		svc.CheckPermission,
+		connect.WithSchema(identityServiceMethods.ByName("CheckPermission")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.identity.v1.IdentityService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
@@ -480,6 +648,18 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 			identityServiceRequestPasswordResetHandler.ServeHTTP(w, r)
 		case IdentityServiceResetPasswordProcedure:
 			identityServiceResetPasswordHandler.ServeHTTP(w, r)
+		case IdentityServiceCreateRoleProcedure:
+			identityServiceCreateRoleHandler.ServeHTTP(w, r)
+		case IdentityServiceGrantPermissionsProcedure:
+			identityServiceGrantPermissionsHandler.ServeHTTP(w, r)
+		case IdentityServiceRevokePermissionsProcedure:
+			identityServiceRevokePermissionsHandler.ServeHTTP(w, r)
+		case IdentityServiceListRolesProcedure:
+			identityServiceListRolesHandler.ServeHTTP(w, r)
+		case IdentityServiceAssignRolesProcedure:
+			identityServiceAssignRolesHandler.ServeHTTP(w, r)
+		case IdentityServiceCheckPermissionProcedure:
+			identityServiceCheckPermissionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -539,4 +719,28 @@ func (UnimplementedIdentityServiceHandler) RequestPasswordReset(context.Context,
 
 func (UnimplementedIdentityServiceHandler) ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ResetPassword is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) CreateRole(context.Context, *connect.Request[v1.CreateRoleRequest]) (*connect.Response[v1.CreateRoleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.CreateRole is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) GrantPermissions(context.Context, *connect.Request[v1.GrantPermissionsRequest]) (*connect.Response[v1.GrantPermissionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.GrantPermissions is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) RevokePermissions(context.Context, *connect.Request[v1.RevokePermissionsRequest]) (*connect.Response[v1.RevokePermissionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RevokePermissions is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ListRoles is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) AssignRoles(context.Context, *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.AssignRoles is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) CheckPermission(context.Context, *connect.Request[v1.CheckPermissionRequest]) (*connect.Response[v1.CheckPermissionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.CheckPermission is not implemented"))
 }
