@@ -112,6 +112,11 @@ type Options struct {
 	Keys auth.KeySource
 }
 
+// ProductionHashing returns identity's production configuration (its
+// default argon2id parameters), for Options.Identity in tests and
+// benchmarks of packages that may not import identity (other services).
+func ProductionHashing() identity.Config { return identity.DefaultConfig() }
+
 // Start starts the named services (all when none are named) and stops them
 // when tb ends. It fails tb if anything cannot start.
 func Start(tb testing.TB, names ...string) *Env {

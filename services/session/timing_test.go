@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
-	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/servicestest"
 	"github.com/authms/authms/services/session"
 )
@@ -25,7 +24,7 @@ import (
 func productionLogins(tb testing.TB) *env {
 	tb.Helper()
 	return start(tb, servicestest.Options{
-		Identity: identity.DefaultConfig(),
+		Identity: servicestest.ProductionHashing(),
 		Session:  session.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 }
