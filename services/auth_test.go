@@ -171,6 +171,15 @@ func TestTenantIsolation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(250), dep.Msg.GetTransaction().GetBalanceAfter())
 
+	// The operator gives a tenant its first admin, and reads nothing.
+	operator := as(env, env.OperatorToken)
+	_, err = operator.identity.AssignRoles(t.Context(), connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: alice.tenant, UserId: alice.user, Roles: []string{auth.RoleAdmin}}))
+	require.NoError(t, err)
+	_, err = operator.identity.GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: alice.tenant, UserId: alice.user}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err))
+	_, err = carols.identity.AssignRoles(t.Context(), connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: carol.tenant, UserId: carol.user, Roles: []string{auth.RoleAdmin}}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "a user cannot make themselves admin")
+
 	// Nothing the refused writes attempted happened.
 	w, err := bobs.wallet.GetWallet(t.Context(), connect.NewRequest(&walletv1.GetWalletRequest{TenantId: bob.tenant, UserId: bob.user}))
 	require.NoError(t, err)
