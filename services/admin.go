@@ -23,6 +23,7 @@ import (
 	"github.com/authms/authms/projections"
 	adminv1 "github.com/authms/authms/schemas/gen/authms/admin/v1"
 	"github.com/authms/authms/schemas/gen/authms/admin/v1/adminv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -36,8 +37,8 @@ var (
 )
 
 // adminAPI serves the authms.admin.v1 services (dead letters, projections,
-// streams) for the platform's services. It is not authenticated yet; a later
-// issue puts it behind an admin role.
+// streams) for the platform's services. They cross tenants, so only the
+// platform operator (the operator token) may call them.
 type adminAPI struct {
 	p      *Platform
 	js     jetstream.JetStream
@@ -54,15 +55,31 @@ var (
 // names, for reflection.
 func (p *Platform) mountAdmin(mux *http.ServeMux, cfg Config) ([]string, error) {
 	logger := cfg.Logger.With("component", "admin")
-	opts, err := rpc.HandlerOptions(logger, rpc.WithTracing(cfg.TracerProvider))
+	opts, err := rpc.HandlerOptions(logger, rpc.WithTracing(cfg.TracerProvider), rpc.WithAuth(p.authn))
 	if err != nil {
 		return nil, fmt.Errorf("admin handler options: %w", err)
+	}
+	if err := p.authn.Declare(adminPolicies()); err != nil {
+		return nil, fmt.Errorf("admin access policies: %w", err)
 	}
 	api := &adminAPI{p: p, js: cfg.JS, logger: logger}
 	mux.Handle(adminv1connect.NewDeadLetterServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewProjectionServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewStreamServiceHandler(api, opts...))
 	return []string{adminv1connect.DeadLetterServiceName, adminv1connect.ProjectionServiceName, adminv1connect.StreamServiceName}, nil
+}
+
+// adminPolicies lets the operator, and nobody else, call the admin APIs.
+func adminPolicies() auth.Policies {
+	return auth.Policies{
+		adminv1connect.DeadLetterServiceListDeadLettersProcedure:    auth.Operator,
+		adminv1connect.DeadLetterServiceGetDeadLetterProcedure:      auth.Operator,
+		adminv1connect.DeadLetterServiceRedriveDeadLettersProcedure: auth.Operator,
+		adminv1connect.DeadLetterServicePurgeDeadLettersProcedure:   auth.Operator,
+		adminv1connect.ProjectionServiceListProjectionsProcedure:    auth.Operator,
+		adminv1connect.ProjectionServiceRebuildProjectionProcedure:  auth.Operator,
+		adminv1connect.StreamServiceRepublishEventsProcedure:        auth.Operator,
+	}
 }
 
 // ListDeadLetters lists a running service's dead letters, oldest first.

@@ -72,7 +72,7 @@ func adminStartBilling(t *testing.T) (*servicestest.Env, adminv1connect.DeadLett
 	t.Helper()
 	env := servicestest.Start(t, "billing")
 	require.NoError(t, events.EnsureStreams(t.Context(), env.JS, "identity", events.StreamConfig{}))
-	return env, adminv1connect.NewDeadLetterServiceClient(env.HTTP, env.URL)
+	return env, adminv1connect.NewDeadLetterServiceClient(env.HTTP, env.URL, env.Operator())
 }
 
 func TestAdminRedriveAppliesThroughTheProjector(t *testing.T) {
@@ -109,7 +109,7 @@ func TestAdminRedriveAppliesThroughTheProjector(t *testing.T) {
 	assert.Equal(t, []string{ev.ID.String()}, headers[events.HeaderID])
 	assert.Equal(t, []string{userProfilesDurable}, headers[events.HeaderDLQConsumer])
 
-	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL)
+	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate())
 	getCustomer := func() (*connect.Response[billingv1.GetCustomerResponse], error) {
 		return billing.GetCustomer(ctx, connect.NewRequest(&billingv1.GetCustomerRequest{
 			TenantId: tenantID.String(), UserId: userID.String()}))

@@ -65,7 +65,7 @@ func startBenchEnv(b *testing.B, id identity.Config) *benchEnv {
 	env := servicestest.StartWith(b, servicestest.Options{Identity: id}, "identity", "profile", "wallet", "billing")
 	return &benchEnv{
 		env:    env,
-		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL),
+		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		tenant: uuid.NewString(),
 		prefix: uuid.NewString()[:8],
 	}

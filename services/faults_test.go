@@ -61,7 +61,7 @@ type registrar struct {
 
 func newRegistrar(env *servicestest.Env) *registrar {
 	return &registrar{
-		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL),
+		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		tenant: uuid.New(),
 		failed: map[connect.Code]int{},
 	}

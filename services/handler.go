@@ -58,6 +58,11 @@ func (p *Platform) buildHandler(cfg Config) error {
 		return err
 	}
 	reflected = append(reflected, admin...)
+	// Health, reflection, metrics (and session's JWKS) are plain handlers
+	// outside the auth interceptor: they stay open.
+	if err := checkPolicies(p.authn, reflected[1:]); err != nil {
+		return fmt.Errorf("access policies: %w", err)
+	}
 	mux.Handle(grpchealth.NewHandler(p.health))
 	mux.Handle(MetricsPath, p.metricsHandler())
 	reflector := grpcreflect.NewStaticReflector(reflected...)

@@ -161,7 +161,7 @@ func TestTraceReachesTheProjector(t *testing.T) {
 	env := servicestest.StartWith(t, servicestest.Options{TracerProvider: tp}, "identity", "billing")
 
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
+	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	req := connect.NewRequest(&identityv1.RegisterUserRequest{
 		TenantId: uuid.NewString(), Email: "traced@example.com", Password: "a long passphrase here",
 	})
@@ -201,7 +201,7 @@ func TestTraceReachesTheProjector(t *testing.T) {
 
 func registerForMetrics(t *testing.T, env *servicestest.Env, email string) {
 	t.Helper()
-	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
+	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	_, err := client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
 		TenantId: uuid.NewString(), Email: email, Password: "a long passphrase here",
 	}))

@@ -12,6 +12,7 @@ import (
 
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -26,9 +27,9 @@ func TestPeersCallInProcess(t *testing.T) {
 		name string
 		opts []connect.ClientOption
 	}{
-		{name: "connect"},
-		{name: "grpc", opts: []connect.ClientOption{connect.WithGRPC()}},
-		{name: "grpc-web", opts: []connect.ClientOption{connect.WithGRPCWeb()}},
+		{name: "connect", opts: []connect.ClientOption{env.Impersonate(auth.RoleAdmin)}},
+		{name: "grpc", opts: []connect.ClientOption{connect.WithGRPC(), env.Impersonate(auth.RoleAdmin)}},
+		{name: "grpc-web", opts: []connect.ClientOption{connect.WithGRPCWeb(), env.Impersonate(auth.RoleAdmin)}},
 	}
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestPeersCallInProcess(t *testing.T) {
 
 	// After Close, calls fail instead of hanging.
 	require.NoError(t, env.Platform.Close())
-	client := tenantv1connect.NewTenantServiceClient(httpClient, url)
+	client := tenantv1connect.NewTenantServiceClient(httpClient, url, env.Impersonate())
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	_, err = client.GetTenant(ctx, connect.NewRequest(&tenantv1.GetTenantRequest{TenantId: "3f8e2a51-6c0d-4b7e-9a12-5d4c3b2a1f00"}))

@@ -21,6 +21,7 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/profile/v1/profilev1connect"
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -36,10 +37,10 @@ func startRYW(t *testing.T, opts servicestest.Options) rywClients {
 	t.Helper()
 	env := servicestest.StartWith(t, opts, "identity", "profile", "wallet", "billing")
 	return rywClients{
-		identity: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL),
-		profile:  profilev1connect.NewProfileServiceClient(env.HTTP, env.URL),
-		wallet:   walletv1connect.NewWalletServiceClient(env.HTTP, env.URL),
-		billing:  billingv1connect.NewBillingServiceClient(env.HTTP, env.URL),
+		identity: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
+		profile:  profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate()),
+		wallet:   walletv1connect.NewWalletServiceClient(env.HTTP, env.URL, env.Impersonate()),
+		billing:  billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)), // admins find customers by email
 	}
 }
 

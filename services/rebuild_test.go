@@ -18,6 +18,7 @@ import (
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	"github.com/authms/authms/services"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -63,8 +64,8 @@ func caughtUp(t *testing.T, p *services.Platform) {
 func TestRebuildUserProfiles(t *testing.T) {
 	t.Parallel()
 	env := servicestest.Start(t, "identity", "billing")
-	ident := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
-	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL)
+	ident := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
+	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)) // admins find customers by email
 	tenant := uuid.NewString()
 
 	ids := register(t, ident, tenant, "before", 200)

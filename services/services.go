@@ -39,6 +39,7 @@ import (
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/services/billing"
 	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/obs"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/internal/rpc"
@@ -173,6 +174,9 @@ type Config struct {
 	// PeerURLs gives the base URL of services that run in another process
 	// (service name -> URL). Every other service is reached in process.
 	PeerURLs map[string]string
+	// Auth configures authentication: token issuer and audience, the
+	// operator token, extra verification keys (tests).
+	Auth AuthConfig
 	// TracerProvider traces every API call (a server span) and every event
 	// a projector applies (a consumer span, child of the call that recorded
 	// the event). Nil turns tracing off; [TracingFromEnv] builds one from
@@ -339,7 +343,7 @@ type unit struct {
 }
 
 // prepare provisions, migrates and builds one service without starting it.
-func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics, peers *peers) (u *unit, err error) {
+func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics, peers *peers, authn *auth.Authenticator) (u *unit, err error) {
 	logger := cfg.Logger.With("service", def.Name)
 	pool, creds, err := provision(ctx, cfg, prov, def)
 	if err != nil {
@@ -353,7 +357,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	if err := events.EnsureStreams(ctx, cfg.JS, def.Name, cfg.Streams); err != nil {
 		return nil, err
 	}
-	opts, err := rpc.HandlerOptions(logger, rpc.WithTracing(cfg.TracerProvider))
+	opts, err := rpc.HandlerOptions(logger, rpc.WithTracing(cfg.TracerProvider), rpc.WithAuth(authn))
 	if err != nil {
 		return nil, fmt.Errorf("handler options: %w", err)
 	}
@@ -384,6 +388,9 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 	}
 	if svc.Name() != def.Name {
 		return nil, fmt.Errorf("new: the service calls itself %q", svc.Name())
+	}
+	if err := authn.Declare(svc.Policies()); err != nil {
+		return nil, fmt.Errorf("access policies: %w", err)
 	}
 	var consumers []*events.Consumer
 	projectors := svc.Projectors()
@@ -433,6 +440,7 @@ type Platform struct {
 	handler http.Handler
 	metrics *obs.Metrics
 	peers   *peers
+	authn   *auth.Authenticator
 
 	health      *grpchealth.StaticChecker
 	healthNames map[string][]string // service -> names reported by health
@@ -447,9 +455,10 @@ type Platform struct {
 	closeErr  error
 }
 
-func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics, peers *peers) (*Platform, error) {
+func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics, peers *peers, authn *auth.Authenticator) (*Platform, error) {
 	p := &Platform{
 		peers:   peers,
+		authn:   authn,
 		logger:  cfg.Logger,
 		js:      cfg.JS,
 		streams: cfg.Streams,
@@ -491,8 +500,13 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	}
 
 	peers := newPeers(cfg.PeerURLs, cfg.Logger)
+	authn, revocations, err := newAuth(cfg, peers, metrics)
+	if err != nil {
+		peers.close()
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	units, err := forEach(defs, func(def Definition) (*unit, error) {
-		u, err := prepare(ctx, cfg, prov, def, metrics, peers)
+		u, err := prepare(ctx, cfg, prov, def, metrics, peers, authn)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", def.Name, err)
 		}
@@ -511,7 +525,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		closeAll()
 		return nil, err
 	}
-	p, err := newPlatform(cfg, units, metrics, peers)
+	p, err := newPlatform(cfg, units, metrics, peers, authn)
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -519,6 +533,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	// The loops outlive Start's ctx but keep its values.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
+	p.wg.Go(func() { _ = revocations.Run(runCtx) }) // logs and retries its own failures
 	for _, u := range units {
 		p.wg.Go(func() { _ = u.relay.Run(runCtx) }) // the relay logs and retries its own failures
 		for _, c := range u.consumers {

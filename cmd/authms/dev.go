@@ -134,6 +134,12 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	defer ln.Close()
 
 	cfg := c.servicesConfig(*dataDir, logger)
+	operatorAt := "AUTHMS_OPERATOR_TOKEN"
+	if cfg.Auth.OperatorToken = strings.TrimSpace(c.getenv("AUTHMS_OPERATOR_TOKEN")); cfg.Auth.OperatorToken == "" {
+		if cfg.Auth.OperatorToken, operatorAt, err = services.DevOperatorToken(ctx, *dataDir); err != nil {
+			return err
+		}
+	}
 	cfg.JS = js
 	cfg.Streams.Replicas = replicas
 	tp, flushSpans, err := c.tracing(ctx, logger)
@@ -149,7 +155,7 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	srv := services.NewServer(*httpAddr, p.Handler(), logger)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	c.printDev(ln.Addr(), natsURL, ns != nil, *dataDir, p)
+	c.printDev(ln.Addr(), natsURL, ns != nil, *dataDir, operatorAt, p)
 
 	select {
 	case <-ctx.Done():
@@ -200,7 +206,7 @@ func (c *cli) tracing(ctx context.Context, logger *slog.Logger) (tp trace.Tracer
 }
 
 // printDev tells the developer where everything is.
-func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir string, p *services.Platform) {
+func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir, operatorAt string, p *services.Platform) {
 	api := "http://" + addr.String()
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		api = fmt.Sprintf("http://localhost:%d", tcp.Port)
@@ -214,6 +220,7 @@ func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir str
 	fmt.Fprintf(w, "API\t%s\tConnect, gRPC and gRPC-web; grpc.health.v1 and reflection\n", api)
 	fmt.Fprintf(w, "NATS\t%s\t%s\n", natsURL, natsNote)
 	fmt.Fprintf(w, "Secrets\t%s\tdatabase passwords and keys\n", filepath.Join(dataDir, "secrets"))
+	fmt.Fprintf(w, "Operator\t%s\toperator token: admin APIs, CreateTenant, ListTenants (the CLI reads it)\n", operatorAt)
 	for i, s := range p.Services() {
 		label := ""
 		if i == 0 {

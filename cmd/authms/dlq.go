@@ -349,7 +349,11 @@ func (c *cli) dlqRedrive(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("dlq redrive takes a service and a sequence, or a service and --all: %w", errUsage)
 	}
-	client := adminv1connect.NewDeadLetterServiceClient(&http.Client{}, strings.TrimSuffix(*apiURL, "/"))
+	operator, err := c.operatorAuth()
+	if err != nil {
+		return err
+	}
+	client := adminv1connect.NewDeadLetterServiceClient(&http.Client{}, strings.TrimSuffix(*apiURL, "/"), operator)
 	res, err := client.RedriveDeadLetters(ctx, connect.NewRequest(req))
 	if err != nil {
 		return apiError("re-drive", *apiURL, err)

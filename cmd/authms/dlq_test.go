@@ -205,7 +205,7 @@ func TestDLQRedriveThroughTheAPI(t *testing.T) {
 	svc := servicestest.Start(t, "billing")
 	ctx := t.Context()
 	require.NoError(t, events.EnsureStreams(ctx, svc.JS, "identity", events.StreamConfig{}))
-	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL}
+	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL, "AUTHMS_OPERATOR_TOKEN": svc.OperatorToken}
 
 	// A valid event billing never received, and one billing refuses (its
 	// tenant id is not a UUID).
@@ -225,7 +225,7 @@ func TestDLQRedriveThroughTheAPI(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "applied")
 	assert.Contains(t, out, "1 applied, 0 failed again")
-	billing := billingv1connect.NewBillingServiceClient(svc.HTTP, svc.URL)
+	billing := billingv1connect.NewBillingServiceClient(svc.HTTP, svc.URL, svc.Impersonate())
 	customer, err := billing.GetCustomer(ctx, connect.NewRequest(&billingv1.GetCustomerRequest{
 		TenantId: tenantID.String(), UserId: userID.String()}))
 	require.NoError(t, err)

@@ -44,8 +44,11 @@ func (c *cli) adminURL(fs interface {
 
 // apiError explains a failed admin API call.
 func apiError(what, url string, err error) error {
-	if code := connect.CodeOf(err); code == connect.CodeUnavailable || code == connect.CodeUnknown {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown:
 		return fmt.Errorf("%s through the admin API at %s (is authms running there? set AUTHMS_API_URL): %w", what, url, err)
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+		return fmt.Errorf("%s through the admin API at %s (set AUTHMS_OPERATOR_TOKEN, or AUTHMS_DATA_DIR to the data directory of authms dev): %w", what, url, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -59,7 +62,11 @@ func (c *cli) projectionsList(ctx context.Context, args []string) error {
 	} else if len(rest) > 0 {
 		return fmt.Errorf("projections ls takes no arguments, got %q: %w", rest, errUsage)
 	}
-	client := adminv1connect.NewProjectionServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"))
+	operator, err := c.operatorAuth()
+	if err != nil {
+		return err
+	}
+	client := adminv1connect.NewProjectionServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"), operator)
 	res, err := client.ListProjections(ctx, connect.NewRequest(&adminv1.ListProjectionsRequest{}))
 	if err != nil {
 		return apiError("list projections", *url, err)
@@ -112,7 +119,11 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	if err := c.confirm(*yes, fmt.Sprintf("Rebuild %s.%s by replaying its source stream? The projector pauses meanwhile. [y/N] ", service, name)); err != nil {
 		return err
 	}
-	client := adminv1connect.NewProjectionServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"))
+	operator, err := c.operatorAuth()
+	if err != nil {
+		return err
+	}
+	client := adminv1connect.NewProjectionServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"), operator)
 	stream, err := client.RebuildProjection(ctx, connect.NewRequest(&adminv1.RebuildProjectionRequest{Service: service, Name: name}))
 	if err != nil {
 		return apiError("rebuild", *url, err)
@@ -150,7 +161,11 @@ func (c *cli) eventsRepublish(ctx context.Context, args []string) error {
 	if err := c.confirm(*yes, fmt.Sprintf("Republish %s's events table to its stream? [y/N] ", service)); err != nil {
 		return err
 	}
-	client := adminv1connect.NewStreamServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"))
+	operator, err := c.operatorAuth()
+	if err != nil {
+		return err
+	}
+	client := adminv1connect.NewStreamServiceClient(&http.Client{}, strings.TrimSuffix(*url, "/"), operator)
 	stream, err := client.RepublishEvents(ctx, connect.NewRequest(&adminv1.RepublishEventsRequest{Service: service, FromStart: *fromStart}))
 	if err != nil {
 		return apiError("republish", *url, err)

@@ -25,8 +25,8 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 func TestProjectionsListRebuildAndRepublish(t *testing.T) {
 	t.Parallel()
 	svc := servicestest.Start(t, "identity", "billing")
-	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL}
-	ident := identityv1connect.NewIdentityServiceClient(svc.HTTP, svc.URL)
+	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL, "AUTHMS_OPERATOR_TOKEN": svc.OperatorToken}
+	ident := identityv1connect.NewIdentityServiceClient(svc.HTTP, svc.URL, svc.Impersonate())
 	tenant := uuid.NewString()
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		_, err := ident.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{

@@ -10,6 +10,7 @@ import (
 	billingv1 "github.com/authms/authms/schemas/gen/authms/billing/v1"
 	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
 	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -80,5 +81,14 @@ func toProto(c customer) *billingv1.Customer {
 		Email:      c.Email,
 		Version:    c.Version,
 		UpdateTime: timestamppb.New(c.UpdatedAt),
+	}
+}
+
+// Policies says who may call each procedure: a user reads their own
+// customer record; looking customers up by email is for tenant admins.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		billingv1connect.BillingServiceGetCustomerProcedure:         auth.Owner,
+		billingv1connect.BillingServiceFindCustomerByEmailProcedure: auth.Admin,
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/profile/v1/profilev1connect"
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -65,14 +66,18 @@ func (c connectCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, ema
 type jsonCaller struct {
 	url  string
 	http *http.Client
+	env  *servicestest.Env
 }
 
-func (c jsonCaller) post(t *testing.T, method, body string, out proto.Message) {
+func (c jsonCaller) post(t *testing.T, method, token, body string, out proto.Message) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
 		c.url+"/"+identityv1connect.IdentityServiceName+"/"+method, bytes.NewBufferString(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := c.http.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -85,14 +90,14 @@ func (c jsonCaller) post(t *testing.T, method, body string, out proto.Message) {
 func (c jsonCaller) register(t *testing.T, tenantID uuid.UUID, email, password string) *identityv1.User {
 	t.Helper()
 	var res identityv1.RegisterUserResponse
-	c.post(t, "RegisterUser", `{"tenant_id":"`+tenantID.String()+`","email":"`+email+`","password":"`+password+`"}`, &res)
+	c.post(t, "RegisterUser", "", `{"tenant_id":"`+tenantID.String()+`","email":"`+email+`","password":"`+password+`"}`, &res)
 	return res.GetUser()
 }
 
 func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email string) *identityv1.User {
 	t.Helper()
 	var res identityv1.ChangeEmailResponse
-	c.post(t, "ChangeEmail", `{"tenant_id":"`+tenantID.String()+`","user_id":"`+userID+`","email":"`+email+`"}`, &res)
+	c.post(t, "ChangeEmail", c.env.Token(t, tenantID.String(), userID), `{"tenant_id":"`+tenantID.String()+`","user_id":"`+userID+`","email":"`+email+`"}`, &res)
 	return res.GetUser()
 }
 
@@ -103,16 +108,18 @@ func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email 
 func TestRegistrationReachesEveryService(t *testing.T) {
 	t.Parallel()
 	env := servicestest.Start(t, "identity", "profile", "wallet", "billing")
-	profiles := profilev1connect.NewProfileServiceClient(env.HTTP, env.URL)
-	wallets := walletv1connect.NewWalletServiceClient(env.HTTP, env.URL)
-	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL)
+	profiles := profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate())
+	wallets := walletv1connect.NewWalletServiceClient(env.HTTP, env.URL, env.Impersonate())
+	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate())
+	// Finding customers by email is for tenant admins.
+	billingAdmin := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin))
 
 	callers := []struct {
 		name     string
 		identity identityCaller
 	}{
-		{name: "connect client", identity: connectCaller{c: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)}},
-		{name: "raw JSON", identity: jsonCaller{url: env.URL, http: env.HTTP}},
+		{name: "connect client", identity: connectCaller{c: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())}},
+		{name: "raw JSON", identity: jsonCaller{url: env.URL, http: env.HTTP, env: env}},
 	}
 	for _, tt := range callers {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +165,7 @@ func TestRegistrationReachesEveryService(t *testing.T) {
 				}))
 				return err == nil && res.Msg.GetCustomer().GetEmail() == email
 			}, waitFor, tick, "billing cache")
-			found := findByEmail(t, billing, tenantID, email)
+			found := findByEmail(t, billingAdmin, tenantID, email)
 			require.NotNil(t, found)
 			assert.Equal(t, userID, found.GetUserId())
 
@@ -167,10 +174,10 @@ func TestRegistrationReachesEveryService(t *testing.T) {
 			changed := tt.identity.changeEmail(t, tenantID, userID, newEmail)
 			assert.Equal(t, newEmail, changed.GetEmail())
 			require.Eventually(t, func() bool {
-				c := findByEmail(t, billing, tenantID, newEmail)
+				c := findByEmail(t, billingAdmin, tenantID, newEmail)
 				return c != nil && c.GetUserId() == userID && c.GetVersion() == changed.GetVersion()
 			}, waitFor, tick, "email change in billing")
-			assert.Nil(t, findByEmail(t, billing, tenantID, email), "the old email no longer finds the user")
+			assert.Nil(t, findByEmail(t, billingAdmin, tenantID, email), "the old email no longer finds the user")
 
 			var stored []byte
 			require.NoError(t, env.Pool("billing").QueryRow(t.Context(),

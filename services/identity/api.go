@@ -7,6 +7,7 @@ import (
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -181,4 +182,36 @@ func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identity
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
+}
+
+// Policies says who may call each procedure: registration, email
+// verification and password reset are public (the tokens they carry are
+// the credential); a user reads and changes their own account, a tenant
+// admin any account of the tenant; AuthenticateUser is the session
+// service's alone, and session also reads users on refresh. Roles are
+// the tenant admins' to manage; the operator may assign them too, which is
+// how a new tenant gets its first admin.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		identityv1connect.IdentityServiceRegisterUserProcedure:             auth.Public,
+		identityv1connect.IdentityServiceVerifyEmailProcedure:              auth.Public,
+		identityv1connect.IdentityServiceRequestPasswordResetProcedure:     auth.Public,
+		identityv1connect.IdentityServiceResetPasswordProcedure:            auth.Public,
+		identityv1connect.IdentityServiceAuthenticateUserProcedure:         auth.ServiceOnly,
+		identityv1connect.IdentityServiceGetUserProcedure:                  auth.Owner.OrService(),
+		identityv1connect.IdentityServiceChangeEmailProcedure:              auth.Owner,
+		identityv1connect.IdentityServiceChangePasswordProcedure:           auth.Owner,
+		identityv1connect.IdentityServiceRequestEmailVerificationProcedure: auth.Owner,
+		identityv1connect.IdentityServiceDeleteUserProcedure:               auth.Owner,
+		identityv1connect.IdentityServiceImportUserProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceDisableUserProcedure:              auth.Admin,
+		identityv1connect.IdentityServiceEnableUserProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceCreateRoleProcedure:               auth.Admin,
+		identityv1connect.IdentityServiceGrantPermissionsProcedure:         auth.Admin,
+		identityv1connect.IdentityServiceRevokePermissionsProcedure:        auth.Admin,
+		identityv1connect.IdentityServiceListRolesProcedure:                auth.Tenant,
+		identityv1connect.IdentityServiceAssignRolesProcedure:              auth.Admin.OrOperator(),
+		identityv1connect.IdentityServiceCheckPermissionProcedure:          auth.Owner.OrService(),
+	}
+
 }

@@ -43,7 +43,7 @@ func start(t *testing.T) *env {
 }
 
 func newClient(e *servicestest.Env) identityv1connect.IdentityServiceClient {
-	return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL)
+	return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate())
 }
 
 func (e *env) register(t *testing.T, tenant, email string) *identityv1.User {

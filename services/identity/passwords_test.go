@@ -13,6 +13,7 @@ import (
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -66,7 +67,7 @@ func TestTenantPasswordPolicyIsEnforced(t *testing.T) {
 	t.Parallel()
 	e := servicestest.Start(t, "tenant", "identity")
 	client := newClient(e)
-	tenants := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL)
+	tenants := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin))
 	created, err := tenants.CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "strict", DisplayName: "Strict"}))
 	require.NoError(t, err)
 	tenant := created.Msg.GetTenant().GetId()

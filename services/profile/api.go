@@ -9,6 +9,7 @@ import (
 
 	profilev1 "github.com/authms/authms/schemas/gen/authms/profile/v1"
 	"github.com/authms/authms/schemas/gen/authms/profile/v1/profilev1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/profile/store"
 )
@@ -91,5 +92,14 @@ func toProto(p store.Profile) *profilev1.Profile {
 		Version:     p.Version,
 		CreateTime:  timestamppb.New(p.CreateTime),
 		UpdateTime:  timestamppb.New(p.UpdateTime),
+	}
+}
+
+// Policies says who may call each procedure: a profile is its user's, and
+// an admin of the user's tenant may read and change it too.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		profilev1connect.ProfileServiceGetProfileProcedure:    auth.Owner,
+		profilev1connect.ProfileServiceUpdateProfileProcedure: auth.Owner,
 	}
 }

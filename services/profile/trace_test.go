@@ -20,7 +20,7 @@ import (
 func TestTraceFollowsTheRegistration(t *testing.T) {
 	t.Parallel()
 	env := servicestest.Start(t, "identity", "profile")
-	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
+	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 
 	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	req := connect.NewRequest(&identityv1.RegisterUserRequest{

@@ -7,6 +7,7 @@ import (
 
 	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
 	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
+	"github.com/authms/authms/services/internal/auth"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -67,4 +68,16 @@ func (a *api) UnlockAccount(ctx context.Context, req *connect.Request[riskv1.Unl
 // fail maps err for the response through connectError.
 func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error {
 	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+}
+
+// Policies says who may call each procedure: the login checks are the
+// session service's; an admin of the tenant unlocks its accounts.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		riskv1connect.RiskServiceAttemptLoginProcedure:       auth.ServiceOnly,
+		riskv1connect.RiskServiceReportLoginResultProcedure:  auth.ServiceOnly,
+		riskv1connect.RiskServiceRecordLoginAttemptProcedure: auth.ServiceOnly,
+		riskv1connect.RiskServiceCheckLoginProcedure:         auth.ServiceOnly,
+		riskv1connect.RiskServiceUnlockAccountProcedure:      auth.Admin.OrService(),
+	}
 }

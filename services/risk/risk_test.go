@@ -24,6 +24,7 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -40,8 +41,8 @@ func start(t *testing.T) *env {
 	e := servicestest.Start(t, "tenant", "risk")
 	return &env{
 		Env:    e,
-		risk:   riskv1connect.NewRiskServiceClient(e.HTTP, e.URL),
-		tenant: tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL),
+		risk:   riskv1connect.NewRiskServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.ServiceToken(t, "session"))),
+		tenant: tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin)),
 		pool:   e.Pool("risk"),
 	}
 }

@@ -8,6 +8,12 @@
 // Relays poll every 50ms and consumers retry after 50ms, 100ms, 200ms, so
 // tests that wait for events (with require.Eventually) finish fast.
 //
+// Every API but registration and login needs a credential: [Env.Token]
+// mints access tokens with a test signing key the platform trusts (so
+// tests run without the session service), [Env.OperatorToken] is the
+// platform operator's, and [Bearer], [Env.Operator] and [Env.Impersonate]
+// make Connect clients send them.
+//
 // Logs go to the test's output at warn level and above; set
 // AUTHMS_TEST_LOG=debug (or info) to see more.
 package servicestest
@@ -33,6 +39,8 @@ import (
 	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services"
 	"github.com/authms/authms/services/identity"
+	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/auth/authtest"
 	"github.com/authms/authms/services/internal/secrets"
 	"github.com/authms/authms/services/session"
 )
@@ -70,6 +78,12 @@ type Env struct {
 	PG *pgtest.Cluster
 	// Secrets holds the services' random keys.
 	Secrets *secrets.Memory
+	// Signer mints the access tokens the platform trusts (besides the
+	// session service's, when it runs): see [Env.Token].
+	Signer *authtest.Signer
+	// OperatorToken is the platform operator's token (admin APIs,
+	// CreateTenant, ListTenants).
+	OperatorToken string
 
 	tb testing.TB
 }
@@ -93,6 +107,9 @@ type Options struct {
 	// MinPositionTimeout bounds a read's wait for its min_position
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
+	// Keys replaces the test signer's key as the key source the platform
+	// tries before the session service's JWKS. Nil: Env.Signer's key.
+	Keys auth.KeySource
 }
 
 // ProductionHashing returns identity's production configuration (its
@@ -120,12 +137,23 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 	nats := natstest.Start(tb)
 	logger := Logger(tb)
 
+	operator, err := randomPassword("")
+	if err != nil {
+		tb.Fatalf("servicestest: %v", err)
+	}
 	env := &Env{
-		NATS:    nats,
-		JS:      nats.JetStream(tb),
-		PG:      cluster,
-		Secrets: secrets.NewMemory(),
-		tb:      tb,
+		NATS:          nats,
+		JS:            nats.JetStream(tb),
+		PG:            cluster,
+		Secrets:       secrets.NewMemory(),
+		Signer:        authtest.NewSigner(tb, "servicestest-"+operator[:8]),
+		OperatorToken: operator,
+		tb:            tb,
+	}
+	env.Signer.Now = opts.Session.Now
+	keys := opts.Keys
+	if keys == nil {
+		keys = env.Signer.Keys()
 	}
 	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
 	defer cancel()
@@ -150,6 +178,8 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Session:            opts.Session,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
+		// Tokens are checked against session's clock, which tests move.
+		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, Now: opts.Session.Now},
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

@@ -8,18 +8,30 @@ import (
 
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
+	"github.com/authms/authms/services/internal/auth"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
-// validated against the schema's rules.
-//
-// Until the shared auth interceptor lands, Logout, ListSessions and the
-// Revoke methods trust the ids in the request. Once it does, each reads the
-// caller with auth.FromContext and answers NotFound when the request's
-// tenant_id is not the token's tid, when a user without the admin role
-// names another user_id, and (Logout) when session_id is not the token's
-// sid; a service principal may act on any session of any tenant.
+// authenticated and validated: the auth interceptor answers NotFound when
+// the request's tenant_id is not the token's tid and when a user without
+// the admin role names another user_id (see [Service.Policies]); Logout
+// also refuses a session_id that is not the token's sid. A service
+// principal may act on any session of any tenant.
 type api struct{ s *Service }
+
+// Policies says who may call each procedure: Login and Refresh are public
+// (the credentials are in the request); a user lists and revokes their own
+// sessions, a tenant admin any user's of the tenant, and a service any.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		sessionv1connect.SessionServiceLoginProcedure:             auth.Public,
+		sessionv1connect.SessionServiceRefreshProcedure:           auth.Public,
+		sessionv1connect.SessionServiceLogoutProcedure:            auth.Tenant.OrService(),
+		sessionv1connect.SessionServiceListSessionsProcedure:      auth.Owner.OrService(),
+		sessionv1connect.SessionServiceRevokeSessionProcedure:     auth.Owner.OrService(),
+		sessionv1connect.SessionServiceRevokeAllSessionsProcedure: auth.Owner.OrService(),
+	}
+}
 
 var _ sessionv1connect.SessionServiceHandler = (*api)(nil)
 
@@ -44,8 +56,10 @@ func (a *api) Refresh(ctx context.Context, req *connect.Request[sessionv1.Refres
 }
 
 func (a *api) Logout(ctx context.Context, req *connect.Request[sessionv1.LogoutRequest]) (*connect.Response[sessionv1.LogoutResponse], error) {
-	// Auth check goes here: the principal's tid and sid must be the
-	// request's (else NotFound).
+	// Logout ends the caller's own session; RevokeSession ends others.
+	if p, ok := auth.FromContext(ctx); !ok || (!p.IsService() && p.SessionID != req.Msg.GetSessionId()) {
+		return nil, a.fail(ctx, req, ErrSessionNotFound)
+	}
 	was, err := a.s.revokeOne(ctx, req.Msg.GetTenantId(), req.Msg.GetSessionId(), nil, sessionv1.RevokeReason_REVOKE_REASON_LOGOUT)
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
@@ -54,8 +68,6 @@ func (a *api) Logout(ctx context.Context, req *connect.Request[sessionv1.LogoutR
 }
 
 func (a *api) ListSessions(ctx context.Context, req *connect.Request[sessionv1.ListSessionsRequest]) (*connect.Response[sessionv1.ListSessionsResponse], error) {
-	// Auth check goes here: tenant_id must be the principal's tid, and
-	// user_id its sub unless it has the admin role (else NotFound).
 	sessions, err := a.s.listSessions(ctx, req.Msg)
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
@@ -64,7 +76,6 @@ func (a *api) ListSessions(ctx context.Context, req *connect.Request[sessionv1.L
 }
 
 func (a *api) RevokeSession(ctx context.Context, req *connect.Request[sessionv1.RevokeSessionRequest]) (*connect.Response[sessionv1.RevokeSessionResponse], error) {
-	// Auth check goes here, as in ListSessions.
 	userID, err := parseUUID("user_id", req.Msg.GetUserId())
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
@@ -77,7 +88,6 @@ func (a *api) RevokeSession(ctx context.Context, req *connect.Request[sessionv1.
 }
 
 func (a *api) RevokeAllSessions(ctx context.Context, req *connect.Request[sessionv1.RevokeAllSessionsRequest]) (*connect.Response[sessionv1.RevokeAllSessionsResponse], error) {
-	// Auth check goes here, as in ListSessions.
 	n, err := a.s.revokeAllSessions(ctx, req.Msg)
 	if err != nil {
 		return nil, a.fail(ctx, req, err)

@@ -67,9 +67,9 @@ func start(t testing.TB, opts servicestest.Options) *env {
 	e := servicestest.StartWith(t, opts, "tenant", "identity", "risk", "session")
 	return &env{
 		Env:      e,
-		session:  sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL),
-		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL),
-		tenant:   tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL),
+		session:  sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL, e.Impersonate()),
+		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()),
+		tenant:   tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate()),
 		pool:     e.Pool("session"),
 	}
 }
@@ -442,14 +442,31 @@ func TestRevokeSessions(t *testing.T) {
 	b1 := e.mustLogin(t, tenant, "bob@example.com")
 	ctx := t.Context()
 
-	out, err := e.session.Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
+	// Real access tokens, verified through session's JWKS.
+	as := func(login *sessionv1.LoginResponse) sessionv1connect.SessionServiceClient {
+		return sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL, servicestest.Bearer(login.GetTokens().GetAccessToken()))
+	}
+	_, err := as(a2).Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "Logout ends the caller's own session only")
+	out, err := as(a1).Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
 	require.NoError(t, err)
 	assert.True(t, out.Msg.GetWasActive())
-	out, err = e.session.Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
+	service := sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.ServiceToken(t, "test")))
+	out, err = service.Logout(ctx, connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenant, SessionId: a1.GetSession().GetId()}))
 	require.NoError(t, err)
 	assert.False(t, out.Msg.GetWasActive(), "logging out twice changes nothing")
 	_, err = e.refresh(ctx, a1.GetTokens().GetRefreshToken())
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	// The revocation list learns of the logout: a1's access token fails on
+	// its next call, a4's still works.
+	require.Eventually(t, func() bool {
+		_, err := as(a1).ListSessions(ctx, connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: alice}))
+		return connect.CodeOf(err) == connect.CodeUnauthenticated
+	}, 10*time.Second, 20*time.Millisecond, "a logged-out session's access token is refused")
+	_, err = as(a4).ListSessions(ctx, connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: alice}))
+	require.NoError(t, err)
+	_, err = as(b1).ListSessions(ctx, connect.NewRequest(&sessionv1.ListSessionsRequest{TenantId: tenant, UserId: alice}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "bob does not list alice's sessions")
 
 	_, err = e.session.RevokeSession(ctx, connect.NewRequest(&sessionv1.RevokeSessionRequest{TenantId: tenant, UserId: bob, SessionId: a2.GetSession().GetId()}))
 	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another user's session")

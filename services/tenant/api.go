@@ -7,6 +7,7 @@ import (
 
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+	"github.com/authms/authms/services/internal/auth"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -34,6 +35,9 @@ func (a *api) GetTenant(ctx context.Context, req *connect.Request[tenantv1.GetTe
 
 func (a *api) GetTenantBySlug(ctx context.Context, req *connect.Request[tenantv1.GetTenantBySlugRequest]) (*connect.Response[tenantv1.GetTenantBySlugResponse], error) {
 	t, err := a.s.getTenantBySlug(ctx, req.Msg.GetSlug())
+	if p, ok := auth.FromContext(ctx); err == nil && (!ok || p.TenantID != t.GetId()) {
+		err = ErrTenantNotFound // another tenant's slug is not confirmed
+	}
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
 	}
@@ -131,4 +135,26 @@ func (a *api) CheckPassword(ctx context.Context, req *connect.Request[tenantv1.C
 // fail maps err for the response through connectError.
 func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error {
 	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+}
+
+// Policies says who may call each procedure: the platform operator creates
+// and lists tenants (across tenants); the users of a tenant read it; its
+// admins change it; services check passwords against its policy.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		tenantv1connect.TenantServiceCreateTenantProcedure:         auth.Operator,
+		tenantv1connect.TenantServiceListTenantsProcedure:          auth.Operator,
+		tenantv1connect.TenantServiceGetTenantProcedure:            auth.Tenant,
+		tenantv1connect.TenantServiceGetTenantBySlugProcedure:      auth.Tenant, // scoped in the handler: the request names no tenant id
+		tenantv1connect.TenantServiceCheckPasswordProcedure:        auth.Tenant.OrService(),
+		tenantv1connect.TenantServiceUpdateTenantProcedure:         auth.Admin,
+		tenantv1connect.TenantServiceUpdatePasswordPolicyProcedure: auth.Admin,
+		tenantv1connect.TenantServiceUpdateMfaPolicyProcedure:      auth.Admin,
+		tenantv1connect.TenantServiceUpdateSessionPolicyProcedure:  auth.Admin,
+		tenantv1connect.TenantServiceUpdateLockoutPolicyProcedure:  auth.Admin,
+		tenantv1connect.TenantServiceUpdateBrandingProcedure:       auth.Admin,
+		tenantv1connect.TenantServiceAddDomainProcedure:            auth.Admin,
+		tenantv1connect.TenantServiceVerifyDomainProcedure:         auth.Admin,
+		tenantv1connect.TenantServiceRemoveDomainProcedure:         auth.Admin,
+	}
 }

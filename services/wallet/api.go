@@ -9,6 +9,7 @@ import (
 	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	walletv1 "github.com/authms/authms/schemas/gen/authms/wallet/v1"
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -100,4 +101,15 @@ func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 		return uuid.Nil, uuid.Nil, &rpc.InvalidFieldError{Field: "user_id", Rule: "string.uuid", Message: "must be a UUID"}
 	}
 	return tenantID, userID, nil
+}
+
+// Policies says who may call each procedure: a wallet is its owner's, and
+// an admin of the owner's tenant may read and move it too.
+func (s *Service) Policies() auth.Policies {
+	return auth.Policies{
+		walletv1connect.WalletServiceGetWalletProcedure:        auth.Owner,
+		walletv1connect.WalletServiceDepositProcedure:          auth.Owner,
+		walletv1connect.WalletServiceWithdrawProcedure:         auth.Owner,
+		walletv1connect.WalletServiceListTransactionsProcedure: auth.Owner,
+	}
 }

@@ -41,8 +41,8 @@ func start(t *testing.T) *env {
 	e := servicestest.Start(t, "identity", "wallet")
 	return &env{
 		Env:      e,
-		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL),
-		wallet:   walletv1connect.NewWalletServiceClient(e.HTTP, e.URL),
+		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()),
+		wallet:   walletv1connect.NewWalletServiceClient(e.HTTP, e.URL, e.Impersonate()),
 		pool:     e.Pool("wallet"),
 	}
 }
@@ -385,7 +385,11 @@ func TestBadMoneyInputWritesNothing(t *testing.T) {
 		} {
 			body := fmt.Sprintf(`{"tenant_id":%q,"user_id":%q,"currency":"USD","amount":%s,"idempotency_key":"k"}`, o.tenant, o.user, amount)
 			for _, proc := range []string{walletv1connect.WalletServiceDepositProcedure, walletv1connect.WalletServiceWithdrawProcedure} {
-				res, err := http.Post(e.URL+proc, "application/json", strings.NewReader(body))
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.URL+proc, strings.NewReader(body))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+e.Token(t, o.tenant, o.user))
+				res, err := http.DefaultClient.Do(req)
 				require.NoError(t, err)
 				raw, err := io.ReadAll(res.Body)
 				require.NoError(t, err)

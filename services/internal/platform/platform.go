@@ -20,6 +20,7 @@ import (
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
+	"github.com/authms/authms/services/internal/auth"
 )
 
 // Deps are a service's dependencies.
@@ -128,4 +129,8 @@ type Service interface {
 	// Run runs any other background work until ctx ends; a service with none
 	// returns nil at once.
 	Run(ctx context.Context) error
+	// Policies says who may call each procedure the service mounts. A
+	// procedure without a policy refuses every call, and the platform
+	// refuses to start a service that leaves one undeclared.
+	Policies() auth.Policies
 }

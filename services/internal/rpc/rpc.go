@@ -24,12 +24,14 @@ import (
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/projections"
 	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
+	"github.com/authms/authms/services/internal/auth"
 )
 
 // HandlerOptions returns the options every handler is mounted with:
 // protovalidate rules from schemas/ (bad input is InvalidArgument with field
-// violations, before any handler code runs), error hygiene and, with
-// [WithTracing], an OpenTelemetry server span per call.
+// violations, before any handler code runs), error hygiene, with
+// [WithAuth] authentication and authorisation against the procedures'
+// policies, and with [WithTracing] an OpenTelemetry server span per call.
 func HandlerOptions(logger *slog.Logger, opts ...Option) ([]connect.HandlerOption, error) {
 	var o options
 	for _, opt := range opts {
@@ -50,7 +52,15 @@ func HandlerOptions(logger *slog.Logger, opts ...Option) ([]connect.HandlerOptio
 		}
 		interceptors = append(interceptors, otel) // outermost: the span covers the whole call
 	}
-	interceptors = append(interceptors, traceInterceptor(), validate.NewInterceptor(), errorInterceptor(logger))
+	interceptors = append(interceptors, traceInterceptor())
+	if o.auth != nil {
+		// Credentials first: a caller without one learns nothing, not even
+		// which fields are invalid. Scoping reads validated ids, so after.
+		interceptors = append(interceptors, o.auth.Authenticate(), validate.NewInterceptor(), o.auth.Authorize())
+	} else {
+		interceptors = append(interceptors, validate.NewInterceptor())
+	}
+	interceptors = append(interceptors, errorInterceptor(logger))
 	return []connect.HandlerOption{connect.WithInterceptors(interceptors...)}, nil
 }
 
@@ -59,6 +69,14 @@ type Option func(*options)
 
 type options struct {
 	tracerProvider trace.TracerProvider
+	auth           *auth.Authenticator
+}
+
+// WithAuth authenticates and authorises every call with a, against the
+// policies declared for its procedures; a procedure without one refuses
+// every call.
+func WithAuth(a *auth.Authenticator) Option {
+	return func(o *options) { o.auth = a }
 }
 
 // WithTracing starts a server span from tp for every call, continuing the
