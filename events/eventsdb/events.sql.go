@@ -72,29 +72,15 @@ type EventsAfterParams struct {
 	MaxRows int32
 }
 
-type EventsAfterRow struct {
-	Position      int64
-	ID            uuid.UUID
-	TenantID      string
-	AggregateType string
-	AggregateID   string
-	Version       int64
-	Type          string
-	Subject       string
-	Data          []byte
-	Metadata      []byte
-	OccurredAt    time.Time
-}
-
-func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]EventsAfterRow, error) {
+func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Event, error) {
 	rows, err := q.db.Query(ctx, eventsAfter, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []EventsAfterRow
+	var items []Event
 	for rows.Next() {
-		var i EventsAfterRow
+		var i Event
 		if err := rows.Scan(
 			&i.Position,
 			&i.ID,
@@ -310,9 +296,9 @@ const markPublished = `-- name: MarkPublished :exec
 WITH published AS (
     DELETE FROM outbox WHERE id = ANY($3::bigint[])
 )
-UPDATE events AS e SET stream_sequence = p.stream_sequence
-FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::bigint[]) AS stream_sequence) AS p
-WHERE e.id = p.event_id
+INSERT INTO event_positions (event_id, stream_sequence)
+SELECT unnest($1::uuid[]), unnest($2::bigint[])
+ON CONFLICT (event_id) DO NOTHING
 `
 
 type MarkPublishedParams struct {
@@ -322,8 +308,10 @@ type MarkPublishedParams struct {
 }
 
 // One statement per relay batch: the acknowledged outbox rows go, and their
-// events record the stream sequence JetStream stored them at. The UPDATE
-// fires events_published_notify once.
+// events' stream sequences are recorded. A duplicate ack (the event was
+// published before, by a relay that died before this statement) carries
+// the sequence of the stored copy, which is already recorded. The insert
+// fires event_positions_notify once.
 func (q *Queries) MarkPublished(ctx context.Context, arg MarkPublishedParams) error {
 	_, err := q.db.Exec(ctx, markPublished, arg.EventIds, arg.StreamSequences, arg.OutboxIds)
 	return err
@@ -366,6 +354,55 @@ func (q *Queries) OutboxBatch(ctx context.Context, maxRows int32) ([]OutboxBatch
 	var items []OutboxBatchRow
 	for rows.Next() {
 		var i OutboxBatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.EventID,
+			&i.Subject,
+			&i.Headers,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const outboxBatchBeside = `-- name: OutboxBatchBeside :many
+SELECT id, event_id, subject, headers, data FROM outbox
+WHERE id < $1::bigint OR id > $2::bigint
+ORDER BY id LIMIT $3
+`
+
+type OutboxBatchBesideParams struct {
+	Lo      int64
+	Hi      int64
+	MaxRows int32
+}
+
+type OutboxBatchBesideRow struct {
+	ID      int64
+	EventID uuid.UUID
+	Subject string
+	Headers []byte
+	Data    []byte
+}
+
+// The relay's read-ahead while a batch of the contiguous ids [lo, hi]
+// waits for its acks: the rows the next OutboxBatch returns once that batch
+// is deleted.
+func (q *Queries) OutboxBatchBeside(ctx context.Context, arg OutboxBatchBesideParams) ([]OutboxBatchBesideRow, error) {
+	rows, err := q.db.Query(ctx, outboxBatchBeside, arg.Lo, arg.Hi, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OutboxBatchBesideRow
+	for rows.Next() {
+		var i OutboxBatchBesideRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.EventID,
@@ -466,7 +503,9 @@ func (q *Queries) RecordProjectorFailure(ctx context.Context, arg RecordProjecto
 }
 
 const streamSequences = `-- name: StreamSequences :many
-SELECT id, stream_sequence FROM events WHERE id = ANY($1::uuid[])
+SELECT e.id, p.stream_sequence
+FROM events AS e LEFT JOIN event_positions AS p ON p.event_id = e.id
+WHERE e.id = ANY($1::uuid[])
 `
 
 type StreamSequencesRow struct {
@@ -474,6 +513,8 @@ type StreamSequencesRow struct {
 	StreamSequence *int64
 }
 
+// The events among ids, each with its stream sequence (NULL while it is
+// not published).
 func (q *Queries) StreamSequences(ctx context.Context, ids []uuid.UUID) ([]StreamSequencesRow, error) {
 	rows, err := q.db.Query(ctx, streamSequences, ids)
 	if err != nil {

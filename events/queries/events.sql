@@ -20,19 +20,33 @@ SELECT pg_advisory_xact_lock(hashtextextended(@aggregate_id::text, 0));
 -- name: OutboxBatch :many
 SELECT id, event_id, subject, headers, data FROM outbox ORDER BY id LIMIT @max_rows;
 
+-- name: OutboxBatchBeside :many
+-- The relay's read-ahead while a batch of the contiguous ids [lo, hi]
+-- waits for its acks: the rows the next OutboxBatch returns once that batch
+-- is deleted.
+SELECT id, event_id, subject, headers, data FROM outbox
+WHERE id < @lo::bigint OR id > @hi::bigint
+ORDER BY id LIMIT @max_rows;
+
 -- name: MarkPublished :exec
 -- One statement per relay batch: the acknowledged outbox rows go, and their
--- events record the stream sequence JetStream stored them at. The UPDATE
--- fires events_published_notify once.
+-- events' stream sequences are recorded. A duplicate ack (the event was
+-- published before, by a relay that died before this statement) carries
+-- the sequence of the stored copy, which is already recorded. The insert
+-- fires event_positions_notify once.
 WITH published AS (
     DELETE FROM outbox WHERE id = ANY(@outbox_ids::bigint[])
 )
-UPDATE events AS e SET stream_sequence = p.stream_sequence
-FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@stream_sequences::bigint[]) AS stream_sequence) AS p
-WHERE e.id = p.event_id;
+INSERT INTO event_positions (event_id, stream_sequence)
+SELECT unnest(@event_ids::uuid[]), unnest(@stream_sequences::bigint[])
+ON CONFLICT (event_id) DO NOTHING;
 
 -- name: StreamSequences :many
-SELECT id, stream_sequence FROM events WHERE id = ANY(@ids::uuid[]);
+-- The events among ids, each with its stream sequence (NULL while it is
+-- not published).
+SELECT e.id, p.stream_sequence
+FROM events AS e LEFT JOIN event_positions AS p ON p.event_id = e.id
+WHERE e.id = ANY(@ids::uuid[]);
 
 -- name: LatestEventID :one
 SELECT id FROM events WHERE aggregate_id = @aggregate_id ORDER BY version DESC LIMIT 1;
