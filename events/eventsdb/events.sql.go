@@ -252,7 +252,12 @@ func (q *Queries) MarkProcessed(ctx context.Context, arg MarkProcessedParams) (i
 const markProcessedBatch = `-- name: MarkProcessedBatch :many
 WITH marked AS (
     INSERT INTO processed_events (consumer, event_id, stream_sequence)
-    SELECT $1::text, unnest($2::uuid[]), unnest($3::bigint[])
+    SELECT $1::text, u.event_id, u.stream_sequence
+    FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::bigint[]) AS stream_sequence) AS u
+    WHERE NOT EXISTS (
+        SELECT 1 FROM projector_rebuilds AS r
+        WHERE r.consumer = $1::text AND u.stream_sequence > 0 AND u.stream_sequence <= r.through_sequence
+    )
     ON CONFLICT DO NOTHING
     RETURNING event_id, stream_sequence
 ), cleared AS (
@@ -269,9 +274,11 @@ type MarkProcessedBatchParams struct {
 }
 
 // Records the events as processed by the consumer and returns the ids of
-// those that were not already: the ones to apply. In the same statement it
-// clears the consumer's failure record when it is at or before the last of
-// them (the transaction applying them rolls that back if it fails).
+// those that were not already: the ones to apply. Events at or below the
+// sequence a rebuild of the consumer's projection went through count as
+// processed. In the same statement it clears the consumer's failure record
+// when it is at or before the last of them (the transaction applying them
+// rolls that back if it fails).
 func (q *Queries) MarkProcessedBatch(ctx context.Context, arg MarkProcessedBatchParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, markProcessedBatch, arg.Consumer, arg.EventIds, arg.StreamSequences)
 	if err != nil {
@@ -421,16 +428,19 @@ func (q *Queries) OutboxBatchBeside(ctx context.Context, arg OutboxBatchBesidePa
 }
 
 const projectorApplied = `-- name: ProjectorApplied :one
-SELECT EXISTS (
-    SELECT 1 FROM processed_events WHERE consumer = $1 AND stream_sequence = $2
+SELECT (
+    EXISTS (SELECT 1 FROM processed_events AS p WHERE p.consumer = $1::text AND p.stream_sequence = $2::bigint)
+    OR EXISTS (SELECT 1 FROM projector_rebuilds AS r WHERE r.consumer = $1::text AND r.through_sequence >= $2::bigint)
 )::boolean
 `
 
 type ProjectorAppliedParams struct {
 	Consumer       string
-	StreamSequence *int64
+	StreamSequence int64
 }
 
+// Whether the consumer applied the event at the sequence, or a rebuild
+// covered it.
 func (q *Queries) ProjectorApplied(ctx context.Context, arg ProjectorAppliedParams) (bool, error) {
 	row := q.db.QueryRow(ctx, projectorApplied, arg.Consumer, arg.StreamSequence)
 	var column_1 bool
@@ -439,9 +449,13 @@ func (q *Queries) ProjectorApplied(ctx context.Context, arg ProjectorAppliedPara
 }
 
 const projectorCheckpoint = `-- name: ProjectorCheckpoint :one
-SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = $1
+SELECT GREATEST(
+    (SELECT COALESCE(max(p.stream_sequence), 0) FROM processed_events AS p WHERE p.consumer = $1::text),
+    (SELECT COALESCE(max(r.through_sequence), 0) FROM projector_rebuilds AS r WHERE r.consumer = $1::text)
+)::bigint
 `
 
+// The highest sequence the consumer applied, or a rebuild covered.
 func (q *Queries) ProjectorCheckpoint(ctx context.Context, consumer string) (int64, error) {
 	row := q.db.QueryRow(ctx, projectorCheckpoint, consumer)
 	var column_1 int64
@@ -499,6 +513,23 @@ func (q *Queries) RecordProjectorFailure(ctx context.Context, arg RecordProjecto
 		arg.Subject,
 		arg.Error,
 	)
+	return err
+}
+
+const recordRebuild = `-- name: RecordRebuild :exec
+INSERT INTO projector_rebuilds (consumer, through_sequence) VALUES ($1, $2)
+ON CONFLICT (consumer) DO UPDATE SET through_sequence = excluded.through_sequence, rebuilt_at = now()
+`
+
+type RecordRebuildParams struct {
+	Consumer        string
+	ThroughSequence int64
+}
+
+// A rebuild of the consumer's projection covered its stream through
+// through_sequence.
+func (q *Queries) RecordRebuild(ctx context.Context, arg RecordRebuildParams) error {
+	_, err := q.db.Exec(ctx, recordRebuild, arg.Consumer, arg.ThroughSequence)
 	return err
 }
 

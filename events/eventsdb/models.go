@@ -55,3 +55,9 @@ type ProjectorFailure struct {
 	FirstFailedAt  time.Time
 	LastFailedAt   time.Time
 }
+
+type ProjectorRebuild struct {
+	Consumer        string
+	ThroughSequence int64
+	RebuiltAt       time.Time
+}

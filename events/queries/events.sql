@@ -67,12 +67,19 @@ ON CONFLICT DO NOTHING;
 
 -- name: MarkProcessedBatch :many
 -- Records the events as processed by the consumer and returns the ids of
--- those that were not already: the ones to apply. In the same statement it
--- clears the consumer's failure record when it is at or before the last of
--- them (the transaction applying them rolls that back if it fails).
+-- those that were not already: the ones to apply. Events at or below the
+-- sequence a rebuild of the consumer's projection went through count as
+-- processed. In the same statement it clears the consumer's failure record
+-- when it is at or before the last of them (the transaction applying them
+-- rolls that back if it fails).
 WITH marked AS (
     INSERT INTO processed_events (consumer, event_id, stream_sequence)
-    SELECT @consumer::text, unnest(@event_ids::uuid[]), unnest(@stream_sequences::bigint[])
+    SELECT @consumer::text, u.event_id, u.stream_sequence
+    FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@stream_sequences::bigint[]) AS stream_sequence) AS u
+    WHERE NOT EXISTS (
+        SELECT 1 FROM projector_rebuilds AS r
+        WHERE r.consumer = @consumer::text AND u.stream_sequence > 0 AND u.stream_sequence <= r.through_sequence
+    )
     ON CONFLICT DO NOTHING
     RETURNING event_id, stream_sequence
 ), cleared AS (
@@ -97,7 +104,17 @@ ON CONFLICT (consumer) DO UPDATE SET
     last_failed_at = now();
 
 -- name: ProjectorCheckpoint :one
-SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = @consumer;
+-- The highest sequence the consumer applied, or a rebuild covered.
+SELECT GREATEST(
+    (SELECT COALESCE(max(p.stream_sequence), 0) FROM processed_events AS p WHERE p.consumer = @consumer::text),
+    (SELECT COALESCE(max(r.through_sequence), 0) FROM projector_rebuilds AS r WHERE r.consumer = @consumer::text)
+)::bigint;
+
+-- name: RecordRebuild :exec
+-- A rebuild of the consumer's projection covered its stream through
+-- through_sequence.
+INSERT INTO projector_rebuilds (consumer, through_sequence) VALUES (@consumer, @through_sequence)
+ON CONFLICT (consumer) DO UPDATE SET through_sequence = excluded.through_sequence, rebuilt_at = now();
 
 -- name: ProjectorFailure :one
 SELECT consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at
@@ -110,6 +127,9 @@ SELECT position FROM events WHERE id = @id;
 SELECT count(*)::bigint FROM events WHERE position > @after;
 
 -- name: ProjectorApplied :one
-SELECT EXISTS (
-    SELECT 1 FROM processed_events WHERE consumer = @consumer AND stream_sequence = @stream_sequence
+-- Whether the consumer applied the event at the sequence, or a rebuild
+-- covered it.
+SELECT (
+    EXISTS (SELECT 1 FROM processed_events AS p WHERE p.consumer = @consumer::text AND p.stream_sequence = @stream_sequence::bigint)
+    OR EXISTS (SELECT 1 FROM projector_rebuilds AS r WHERE r.consumer = @consumer::text AND r.through_sequence >= @stream_sequence::bigint)
 )::boolean;
