@@ -129,7 +129,7 @@ type userProfilesFolder struct {
 type foldedUser struct {
 	tenantID, userID uuid.UUID
 	version          int64
-	updatedAt        int64 // Unix microseconds: PostgreSQL's precision
+	updatedAt        int64  // Unix microseconds: PostgreSQL's precision
 	email            [2]int // emails[email[0]:email[1]]
 }
 
