@@ -186,6 +186,55 @@ func TestRelayPublishesInOrderOnce(t *testing.T) {
 	}
 }
 
+// TestRelayReadsAheadInOrder drains a backlog of many batches, some of
+// them with gaps in the outbox ids (rolled back appends), so the relay
+// reads ahead for some batches and not for others: the stream still holds
+// every event once, in outbox order, and every event's position is
+// recorded.
+func TestRelayReadsAheadInOrder(t *testing.T) {
+	t.Parallel()
+	pool := provision(t)
+	js := natstest.Start(t).JetStream(t)
+	require.NoError(t, events.EnsureStreams(t.Context(), js, service, events.StreamConfig{}))
+	store := events.NewStore(service)
+
+	const n, batch = 650, 50
+	want := make([]uuid.UUID, 0, n)
+	for i := range n {
+		if i%170 == 10 { // an outbox id taken and rolled back
+			err := pg.InTx(t.Context(), pool, func(tx pgx.Tx) error {
+				_, err := store.Append(t.Context(), tx, events.Aggregate{Type: "order", ID: uuid.NewString(), TenantID: "t1"}, 0,
+					events.Change{Name: "placed", Payload: wrapperspb.String("rolled back")})
+				require.NoError(t, err)
+				return errors.New("roll back")
+			})
+			require.Error(t, err)
+		}
+		want = append(want, appendOne(t, pool, store, strconv.Itoa(i)).ID)
+	}
+	relay, err := events.NewRelay(events.RelayConfig{Service: service, Pool: pool, JS: js, BatchSize: batch,
+		PollInterval: 50 * time.Millisecond, AckTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool { return outboxRows(t, pool) == 0 }, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, uint64(n), streamMsgs(t, js, "ORDERS"))
+
+	s, err := js.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	for i := range n {
+		msg, err := s.GetMsg(t.Context(), uint64(i+1))
+		require.NoError(t, err)
+		require.Equal(t, want[i].String(), msg.Header.Get("ce-id"), "stream order is outbox order at sequence %d", i+1)
+	}
+	var recorded int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM event_positions AS p
+		JOIN unnest($1::uuid[]) WITH ORDINALITY AS w(id, seq) ON w.id = p.event_id AND w.seq = p.stream_sequence`, want).Scan(&recorded))
+	assert.Equal(t, n, recorded, "every event's position is recorded")
+}
+
 func TestRelaySurvivesNATSOutage(t *testing.T) {
 	t.Parallel()
 	pool := provision(t)

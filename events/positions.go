@@ -34,7 +34,7 @@ func (p Position) IsZero() bool { return p == Position{} }
 func (p Position) String() string { return p.Stream + ":" + strconv.FormatUint(p.Sequence, 10) }
 
 // publishedChannel is the channel the relay notifies (through a trigger on
-// events.stream_sequence) after each batch it recorded.
+// event_positions) after each batch it recorded.
 const publishedChannel = "authms_published"
 
 // PositionsConfig configures Positions.
@@ -65,7 +65,7 @@ func (c PositionsConfig) withDefaults() PositionsConfig {
 // Positions tells a service's API the stream positions of the events a
 // command just committed, so a write response can carry them. The relay
 // records each event's stream sequence when JetStream acknowledges it
-// (events.stream_sequence) and notifies authms_published; Positions
+// (event_positions) and notifies authms_published; Positions
 // listens on one connection per process, started by the first Await and
 // reconnected when it breaks, and answers every pending Await with one
 // batched query per notification. It also polls while waits are pending,

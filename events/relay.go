@@ -3,7 +3,6 @@ package events
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -145,21 +144,26 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("listen for outbox rows: %w", err)
 	}
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	var pipe pipeline // the batch read ahead and the previous batch's deletion
+	defer pipe.settle()
 	for {
 		// The lock lives as long as its connection. Batches run on other
 		// connections of the pool, so without this check a relay whose lock
 		// connection died (a terminated backend, a failover) would keep
 		// draining a backlog next to the relay that took the lock over.
 		if err := conn.Ping(ctx); err != nil {
+			pipe.settle()
 			if ctx.Err() != nil {
 				r.finalDrain(log)
 				return nil
 			}
 			return fmt.Errorf("relay lock connection lost: %w", err)
 		}
-		n, err := r.drainOnce(ctx)
+		var n int
+		n, pipe, err = r.drainOnce(ctx, pipe)
 		switch {
 		case ctx.Err() != nil:
+			pipe.settle()
 			r.finalDrain(log)
 			return nil
 		case err != nil:
@@ -190,8 +194,14 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger) error {
 func (r *Relay) finalDrain(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
 	defer cancel()
+	var pipe pipeline
+	defer pipe.settle()
 	for {
-		n, err := r.drainOnce(ctx)
+		var (
+			n   int
+			err error
+		)
+		n, pipe, err = r.drainOnce(ctx, pipe)
 		if err != nil {
 			log.Warn("relay stopped with rows left in the outbox; the next relay publishes them", "err", err)
 			return
@@ -202,33 +212,132 @@ func (r *Relay) finalDrain(log *slog.Logger) {
 	}
 }
 
-// drainOnce publishes one batch, deletes the acknowledged rows and records
-// their events' stream sequences.
-func (r *Relay) drainOnce(ctx context.Context) (int, error) {
+// outboxBatch is a batch of outbox rows in id order with their messages
+// built, or the error that prevented reading it.
+type outboxBatch struct {
+	rows []eventsdb.OutboxBatchRow
+	msgs []*nats.Msg
+	err  error
+}
+
+// readBatch reads the oldest BatchSize outbox rows and builds their
+// messages. With beside set to a batch [lo, hi] still in flight, it reads
+// the rows that batch's deletion will leave first in line.
+func (r *Relay) readBatch(ctx context.Context, beside *[2]int64) outboxBatch {
 	q := eventsdb.New(r.cfg.Pool)
-	rows, err := q.OutboxBatch(ctx, int32(r.cfg.BatchSize))
-	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+	var b outboxBatch
+	if beside == nil {
+		b.rows, b.err = q.OutboxBatch(ctx, int32(r.cfg.BatchSize))
+	} else {
+		var rows []eventsdb.OutboxBatchBesideRow
+		rows, b.err = q.OutboxBatchBeside(ctx, eventsdb.OutboxBatchBesideParams{Lo: beside[0], Hi: beside[1], MaxRows: int32(r.cfg.BatchSize)})
+		b.rows = make([]eventsdb.OutboxBatchRow, len(rows))
+		for i, row := range rows {
+			b.rows[i] = eventsdb.OutboxBatchRow(row)
+		}
 	}
-	if len(rows) == 0 {
-		return 0, nil
+	if b.err != nil {
+		b.err = fmt.Errorf("read outbox: %w", b.err)
+		return b
 	}
 	// The query orders by id; keep the guarantee explicit for future edits.
-	slices.SortFunc(rows, func(a, b eventsdb.OutboxBatchRow) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(b.rows, func(a, b eventsdb.OutboxBatchRow) int { return cmp.Compare(a.ID, b.ID) })
+	b.msgs = make([]*nats.Msg, len(b.rows))
+	for i, row := range b.rows {
+		if b.msgs[i], b.err = outboxMsg(row); b.err != nil {
+			return b
+		}
+	}
+	return b
+}
+
+// pipeline is what one drainOnce hands the next while a backlog drains: the
+// next batch, read while the last one waited for its acks, and the
+// deletion of the last batch's rows, still running. The zero pipeline has
+// neither.
+type pipeline struct {
+	next   *outboxBatch
+	marked <-chan error // the previous batch's MarkPublished; nil when none runs
+}
+
+// settle waits for the previous batch's deletion and drops the batch read
+// ahead: whoever continues reads the outbox afresh.
+func (p *pipeline) settle() {
+	if p.marked != nil {
+		<-p.marked // its failure leaves rows that the next read publishes again
+	}
+	*p = pipeline{}
+}
+
+// drainOnce publishes one batch, deletes the acknowledged rows and records
+// their events' stream sequences.
+//
+// While a backlog drains it pipelines: the batch is the one the previous
+// call read ahead (else it reads one), and while JetStream acknowledges it,
+// the previous batch's rows are deleted and, once they are, the next batch
+// is read. When this batch is acknowledged and another one is waiting, it
+// starts deleting this batch's rows and returns the next batch; the next
+// call publishes it while the deletion runs. Publishing still waits for
+// the previous batch's acks, so the stream keeps the outbox order. A
+// failure anywhere settles the pipeline: the rows not deleted stay and the
+// next call reads from the oldest row, publishing them again (JetStream
+// drops such duplicates by Nats-Msg-Id).
+func (r *Relay) drainOnce(ctx context.Context, pipe pipeline) (n int, next pipeline, err error) {
+	var b outboxBatch
+	if pipe.next != nil {
+		b = *pipe.next
+	} else {
+		b = r.readBatch(ctx, nil)
+	}
+	if b.err != nil {
+		pipe.settle()
+		return 0, pipeline{}, b.err
+	}
+	rows := b.rows
+	if len(rows) == 0 {
+		pipe.settle()
+		return 0, pipeline{}, nil
+	}
 
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
-	for _, row := range rows {
-		msg, err := outboxMsg(row)
-		if err != nil {
-			return 0, err
+	for i, row := range rows {
+		f, err := r.cfg.JS.PublishMsgAsync(b.msgs[i], jetstream.WithMsgID(row.EventID.String()))
+		// A batch larger than the connection's limit of outstanding async
+		// publishes (4,000 by default) stalls until acks come back; each
+		// try waits for that a moment. Give up after AckTimeout.
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && time.Since(start) < r.cfg.AckTimeout {
+			f, err = r.cfg.JS.PublishMsgAsync(b.msgs[i], jetstream.WithMsgID(row.EventID.String()))
 		}
-		f, err := r.cfg.JS.PublishMsgAsync(msg, jetstream.WithMsgID(row.EventID.String()))
 		if err != nil {
-			return 0, fmt.Errorf("publish %s: %w", row.EventID, err)
+			pipe.settle()
+			return 0, pipeline{}, fmt.Errorf("publish %s: %w", row.EventID, err)
 		}
 		futures = append(futures, f)
 	}
+	// Meanwhile: the previous batch's deletion, then the next batch. Read
+	// ahead only when this batch is full (more rows wait) and its ids are
+	// contiguous: then no row can commit later inside [lo, hi], which the
+	// read-ahead would skip while it took a later event of the same
+	// aggregate. (Ids are taken at insert; rolled back inserts leave gaps.)
+	type behind struct {
+		markErr error
+		next    *outboxBatch
+	}
+	meanwhile := make(chan behind, 1)
+	lo, hi := rows[0].ID, rows[len(rows)-1].ID
+	readAhead := len(rows) == r.cfg.BatchSize && hi-lo+1 == int64(len(rows))
+	go func() {
+		var res behind
+		if pipe.marked != nil {
+			res.markErr = <-pipe.marked
+		}
+		if res.markErr == nil && readAhead {
+			nb := r.readBatch(ctx, &[2]int64{lo, hi})
+			res.next = &nb
+		}
+		meanwhile <- res
+	}()
 	var (
 		acked     = make([]int64, 0, len(rows))
 		eventIDs  = make([]uuid.UUID, 0, len(rows))
@@ -258,36 +367,52 @@ func (r *Relay) drainOnce(ctx context.Context) (int, error) {
 		}
 	}
 	latency := time.Since(start)
-	if len(acked) > 0 {
-		// Delete with a fresh context: rows JetStream stored must not be
-		// published again just because shutdown began. The same statement
-		// records the events' stream sequences (the positions write
-		// responses report) and wakes events.Positions.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err := q.MarkPublished(dctx, eventsdb.MarkPublishedParams{OutboxIds: acked, EventIds: eventIDs, StreamSequences: sequences})
-		cancel()
-		if err != nil {
-			return 0, fmt.Errorf("delete %d published outbox rows: %w", len(acked), err)
-		}
-		r.published.Add(uint64(len(acked)))
-		if r.cfg.OnBatch != nil {
-			r.cfg.OnBatch(len(acked), latency)
-		}
+	prev := <-meanwhile
+	if prev.markErr != nil {
+		// This batch's rows stay too; the next call starts from the oldest.
+		return 0, pipeline{}, prev.markErr
 	}
-	return len(acked), firstErr
+	if len(acked) == 0 {
+		return 0, pipeline{}, firstErr
+	}
+	mark := func() error { return r.markPublished(ctx, acked, eventIDs, sequences, latency) }
+	if firstErr != nil || prev.next == nil || prev.next.err != nil || len(prev.next.rows) == 0 {
+		// Nothing to overlap with (or a failure to report): delete now.
+		if err := mark(); err != nil {
+			return 0, pipeline{}, err
+		}
+		return len(acked), pipeline{}, firstErr
+	}
+	marked := make(chan error, 1)
+	go func() { marked <- mark() }()
+	return len(acked), pipeline{next: prev.next, marked: marked}, nil
+}
+
+// markPublished deletes the acknowledged outbox rows and records their
+// events' stream sequences (the positions write responses report), which
+// wakes events.Positions, then counts them.
+func (r *Relay) markPublished(ctx context.Context, outboxIDs []int64, eventIDs []uuid.UUID, sequences []int64, latency time.Duration) error {
+	// A fresh context: rows JetStream stored must not be published again
+	// just because shutdown began.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := eventsdb.New(r.cfg.Pool).MarkPublished(ctx, eventsdb.MarkPublishedParams{OutboxIds: outboxIDs, EventIds: eventIDs, StreamSequences: sequences})
+	if err != nil {
+		return fmt.Errorf("delete %d published outbox rows: %w", len(outboxIDs), err)
+	}
+	r.published.Add(uint64(len(outboxIDs)))
+	if r.cfg.OnBatch != nil {
+		r.cfg.OnBatch(len(outboxIDs), latency)
+	}
+	return nil
 }
 
 func outboxMsg(row eventsdb.OutboxBatchRow) (*nats.Msg, error) {
-	var headers map[string]string
-	if err := json.Unmarshal(row.Headers, &headers); err != nil {
+	headers, err := decodeHeaders(row.Headers)
+	if err != nil {
 		return nil, fmt.Errorf("decode outbox headers of %s: %w", row.EventID, err)
 	}
-	msg := nats.NewMsg(row.Subject)
-	for k, v := range headers {
-		msg.Header.Set(k, v)
-	}
-	msg.Data = row.Data
-	return msg, nil
+	return &nats.Msg{Subject: row.Subject, Header: headers, Data: row.Data}, nil
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is still live.

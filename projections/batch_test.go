@@ -348,3 +348,40 @@ func TestConsumerBatchOutageSpendsNoDeliveryAttempts(t *testing.T) {
 	}
 	assert.Equal(t, n, count(t, pool, "SELECT count(*) FROM processed_events"))
 }
+
+// A rebuild recorded that it covered the stream through a sequence: the
+// projector skips the events up to it, applies the ones after it, counts
+// it in its checkpoint, and a position up to it counts as applied.
+func TestRebuiltThroughSequence(t *testing.T) {
+	t.Parallel()
+	pool := provision(t)
+	_, err := pool.Exec(t.Context(), "INSERT INTO projector_rebuilds (consumer, through_sequence) VALUES ($1, 10)", durable)
+	require.NoError(t, err)
+	var log appliedLog
+	p := projector(log.apply)
+
+	st, err := projections.ReadState(t.Context(), pool, p)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(10), st.Checkpoint, "a rebuild's sequence is a checkpoint")
+
+	covered := withSequence(orderPlaced(t, uuid.NewString(), 1, 1), 9)
+	last := withSequence(orderPlaced(t, uuid.NewString(), 1, 2), 10)
+	after := withSequence(orderPlaced(t, uuid.NewString(), 1, 3), 11)
+	unknown := orderPlaced(t, uuid.NewString(), 1, 4) // no stream sequence: only its id can tell
+	require.NoError(t, projections.BatchHandler(p, pool)(t.Context(), []events.Event{covered, last, after}))
+	require.NoError(t, projections.Handler(p, pool)(t.Context(), unknown))
+	assert.Equal(t, []uuid.UUID{after.ID, unknown.ID}, log.calls(), "events up to the rebuilt sequence are skipped")
+	assert.Equal(t, 0, processed(t, pool, covered.ID))
+	assert.Equal(t, 1, processed(t, pool, after.ID))
+
+	st, err = projections.ReadState(t.Context(), pool, p)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(11), st.Checkpoint)
+
+	js := natsWithStreams(t) // ORDERS is empty: only the database can tell
+	cfg := projections.AwaitConfig{Service: service, Pool: pool, JS: js, Projectors: []projections.Projector{p}, Timeout: 300 * time.Millisecond}
+	require.NoError(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 7}))
+	require.NoError(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 11}))
+	var notApplied *projections.NotAppliedError
+	require.ErrorAs(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 12}), &notApplied)
+}

@@ -134,10 +134,11 @@ func applied(ctx context.Context, cfg AwaitConfig, p Projector, pos events.Posit
 	if seq <= 0 { // beyond int64: no stream gets there
 		return false, nil
 	}
-	// Exact: the projector recorded this very event. (Its checkpoint, the
+	// Exact: the projector recorded this very event, or a rebuild covered
+	// its sequence. (Its checkpoint, the
 	// highest sequence it applied, is not enough: a failing event is retried
 	// later while the projector applies the ones after it.)
-	ok, err := eventsdb.New(cfg.Pool).ProjectorApplied(ctx, eventsdb.ProjectorAppliedParams{Consumer: p.Durable(), StreamSequence: &seq})
+	ok, err := eventsdb.New(cfg.Pool).ProjectorApplied(ctx, eventsdb.ProjectorAppliedParams{Consumer: p.Durable(), StreamSequence: seq})
 	if err != nil || ok {
 		return ok, err
 	}

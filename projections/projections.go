@@ -8,7 +8,9 @@
 // messages a fetch has already delivered are applied together, in stream
 // order, in one such transaction ([BatchHandler]). Upserts are guarded
 // by the source aggregate's version ([Table.Upsert]), so redelivery or
-// reordering never moves a row backwards.
+// reordering never moves a row backwards. A rebuild ([RebuildProjection])
+// records the sequence it covered the stream through in projector_rebuilds,
+// and events up to it count as processed.
 package projections
 
 import (

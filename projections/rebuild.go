@@ -11,13 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/eventsdb"
 )
 
 // Rebuild makes a projection rebuildable by replaying its source stream.
@@ -97,8 +96,8 @@ var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 //  2. it replays the source stream from the first message up to its last
 //     sequence L into shadow tables, with no side effects: the shadow schema
 //     also shadows events and outbox, so nothing a handler records escapes;
-//  3. in one transaction it replaces the tables and records the replayed
-//     events after the consumer's ack floor as processed, so the resumed
+//  3. in one transaction it replaces the tables and records that the
+//     projection is rebuilt through L (projector_rebuilds), so the resumed
 //     consumer skips what the rebuild covered and continues after L;
 //  4. it resumes the consumer.
 func RebuildProjection(ctx context.Context, p Projector, cfg RebuildConfig) (RebuildResult, error) {
@@ -172,12 +171,11 @@ func (r *rebuild) run(ctx context.Context) (res RebuildResult, err error) {
 	if err := r.createShadow(ctx); err != nil {
 		return res, err
 	}
-	after, err := r.replay(ctx, stream, last, ackFloor)
-	if err != nil {
+	if err := r.replay(ctx, stream, last); err != nil {
 		return res, err
 	}
 	r.report("swapping", true)
-	if err := r.swap(ctx, ackFloor, after); err != nil {
+	if err := r.swap(ctx, ackFloor, last); err != nil {
 		return res, err
 	}
 	r.report("done", true)
@@ -303,44 +301,36 @@ func (r *rebuild) inShadow(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// processedRow is an event the live consumer may see again after the swap.
-type processedRow struct {
-	id  uuid.UUID
-	seq uint64
-}
-
 // replay reads the source stream up to last and applies it to the shadow
-// tables. It returns the replayed events after ackFloor, which the swap
-// records as processed.
-func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint64) ([]processedRow, error) {
+// tables.
+func (r *rebuild) replay(ctx context.Context, stream string, last uint64) error {
 	subjects := slices.Sorted(maps.Keys(r.p.Handlers))
 	cons, err := r.cfg.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", stream, err)
+		return fmt.Errorf("replay %s: %w", stream, err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", stream, err)
+		return fmt.Errorf("replay %s: %w", stream, err)
 	}
 	r.total = info.NumPending
 	r.report("replaying", true)
 	if r.total == 0 || last == 0 {
-		return nil, r.indexShadow(ctx)
+		return r.indexShadow(ctx)
 	}
 
 	var (
 		folder  Folder
 		batch   []events.Event
-		after   []processedRow
 		handler = r.shadowHandler()
 	)
 	if r.p.Rebuild.NewFolder != nil {
 		folder = r.p.Rebuild.NewFolder()
 	} else if err := r.indexShadow(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	flushBatch := func() error {
 		if len(batch) == 0 {
@@ -360,17 +350,17 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 
 	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", stream, err)
+		return fmt.Errorf("replay %s: %w", stream, err)
 	}
 	defer it.Stop()
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return nil, fmt.Errorf("replay %s: %w", stream, err)
+			return fmt.Errorf("replay %s: %w", stream, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return nil, fmt.Errorf("replay %s: %w", stream, err)
+			return fmt.Errorf("replay %s: %w", stream, err)
 		}
 		seq := meta.Sequence.Stream
 		if seq > last {
@@ -378,7 +368,7 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 		}
 		ev, err := events.FromMsg(msg.Subject(), msg.Headers(), msg.Data())
 		if err != nil {
-			return nil, fmt.Errorf("replay %s seq %d: %w", stream, seq, err)
+			return fmt.Errorf("replay %s seq %d: %w", stream, seq, err)
 		}
 		ev.Stream, ev.Sequence = stream, seq
 		if folder != nil {
@@ -390,10 +380,7 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("replay %s seq %d (%s): %w", stream, seq, ev.Type(), err)
-		}
-		if seq > ackFloor {
-			after = append(after, processedRow{id: ev.ID, seq: seq})
+			return fmt.Errorf("replay %s seq %d (%s): %w", stream, seq, ev.Type(), err)
 		}
 		r.replayed++
 		r.report("replaying", false)
@@ -402,18 +389,18 @@ func (r *rebuild) replay(ctx context.Context, stream string, last, ackFloor uint
 		}
 	}
 	if err := flushBatch(); err != nil {
-		return nil, fmt.Errorf("replay %s: %w", stream, err)
+		return fmt.Errorf("replay %s: %w", stream, err)
 	}
 	if folder != nil {
 		r.report("writing", true)
 		if err := r.inShadow(ctx, func(tx pgx.Tx) error { return folder.Flush(ctx, tx) }); err != nil {
-			return nil, fmt.Errorf("write rebuilt rows: %w", err)
+			return fmt.Errorf("write rebuilt rows: %w", err)
 		}
 		if err := r.indexShadow(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return after, nil
+	return nil
 }
 
 // shadowHandler applies one event like the live projector does, minus the
@@ -429,8 +416,10 @@ func (r *rebuild) shadowHandler() Apply {
 }
 
 // swap replaces the live tables with the shadow copies and brings the
-// projector's bookkeeping in line, in one transaction.
-func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRow) error {
+// projector's bookkeeping in line, in one transaction: the projection is
+// rebuilt through last, so the live consumer skips every event up to it
+// (the ones after its ack floor are delivered again once it resumes).
+func (r *rebuild) swap(ctx context.Context, ackFloor, last uint64) error {
 	durable := r.p.Durable()
 	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
 		for _, t := range r.p.Rebuild.Tables {
@@ -442,17 +431,14 @@ func (r *rebuild) swap(ctx context.Context, ackFloor uint64, after []processedRo
 				return fmt.Errorf("move rebuilt %s in: %w", t, err)
 			}
 		}
+		// Events the live projector applied after its ack floor are covered
+		// by the rebuild now, like every other event up to last.
 		if _, err := tx.Exec(ctx, "DELETE FROM public.processed_events WHERE consumer = $1 AND stream_sequence > $2",
 			durable, int64(ackFloor)); err != nil {
 			return fmt.Errorf("reset processed events: %w", err)
 		}
-		rows := make([][]any, len(after))
-		for i, a := range after {
-			rows[i] = []any{durable, pgtype.UUID{Bytes: a.id, Valid: true}, int64(a.seq)}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"public", "processed_events"},
-			[]string{"consumer", "event_id", "stream_sequence"}, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("record replayed events as processed: %w", err)
+		if err := eventsdb.New(tx).RecordRebuild(ctx, eventsdb.RecordRebuildParams{Consumer: durable, ThroughSequence: int64(last)}); err != nil {
+			return fmt.Errorf("record the rebuild: %w", err)
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM public.projector_failures WHERE consumer = $1", durable); err != nil {
 			return fmt.Errorf("clear failure record: %w", err)

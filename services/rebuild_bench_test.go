@@ -56,8 +56,9 @@ var rebuildBenchSubjects = []string{"identity.user.created", "identity.user.emai
 // and filled directly (valid identityv1.UserCreated payloads, the envelope
 // of events.Event.Headers, Nats-Msg-Id), while billing's live projector is
 // paused so it does not apply the backlog itself. The live projector has
-// therefore applied none of the events when the rebuild starts: the rebuild
-// records all 1,000,000 of them as processed when it swaps the tables in.
+// therefore applied none of the events when the rebuild starts (the worst
+// case before the rebuild recorded one "rebuilt through" sequence instead of
+// a processed_events row per replayed event).
 //
 // Also reported: the time of each rebuild phase (pause-s: pausing the
 // consumer, waiting for it to settle, creating the shadow tables and the

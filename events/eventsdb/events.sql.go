@@ -72,29 +72,15 @@ type EventsAfterParams struct {
 	MaxRows int32
 }
 
-type EventsAfterRow struct {
-	Position      int64
-	ID            uuid.UUID
-	TenantID      string
-	AggregateType string
-	AggregateID   string
-	Version       int64
-	Type          string
-	Subject       string
-	Data          []byte
-	Metadata      []byte
-	OccurredAt    time.Time
-}
-
-func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]EventsAfterRow, error) {
+func (q *Queries) EventsAfter(ctx context.Context, arg EventsAfterParams) ([]Event, error) {
 	rows, err := q.db.Query(ctx, eventsAfter, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []EventsAfterRow
+	var items []Event
 	for rows.Next() {
-		var i EventsAfterRow
+		var i Event
 		if err := rows.Scan(
 			&i.Position,
 			&i.ID,
@@ -266,7 +252,12 @@ func (q *Queries) MarkProcessed(ctx context.Context, arg MarkProcessedParams) (i
 const markProcessedBatch = `-- name: MarkProcessedBatch :many
 WITH marked AS (
     INSERT INTO processed_events (consumer, event_id, stream_sequence)
-    SELECT $1::text, unnest($2::uuid[]), unnest($3::bigint[])
+    SELECT $1::text, u.event_id, u.stream_sequence
+    FROM (SELECT unnest($2::uuid[]) AS event_id, unnest($3::bigint[]) AS stream_sequence) AS u
+    WHERE NOT EXISTS (
+        SELECT 1 FROM projector_rebuilds AS r
+        WHERE r.consumer = $1::text AND u.stream_sequence > 0 AND u.stream_sequence <= r.through_sequence
+    )
     ON CONFLICT DO NOTHING
     RETURNING event_id, stream_sequence
 ), cleared AS (
@@ -283,9 +274,11 @@ type MarkProcessedBatchParams struct {
 }
 
 // Records the events as processed by the consumer and returns the ids of
-// those that were not already: the ones to apply. In the same statement it
-// clears the consumer's failure record when it is at or before the last of
-// them (the transaction applying them rolls that back if it fails).
+// those that were not already: the ones to apply. Events at or below the
+// sequence a rebuild of the consumer's projection went through count as
+// processed. In the same statement it clears the consumer's failure record
+// when it is at or before the last of them (the transaction applying them
+// rolls that back if it fails).
 func (q *Queries) MarkProcessedBatch(ctx context.Context, arg MarkProcessedBatchParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, markProcessedBatch, arg.Consumer, arg.EventIds, arg.StreamSequences)
 	if err != nil {
@@ -310,9 +303,9 @@ const markPublished = `-- name: MarkPublished :exec
 WITH published AS (
     DELETE FROM outbox WHERE id = ANY($3::bigint[])
 )
-UPDATE events AS e SET stream_sequence = p.stream_sequence
-FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::bigint[]) AS stream_sequence) AS p
-WHERE e.id = p.event_id
+INSERT INTO event_positions (event_id, stream_sequence)
+SELECT unnest($1::uuid[]), unnest($2::bigint[])
+ON CONFLICT (event_id) DO NOTHING
 `
 
 type MarkPublishedParams struct {
@@ -322,8 +315,10 @@ type MarkPublishedParams struct {
 }
 
 // One statement per relay batch: the acknowledged outbox rows go, and their
-// events record the stream sequence JetStream stored them at. The UPDATE
-// fires events_published_notify once.
+// events' stream sequences are recorded. A duplicate ack (the event was
+// published before, by a relay that died before this statement) carries
+// the sequence of the stored copy, which is already recorded. The insert
+// fires event_positions_notify once.
 func (q *Queries) MarkPublished(ctx context.Context, arg MarkPublishedParams) error {
 	_, err := q.db.Exec(ctx, markPublished, arg.EventIds, arg.StreamSequences, arg.OutboxIds)
 	return err
@@ -383,17 +378,69 @@ func (q *Queries) OutboxBatch(ctx context.Context, maxRows int32) ([]OutboxBatch
 	return items, nil
 }
 
+const outboxBatchBeside = `-- name: OutboxBatchBeside :many
+SELECT id, event_id, subject, headers, data FROM outbox
+WHERE id < $1::bigint OR id > $2::bigint
+ORDER BY id LIMIT $3
+`
+
+type OutboxBatchBesideParams struct {
+	Lo      int64
+	Hi      int64
+	MaxRows int32
+}
+
+type OutboxBatchBesideRow struct {
+	ID      int64
+	EventID uuid.UUID
+	Subject string
+	Headers []byte
+	Data    []byte
+}
+
+// The relay's read-ahead while a batch of the contiguous ids [lo, hi]
+// waits for its acks: the rows the next OutboxBatch returns once that batch
+// is deleted.
+func (q *Queries) OutboxBatchBeside(ctx context.Context, arg OutboxBatchBesideParams) ([]OutboxBatchBesideRow, error) {
+	rows, err := q.db.Query(ctx, outboxBatchBeside, arg.Lo, arg.Hi, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OutboxBatchBesideRow
+	for rows.Next() {
+		var i OutboxBatchBesideRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.EventID,
+			&i.Subject,
+			&i.Headers,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const projectorApplied = `-- name: ProjectorApplied :one
-SELECT EXISTS (
-    SELECT 1 FROM processed_events WHERE consumer = $1 AND stream_sequence = $2
+SELECT (
+    EXISTS (SELECT 1 FROM processed_events AS p WHERE p.consumer = $1::text AND p.stream_sequence = $2::bigint)
+    OR EXISTS (SELECT 1 FROM projector_rebuilds AS r WHERE r.consumer = $1::text AND r.through_sequence >= $2::bigint)
 )::boolean
 `
 
 type ProjectorAppliedParams struct {
 	Consumer       string
-	StreamSequence *int64
+	StreamSequence int64
 }
 
+// Whether the consumer applied the event at the sequence, or a rebuild
+// covered it.
 func (q *Queries) ProjectorApplied(ctx context.Context, arg ProjectorAppliedParams) (bool, error) {
 	row := q.db.QueryRow(ctx, projectorApplied, arg.Consumer, arg.StreamSequence)
 	var column_1 bool
@@ -402,9 +449,13 @@ func (q *Queries) ProjectorApplied(ctx context.Context, arg ProjectorAppliedPara
 }
 
 const projectorCheckpoint = `-- name: ProjectorCheckpoint :one
-SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = $1
+SELECT GREATEST(
+    (SELECT COALESCE(max(p.stream_sequence), 0) FROM processed_events AS p WHERE p.consumer = $1::text),
+    (SELECT COALESCE(max(r.through_sequence), 0) FROM projector_rebuilds AS r WHERE r.consumer = $1::text)
+)::bigint
 `
 
+// The highest sequence the consumer applied, or a rebuild covered.
 func (q *Queries) ProjectorCheckpoint(ctx context.Context, consumer string) (int64, error) {
 	row := q.db.QueryRow(ctx, projectorCheckpoint, consumer)
 	var column_1 int64
@@ -465,8 +516,27 @@ func (q *Queries) RecordProjectorFailure(ctx context.Context, arg RecordProjecto
 	return err
 }
 
+const recordRebuild = `-- name: RecordRebuild :exec
+INSERT INTO projector_rebuilds (consumer, through_sequence) VALUES ($1, $2)
+ON CONFLICT (consumer) DO UPDATE SET through_sequence = excluded.through_sequence, rebuilt_at = now()
+`
+
+type RecordRebuildParams struct {
+	Consumer        string
+	ThroughSequence int64
+}
+
+// A rebuild of the consumer's projection covered its stream through
+// through_sequence.
+func (q *Queries) RecordRebuild(ctx context.Context, arg RecordRebuildParams) error {
+	_, err := q.db.Exec(ctx, recordRebuild, arg.Consumer, arg.ThroughSequence)
+	return err
+}
+
 const streamSequences = `-- name: StreamSequences :many
-SELECT id, stream_sequence FROM events WHERE id = ANY($1::uuid[])
+SELECT e.id, p.stream_sequence
+FROM events AS e LEFT JOIN event_positions AS p ON p.event_id = e.id
+WHERE e.id = ANY($1::uuid[])
 `
 
 type StreamSequencesRow struct {
@@ -474,6 +544,8 @@ type StreamSequencesRow struct {
 	StreamSequence *int64
 }
 
+// The events among ids, each with its stream sequence (NULL while it is
+// not published).
 func (q *Queries) StreamSequences(ctx context.Context, ids []uuid.UUID) ([]StreamSequencesRow, error) {
 	rows, err := q.db.Query(ctx, streamSequences, ids)
 	if err != nil {

@@ -11,18 +11,22 @@ import (
 )
 
 type Event struct {
-	Position       int64
-	ID             uuid.UUID
-	TenantID       string
-	AggregateType  string
-	AggregateID    string
-	Version        int64
-	Type           string
-	Subject        string
-	Data           []byte
-	Metadata       []byte
-	OccurredAt     time.Time
-	StreamSequence *int64
+	Position      int64
+	ID            uuid.UUID
+	TenantID      string
+	AggregateType string
+	AggregateID   string
+	Version       int64
+	Type          string
+	Subject       string
+	Data          []byte
+	Metadata      []byte
+	OccurredAt    time.Time
+}
+
+type EventPosition struct {
+	EventID        uuid.UUID
+	StreamSequence int64
 }
 
 type Outbox struct {
@@ -50,4 +54,10 @@ type ProjectorFailure struct {
 	Error          string
 	FirstFailedAt  time.Time
 	LastFailedAt   time.Time
+}
+
+type ProjectorRebuild struct {
+	Consumer        string
+	ThroughSequence int64
+	RebuiltAt       time.Time
 }

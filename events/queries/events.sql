@@ -20,19 +20,33 @@ SELECT pg_advisory_xact_lock(hashtextextended(@aggregate_id::text, 0));
 -- name: OutboxBatch :many
 SELECT id, event_id, subject, headers, data FROM outbox ORDER BY id LIMIT @max_rows;
 
+-- name: OutboxBatchBeside :many
+-- The relay's read-ahead while a batch of the contiguous ids [lo, hi]
+-- waits for its acks: the rows the next OutboxBatch returns once that batch
+-- is deleted.
+SELECT id, event_id, subject, headers, data FROM outbox
+WHERE id < @lo::bigint OR id > @hi::bigint
+ORDER BY id LIMIT @max_rows;
+
 -- name: MarkPublished :exec
 -- One statement per relay batch: the acknowledged outbox rows go, and their
--- events record the stream sequence JetStream stored them at. The UPDATE
--- fires events_published_notify once.
+-- events' stream sequences are recorded. A duplicate ack (the event was
+-- published before, by a relay that died before this statement) carries
+-- the sequence of the stored copy, which is already recorded. The insert
+-- fires event_positions_notify once.
 WITH published AS (
     DELETE FROM outbox WHERE id = ANY(@outbox_ids::bigint[])
 )
-UPDATE events AS e SET stream_sequence = p.stream_sequence
-FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@stream_sequences::bigint[]) AS stream_sequence) AS p
-WHERE e.id = p.event_id;
+INSERT INTO event_positions (event_id, stream_sequence)
+SELECT unnest(@event_ids::uuid[]), unnest(@stream_sequences::bigint[])
+ON CONFLICT (event_id) DO NOTHING;
 
 -- name: StreamSequences :many
-SELECT id, stream_sequence FROM events WHERE id = ANY(@ids::uuid[]);
+-- The events among ids, each with its stream sequence (NULL while it is
+-- not published).
+SELECT e.id, p.stream_sequence
+FROM events AS e LEFT JOIN event_positions AS p ON p.event_id = e.id
+WHERE e.id = ANY(@ids::uuid[]);
 
 -- name: LatestEventID :one
 SELECT id FROM events WHERE aggregate_id = @aggregate_id ORDER BY version DESC LIMIT 1;
@@ -53,12 +67,19 @@ ON CONFLICT DO NOTHING;
 
 -- name: MarkProcessedBatch :many
 -- Records the events as processed by the consumer and returns the ids of
--- those that were not already: the ones to apply. In the same statement it
--- clears the consumer's failure record when it is at or before the last of
--- them (the transaction applying them rolls that back if it fails).
+-- those that were not already: the ones to apply. Events at or below the
+-- sequence a rebuild of the consumer's projection went through count as
+-- processed. In the same statement it clears the consumer's failure record
+-- when it is at or before the last of them (the transaction applying them
+-- rolls that back if it fails).
 WITH marked AS (
     INSERT INTO processed_events (consumer, event_id, stream_sequence)
-    SELECT @consumer::text, unnest(@event_ids::uuid[]), unnest(@stream_sequences::bigint[])
+    SELECT @consumer::text, u.event_id, u.stream_sequence
+    FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@stream_sequences::bigint[]) AS stream_sequence) AS u
+    WHERE NOT EXISTS (
+        SELECT 1 FROM projector_rebuilds AS r
+        WHERE r.consumer = @consumer::text AND u.stream_sequence > 0 AND u.stream_sequence <= r.through_sequence
+    )
     ON CONFLICT DO NOTHING
     RETURNING event_id, stream_sequence
 ), cleared AS (
@@ -83,7 +104,17 @@ ON CONFLICT (consumer) DO UPDATE SET
     last_failed_at = now();
 
 -- name: ProjectorCheckpoint :one
-SELECT COALESCE(max(stream_sequence), 0)::bigint FROM processed_events WHERE consumer = @consumer;
+-- The highest sequence the consumer applied, or a rebuild covered.
+SELECT GREATEST(
+    (SELECT COALESCE(max(p.stream_sequence), 0) FROM processed_events AS p WHERE p.consumer = @consumer::text),
+    (SELECT COALESCE(max(r.through_sequence), 0) FROM projector_rebuilds AS r WHERE r.consumer = @consumer::text)
+)::bigint;
+
+-- name: RecordRebuild :exec
+-- A rebuild of the consumer's projection covered its stream through
+-- through_sequence.
+INSERT INTO projector_rebuilds (consumer, through_sequence) VALUES (@consumer, @through_sequence)
+ON CONFLICT (consumer) DO UPDATE SET through_sequence = excluded.through_sequence, rebuilt_at = now();
 
 -- name: ProjectorFailure :one
 SELECT consumer, stream_sequence, event_id, subject, failures, error, first_failed_at, last_failed_at
@@ -96,6 +127,9 @@ SELECT position FROM events WHERE id = @id;
 SELECT count(*)::bigint FROM events WHERE position > @after;
 
 -- name: ProjectorApplied :one
-SELECT EXISTS (
-    SELECT 1 FROM processed_events WHERE consumer = @consumer AND stream_sequence = @stream_sequence
+-- Whether the consumer applied the event at the sequence, or a rebuild
+-- covered it.
+SELECT (
+    EXISTS (SELECT 1 FROM processed_events AS p WHERE p.consumer = @consumer::text AND p.stream_sequence = @stream_sequence::bigint)
+    OR EXISTS (SELECT 1 FROM projector_rebuilds AS r WHERE r.consumer = @consumer::text AND r.through_sequence >= @stream_sequence::bigint)
 )::boolean;
