@@ -47,7 +47,7 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 		AllowedOrigins: origins,
 		// Until the notification service delivers them, identity logs its
 		// verification and reset links (at info) under this base URL.
-		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL")},
+		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL"), LogLinks: true},
 	}
 }
 

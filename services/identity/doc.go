@@ -60,7 +60,10 @@
 // 1h), and a new token replaces the older one of its kind. Their events
 // carry the token's id; until the notification service delivers the
 // links, identity logs them at info level ("email verification link",
-// "password reset link") under Config.LinkBaseURL.
+// "password reset link") under Config.LinkBaseURL when Config.LogLinks is
+// set, as `authms dev` does. Otherwise it logs only the token's id: a
+// link in a production log would let whoever reads it take over the
+// account. Imported bcrypt hashes may have a cost of at most 14.
 //
 // Roles: CreateRole, GrantPermissions, RevokePermissions, ListRoles,
 // AssignRoles (the user's full set) and CheckPermission. Permissions are

@@ -18,6 +18,11 @@ import (
 )
 
 // importUser creates a user with a bcrypt hash from another system.
+// maxBcryptCost is the highest bcrypt cost an imported hash may have: each
+// step doubles the work, and one check at cost 31 would hold a hashing slot
+// for days, starving every login and registration of the process.
+const maxBcryptCost = 14
+
 func (s *Service) importUser(ctx context.Context, req *identityv1.ImportUserRequest) (*identityv1.User, uuid.UUID, error) {
 	tenantID, err := uuid.Parse(req.GetTenantId())
 	if err != nil {
@@ -28,8 +33,13 @@ func (s *Service) importUser(ctx context.Context, req *identityv1.ImportUserRequ
 		return nil, uuid.Nil, err
 	}
 	// The schema's pattern checks the format; this guards direct callers.
-	if _, err := bcrypt.Cost([]byte(req.GetBcryptHash())); err != nil || !isBcrypt(req.GetBcryptHash()) || len(req.GetBcryptHash()) != 60 {
+	cost, err := bcrypt.Cost([]byte(req.GetBcryptHash()))
+	if err != nil || !isBcrypt(req.GetBcryptHash()) || len(req.GetBcryptHash()) != 60 {
 		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "bcrypt_hash", Rule: "bcrypt_hash.format", Message: "must be a bcrypt hash"}
+	}
+	if cost > maxBcryptCost {
+		return nil, uuid.Nil, &rpc.InvalidFieldError{Field: "bcrypt_hash", Rule: "bcrypt_hash.cost",
+			Message: fmt.Sprintf("bcrypt cost %d is above %d", cost, maxBcryptCost)}
 	}
 	return s.createUser(ctx, tenantID, addr, req.GetBcryptHash(), req.GetEmailVerified())
 }
@@ -134,6 +144,10 @@ func writePassword(ctx context.Context, hash string) func(q *store.Queries, u us
 		}
 		if err := recordPassword(ctx, q, tenantID, userID, hash, now); err != nil {
 			return err
+		}
+		// A reset link sent before the new password must not replace it.
+		if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: tokenPasswordReset}); err != nil {
+			return fmt.Errorf("delete reset tokens of user %s: %w", u.id, err)
 		}
 		return touchUser(ctx, q, tenantID, userID, version, now)
 	}

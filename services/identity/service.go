@@ -48,9 +48,15 @@ type Config struct {
 	// ResetTokenTTL is how long a password reset token works (default 1h).
 	ResetTokenTTL time.Duration
 	// LinkBaseURL starts the verification and reset links identity logs
-	// until the notification service delivers them (default
-	// http://localhost:8080, where `authms dev` listens).
+	// when LogLinks is set (default http://localhost:8080, where `authms
+	// dev` listens).
 	LinkBaseURL string
+	// LogLinks logs each verification and reset link, its token included,
+	// at info level, so a developer can follow it before a notification
+	// service delivers it. For development only (`authms dev` sets it):
+	// whoever reads the logs could take over the account. Without it only
+	// the token's id is logged.
+	LogLinks bool
 }
 
 // DefaultConfig returns the production configuration.

@@ -121,9 +121,13 @@ func (s *Service) requestEmailVerification(ctx context.Context, req *identityv1.
 		return uuid.Nil, err
 	}
 	// The notification service will deliver the link; until it exists the
-	// log line is how a developer gets it (authms dev shows info).
-	s.deps.Logger.InfoContext(ctx, "email verification link", "tenant_id", tenantID, "user_id", userID,
-		"email", address, "token_id", t.id, "link", s.link("/verify-email", tenantID.String(), t.token))
+	// log line is how a developer gets it (authms dev sets LogLinks).
+	if s.cfg.LogLinks {
+		s.deps.Logger.InfoContext(ctx, "email verification link", "tenant_id", tenantID, "user_id", userID,
+			"email", address, "token_id", t.id, "link", s.link("/verify-email", tenantID.String(), t.token))
+	} else {
+		s.deps.Logger.InfoContext(ctx, "email verification requested", "tenant_id", tenantID, "user_id", userID, "token_id", t.id)
+	}
 	return latest, nil
 }
 
@@ -241,9 +245,13 @@ func (s *Service) requestPasswordReset(ctx context.Context, req *identityv1.Requ
 	if err != nil {
 		return err
 	}
-	if login.Status == statusActive {
+	switch {
+	case login.Status != statusActive:
+	case s.cfg.LogLinks:
 		s.deps.Logger.InfoContext(ctx, "password reset link", "tenant_id", tenantID, "user_id", login.ID,
 			"token_id", t.id, "link", s.link("/reset-password", tenantID.String(), t.token))
+	default:
+		s.deps.Logger.InfoContext(ctx, "password reset requested", "tenant_id", tenantID, "user_id", login.ID, "token_id", t.id)
 	}
 	return nil
 }

@@ -66,6 +66,7 @@ func tokenTestService(t *testing.T, cfg Config) (*Service, *linkRecorder, *time.
 	rec := &linkRecorder{Handler: slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}), links: map[string][]string{}}
 	d.Logger = slog.New(rec)
 	cfg.Password = cheap
+	cfg.LogLinks = true
 	s := newTestService(t, d, cfg)
 	now := time.Now().UTC()
 	s.now = func() time.Time { return now }

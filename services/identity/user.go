@@ -346,9 +346,12 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		if n != 1 {
 			return fmt.Errorf("user %s has events but no users row", id)
 		}
-		// A verification link sent to the old address must not verify the new one.
-		if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: tokenEmailVerification}); err != nil {
-			return fmt.Errorf("delete verification tokens of user %s: %w", id, err)
+		// Links sent to the old address must not verify the new one, nor
+		// reset the password of an account that moved away from it.
+		for _, kind := range []string{tokenEmailVerification, tokenPasswordReset} {
+			if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: kind}); err != nil {
+				return fmt.Errorf("delete %s tokens of user %s: %w", kind, id, err)
+			}
 		}
 		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
 		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)

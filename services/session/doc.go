@@ -50,8 +50,9 @@
 // change to one holds its row lock. Refresh token rotations are
 // operational state, not events.
 //
-// The API is not authenticated yet: Logout, ListSessions and the Revoke
-// methods take the tenant, user and session ids from the request. Once the
-// shared auth interceptor lands they check them against auth.FromContext
-// (see api.go): a mismatch is NotFound.
+// Login and Refresh are public; Logout ends the caller's own session
+// (its sid); ListSessions and the Revoke methods are for the user
+// themselves, a tenant admin or a service ([Service.Policies]): the
+// request's tenant and user ids are checked against the caller's token by
+// the shared auth interceptor, and a mismatch is NotFound.
 package session

@@ -672,7 +672,8 @@ type ImportUserRequest struct {
 	// email follows the rules of RegisterUserRequest.email.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// bcrypt_hash is the user's password hash in modular crypt format
-	// ($2a$, $2b$ or $2y$, cost 4 to 31).
+	// ($2a$, $2b$ or $2y$, cost 4 to 14). Higher costs are refused: one
+	// check at cost 31 would hold a hashing slot for days.
 	BcryptHash string `protobuf:"bytes,3,opt,name=bcrypt_hash,json=bcryptHash,proto3" json:"bcrypt_hash,omitempty"`
 	// email_verified carries over whether the other system verified email.
 	EmailVerified bool `protobuf:"varint,4,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
@@ -2435,12 +2436,12 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
 	"\x05roles\x18\x03 \x03(\tR\x05roles\x12%\n" +
-	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"\xe4\x01\n" +
+	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"\xdb\x01\n" +
 	"\x11ImportUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12_\n" +
-	"\vbcrypt_hash\x18\x03 \x01(\tB>\xbaH;r927^\\$2[aby]\\$(0[4-9]|[12][0-9]|3[01])\\$[./A-Za-z0-9]{53}$R\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12V\n" +
+	"\vbcrypt_hash\x18\x03 \x01(\tB5\xbaH2r02.^\\$2[aby]\\$(0[4-9]|1[0-4])\\$[./A-Za-z0-9]{53}$R\n" +
 	"bcryptHash\x12%\n" +
 	"\x0eemail_verified\x18\x04 \x01(\bR\remailVerified\"z\n" +
 	"\x12ImportUserResponse\x12,\n" +
