@@ -160,8 +160,13 @@ func TestTenantIsolation(t *testing.T) {
 	// Within a tenant, a user without roles reads only their own data.
 	carols := as(env, env.Token(t, carol.tenant, carol.user))
 	assertCodes(t, carols.reads(t, alice.tenant, alice.user, ""), connect.CodeNotFound, "carol reads alice's data")
-	assertCodes(t, carols.writes(t, alice.tenant, alice.user), connect.CodeNotFound, "carol writes alice's data")
-	_, err := carols.billing.FindCustomerByEmail(t.Context(), connect.NewRequest(&billingv1.FindCustomerByEmailRequest{TenantId: alice.tenant, Email: alice.email}))
+	writes := carols.writes(t, alice.tenant, alice.user)
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(writes["Deposit"]), "deposits are for admins and services")
+	delete(writes, "Deposit")
+	assertCodes(t, writes, connect.CodeNotFound, "carol writes alice's data")
+	_, err := carols.wallet.Deposit(t.Context(), connect.NewRequest(&walletv1.DepositRequest{TenantId: carol.tenant, UserId: carol.user, Currency: "EUR", Amount: 100, IdempotencyKey: "self-1"}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "a user cannot credit their own wallet")
+	_, err = carols.billing.FindCustomerByEmail(t.Context(), connect.NewRequest(&billingv1.FindCustomerByEmailRequest{TenantId: alice.tenant, Email: alice.email}))
 	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "finding customers by email is for admins")
 
 	// An admin of the tenant may.
