@@ -106,3 +106,17 @@ func TestImportRefusesExpensiveBcrypt(t *testing.T) {
 		assert.Equal(t, "bcrypt_hash.cost", field.Rule)
 	}
 }
+
+// Every response that carries a user carries its roles.
+func TestChangeEmailReturnsTheRoles(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, newTestDeps(t), Config{Password: cheap})
+	tenant := uuid.NewString()
+	u := s.mustRegister(t, tenant, "rol@example.com")
+	_, _, err := s.assignRoles(t.Context(), &identityv1.AssignRolesRequest{TenantId: tenant, UserId: u.GetId(), Roles: []string{RoleAdmin}})
+	require.NoError(t, err)
+
+	changed, _, err := s.changeEmail(t.Context(), &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "rol2@example.com"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{RoleAdmin}, changed.GetRoles())
+}

@@ -300,6 +300,7 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 	cmd := emailChange{tenantID: tenantID.String(), email: addr.Display, expectedVersion: req.ExpectedVersion}
 	var (
 		out    store.User
+		roles  []string
 		latest uuid.UUID
 	)
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
@@ -363,12 +364,16 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		if err != nil {
 			return fmt.Errorf("get user %s: %w", id, err)
 		}
+		roles, err = q.ListUserRoles(ctx, store.ListUserRolesParams{TenantID: tenantID, UserID: userID})
+		if err != nil {
+			return fmt.Errorf("roles of user %s: %w", id, err)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	return userProto(out, nil), latest, nil
+	return userProto(out, roles), latest, nil
 }
 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.
