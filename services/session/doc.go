@@ -43,8 +43,10 @@
 //     lifetimes);
 //   - stream IDENTITY, durable consumer "session_user_revocations":
 //     identity.user.password_changed (a reset revokes every session of the
-//     user, a change all but keep_session_id), identity.user.disabled and
-//     identity.user.deleted (every session).
+//     user, a change all but keep_session_id), identity.user.disabled,
+//     identity.user.deleted and identity.user.roles_changed (every
+//     session: any change of roles, granted or removed, since access
+//     tokens carry the old set until they expire).
 //
 // Sessions are aggregates: sessions is their inline read table and every
 // change to one holds its row lock. Refresh token rotations are

@@ -85,12 +85,18 @@ const (
 	subjectPasswordChanged = "identity.user.password_changed"
 	subjectUserDisabled    = "identity.user.disabled"
 	subjectUserDeleted     = "identity.user.deleted"
+	subjectRolesChanged    = "identity.user.roles_changed"
 )
 
 // userRevocationsProjector ends the sessions of users whose credentials
 // or standing changed (durable consumer "session_user_revocations"): a
 // password reset revokes every session of the user, a password change all
-// but the one it was made from, a disabled or deleted user all. The
+// but the one it was made from, a disabled or deleted user all, and so does
+// any change of the user's roles: the access tokens carry the old set, and
+// a removed role must stop working on the next call, not when the token
+// expires. Granting a role revokes too, because the event does not say
+// which roles went; role changes are rare and a fresh login carries the new
+// set. The
 // revocations and their session.session.revoked events commit with the
 // consumer's processed_events row, so each identity event revokes once. It
 // reacts rather than caches, so it has no rebuild: replaying it would
@@ -104,6 +110,7 @@ func (s *Service) userRevocationsProjector() projections.Projector {
 			subjectPasswordChanged: s.revokeOnIdentityEvent,
 			subjectUserDisabled:    s.revokeOnIdentityEvent,
 			subjectUserDeleted:     s.revokeOnIdentityEvent,
+			subjectRolesChanged:    s.revokeOnIdentityEvent,
 		},
 	}
 }
@@ -136,6 +143,12 @@ func (s *Service) revokeOnIdentityEvent(ctx context.Context, tx pgx.Tx, ev event
 			return err
 		}
 		tenant, user, reason = m.GetTenantId(), m.GetUserId(), sessionv1.RevokeReason_REVOKE_REASON_USER_DELETED
+	case subjectRolesChanged:
+		var m identityv1.UserRolesChanged
+		if err := ev.Unmarshal(&m); err != nil {
+			return err
+		}
+		tenant, user, reason = m.GetTenantId(), m.GetUserId(), sessionv1.RevokeReason_REVOKE_REASON_ROLES_CHANGED
 	default:
 		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
 	}

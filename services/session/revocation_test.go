@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -71,4 +73,54 @@ func TestIdentityEventsRevokeSessions(t *testing.T) {
 		require.Eventually(t, func() bool { return len(e.liveSessions(t, tenant, carol)) == 0 }, 10*time.Second, 20*time.Millisecond)
 		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoke_reason = 'REVOKE_REASON_USER_DELETED'", carol))
 	})
+}
+
+func TestRolesChangedRevokesSessions(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	alice := e.register(t, tenant, "alice@example.com")
+	ctx := t.Context()
+	assignRoles := func(roles ...string) {
+		t.Helper()
+		operator := identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Operator())
+		_, err := operator.AssignRoles(ctx, connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: tenant, UserId: alice, Roles: roles}))
+		require.NoError(t, err)
+	}
+	revoked := func(login *sessionv1.LoginResponse) bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_ROLES_CHANGED'", login.GetSession().GetId()) == 1
+	}
+
+	// Given a session from before alice was made admin: the grant revokes
+	// it too (any change does), and a fresh login carries the role.
+	before := e.mustLogin(t, tenant, "alice@example.com")
+	assignRoles(auth.RoleAdmin)
+	require.Eventually(t, func() bool { return revoked(before) }, 10*time.Second, 20*time.Millisecond, "the grant revokes")
+	admin := e.mustLogin(t, tenant, "alice@example.com")
+	_, c := mustVerify(t, admin.GetTokens().GetAccessToken(), e.jwks(t))
+	require.Equal(t, []string{auth.RoleAdmin}, c.Roles)
+	asAdmin := identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, servicestest.Bearer(admin.GetTokens().GetAccessToken()))
+	_, err := asAdmin.GetUser(ctx, connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: alice}))
+	require.NoError(t, err)
+
+	// When the role is removed, then the admin's session is revoked, the
+	// revocation list refuses its access token on the next call (so it
+	// cannot re-grant itself), its refresh token is refused too, and a
+	// fresh login has no role.
+	assignRoles()
+	require.Eventually(t, func() bool { return revoked(admin) }, 10*time.Second, 20*time.Millisecond, "the removal revokes")
+	require.Eventually(t, func() bool {
+		_, err := asAdmin.GetUser(ctx, connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: alice}))
+		return connect.CodeOf(err) == connect.CodeUnauthenticated
+	}, 10*time.Second, 20*time.Millisecond, "the demoted admin's access token is refused")
+	_, err = asAdmin.AssignRoles(ctx, connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: tenant, UserId: alice, Roles: []string{auth.RoleAdmin}}))
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "the demoted admin cannot re-grant itself")
+	_, err = e.refresh(ctx, admin.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, admin.GetSession().GetId()))
+	_, c = mustVerify(t, e.mustLogin(t, tenant, "alice@example.com").GetTokens().GetAccessToken(), e.jwks(t))
+	assert.Empty(t, c.Roles)
+	u, err := e.identity.GetUser(ctx, connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: alice}))
+	require.NoError(t, err)
+	assert.Empty(t, u.Msg.GetUser().GetRoles(), "alice is still not admin")
 }

@@ -10,8 +10,12 @@
 // address first and refuses what could impersonate another address:
 // invisible characters (zero-width, bidi controls, other format and
 // default-ignorable code points), labels that mix scripts (Latin with
-// Cyrillic, say) and labels written entirely in Cyrillic or Greek letters
-// that look Latin ("аррӏе", "ехаmрlе" in Cyrillic).
+// Cyrillic, say), labels written entirely in Cyrillic or Greek letters
+// that look Latin ("аррӏе", "ехаmрlе" in Cyrillic), and letters that
+// imitate plain ones without being them: compatibility characters, which
+// NFKC would change (fullwidth "ａｄｍｉｎ", mathematical bold "𝐚𝐝𝐦𝐢𝐧",
+// ligatures), letters of no script (Common or Inherited, such as
+// modifier letters) and small capitals ("ᴀᴅᴍɪɴ").
 package email
 
 import (
@@ -108,6 +112,11 @@ func Parse(s string) (Address, error) {
 	if err := checkLocal(local); err != nil {
 		return Address{}, err
 	}
+	// IDNA would map a fullwidth or styled domain to its plain form; the
+	// local part keeps them. Either way the address pretends to be another.
+	if norm.NFKC.String(local) != local || norm.NFKC.String(domain) != domain {
+		return Address{}, errImitation
+	}
 	if domain == "" {
 		return Address{}, syntaxError("must have a domain")
 	}
@@ -201,9 +210,34 @@ var allowedMixes = []map[string]bool{
 // whole-script confusable domains, plus Greek omicron, alpha, nu...).
 const latinLookalikes = "асԁеһіјӏорԛѕԝхуъьҽпгѵѡ" + "αβικνορτυχ"
 
+// errImitation refuses letters that imitate plain ones.
+var errImitation = &Error{Rule: "email.confusable", Message: "must not contain styled, fullwidth or small capital letters that imitate plain ones"}
+
+// smallCapitals are the small capital letters (Latin, Greek, Cyrillic) of
+// the IPA Extensions, Phonetic Extensions and Latin Extended-D blocks:
+// phonetic notation that NFKC leaves alone but that reads as capitals.
+var smallCapitals = &unicode.RangeTable{
+	R16: []unicode.Range16{
+		{Lo: 0x0262, Hi: 0x0262, Stride: 1}, {Lo: 0x026A, Hi: 0x026A, Stride: 1},
+		{Lo: 0x0274, Hi: 0x0274, Stride: 1}, {Lo: 0x0276, Hi: 0x0276, Stride: 1},
+		{Lo: 0x0280, Hi: 0x0281, Stride: 1}, {Lo: 0x028F, Hi: 0x028F, Stride: 1},
+		{Lo: 0x0299, Hi: 0x0299, Stride: 1}, {Lo: 0x029B, Hi: 0x029C, Stride: 1},
+		{Lo: 0x029F, Hi: 0x029F, Stride: 1},
+		{Lo: 0x1D00, Hi: 0x1D2B, Stride: 1}, // small capitals and their turned forms
+		{Lo: 0xA730, Hi: 0xA731, Stride: 1}, {Lo: 0xA7AE, Hi: 0xA7AE, Stride: 1},
+		{Lo: 0xA7AF, Hi: 0xA7AF, Stride: 1}, {Lo: 0xA7B2, Hi: 0xA7B2, Stride: 1},
+	},
+}
+
+// prolongedSoundMark (ー) is a Common letter that Japanese writes
+// within katakana and hiragana words; it counts as Katakana.
+const prolongedSoundMark = '\u30fc'
+
 // checkScripts refuses a label (a local part or one domain label, lower
-// case) whose letters mix scripts outside [allowedMixes], or that is all
-// Cyrillic or Greek letters that look Latin.
+// case) whose letters mix scripts outside [allowedMixes], that is all
+// Cyrillic or Greek letters that look Latin, or that has a letter of no
+// script (Common or Inherited) or a small capital where a plain letter is
+// expected.
 func checkScripts(label string) error {
 	scripts := map[string]bool{}
 	lookalikesOnly, nonLatin := true, false
@@ -212,6 +246,12 @@ func checkScripts(label string) error {
 			continue // digits, marks, punctuation: Common or Inherited
 		}
 		name := scriptOf(r)
+		if r == prolongedSoundMark {
+			name = "Katakana"
+		}
+		if name == "Common" || name == "Inherited" || unicode.Is(smallCapitals, r) {
+			return errImitation
+		}
 		scripts[name] = true
 		if name != "Latin" {
 			nonLatin = true

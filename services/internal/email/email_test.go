@@ -48,6 +48,9 @@ func TestParse(t *testing.T) {
 		{name: "Japanese mixes Han, kana and Latin", in: "山田taro@例え.jp", wantDisplay: "山田taro@例え.jp", wantKey: "山田taro@xn--r8jz45g.jp"},
 		{name: "Greek", in: "Σωκράτης@example.gr", wantDisplay: "Σωκράτης@example.gr", wantKey: "σωκράτης@example.gr"},
 		{name: "trailing dot", in: "ada@example.com.", wantDisplay: "ada@example.com.", wantKey: "ada@example.com"},
+		{name: "katakana with the prolonged sound mark", in: "スーパー@example.jp", wantDisplay: "スーパー@example.jp", wantKey: "スーパー@example.jp"},
+		{name: "open e and o (Ewe, Lingala)", in: "kɔfɛ@example.com", wantDisplay: "kɔfɛ@example.com", wantKey: "kɔfɛ@example.com"},
+		{name: "sharp s", in: "Straße@example.de", wantDisplay: "Straße@example.de", wantKey: "straße@example.de"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +92,19 @@ func TestParseRefuses(t *testing.T) {
 		{name: "the same as an A-label", in: "ada@xn--80ak6aa92e.com", wantRule: "email.confusable"},
 		{name: "Cyrillic local part that imitates Latin", in: "\u0441\u043e\u0440\u0435@example.com", wantRule: "email.confusable"},
 		{name: "invalid UTF-8", in: "ada\xff@example.com", wantRule: "email.syntax"},
+		{name: "fullwidth local part", in: "\uff41\uff44\uff4d\uff49\uff4e@example.com", wantRule: "email.confusable"},       // ａｄｍｉｎ
+		{name: "fullwidth domain", in: "admin@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", wantRule: "email.confusable"}, // ｅｘａｍｐｌｅ
+		{name: "one fullwidth letter", in: "adm\uff49n@example.com", wantRule: "email.confusable"},
+		{name: "mathematical bold local part", in: "\U0001d41a\U0001d41d\U0001d426\U0001d422\U0001d427@example.com", wantRule: "email.confusable"}, // 𝐚𝐝𝐦𝐢𝐧
+		{name: "mathematical bold domain", in: "admin@\U0001d41e\U0001d431ample.com", wantRule: "email.confusable"},
+		{name: "small capitals", in: "\u1d00\u1d05\u1d0d\u026a\u0274@example.com", wantRule: "email.confusable"}, // ᴀᴅᴍɪɴ
+		{name: "one small capital", in: "adm\u026an@example.com", wantRule: "email.confusable"},
+		{name: "small capitals as an A-label", in: "admin@xn--9nau005rua4b.com", wantRule: "email.confusable"},
+		{name: "ligature", in: "\ufb01le@example.com", wantRule: "email.confusable"}, // ﬁle
+		{name: "feminine ordinal", in: "\u00aadmin@example.com", wantRule: "email.confusable"},
+		{name: "halfwidth katakana", in: "\uff76\uff80\uff76\uff85@example.jp", wantRule: "email.confusable"},
+		{name: "Common modifier letter", in: "ada\u02bb@example.com", wantRule: "email.confusable"},
+		{name: "only Common letters", in: "\u02bb\u02bc@example.com", wantRule: "email.confusable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

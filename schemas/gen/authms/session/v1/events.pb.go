@@ -41,6 +41,8 @@ const (
 	RevokeReason_REVOKE_REASON_USER_DISABLED RevokeReason = 6
 	// The user was deleted.
 	RevokeReason_REVOKE_REASON_USER_DELETED RevokeReason = 7
+	// The user's roles changed: their access tokens carry the old set.
+	RevokeReason_REVOKE_REASON_ROLES_CHANGED RevokeReason = 8
 )
 
 // Enum value maps for RevokeReason.
@@ -54,6 +56,7 @@ var (
 		5: "REVOKE_REASON_PASSWORD_RESET",
 		6: "REVOKE_REASON_USER_DISABLED",
 		7: "REVOKE_REASON_USER_DELETED",
+		8: "REVOKE_REASON_ROLES_CHANGED",
 	}
 	RevokeReason_value = map[string]int32{
 		"REVOKE_REASON_UNSPECIFIED":         0,
@@ -64,6 +67,7 @@ var (
 		"REVOKE_REASON_PASSWORD_RESET":      5,
 		"REVOKE_REASON_USER_DISABLED":       6,
 		"REVOKE_REASON_USER_DELETED":        7,
+		"REVOKE_REASON_ROLES_CHANGED":       8,
 	}
 )
 
@@ -374,7 +378,7 @@ const file_authms_session_v1_events_proto_rawDesc = "" +
 	"generation\x125\n" +
 	"\buse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\auseTime\x12;\n" +
 	"\vdetect_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"detectTime*\x90\x02\n" +
+	"detectTime*\xb1\x02\n" +
 	"\fRevokeReason\x12\x1d\n" +
 	"\x19REVOKE_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REVOKE_REASON_LOGOUT\x10\x01\x12\x19\n" +
@@ -383,7 +387,8 @@ const file_authms_session_v1_events_proto_rawDesc = "" +
 	"\x1eREVOKE_REASON_PASSWORD_CHANGED\x10\x04\x12 \n" +
 	"\x1cREVOKE_REASON_PASSWORD_RESET\x10\x05\x12\x1f\n" +
 	"\x1bREVOKE_REASON_USER_DISABLED\x10\x06\x12\x1e\n" +
-	"\x1aREVOKE_REASON_USER_DELETED\x10\aBBZ@github.com/authms/authms/schemas/gen/authms/session/v1;sessionv1b\x06proto3"
+	"\x1aREVOKE_REASON_USER_DELETED\x10\a\x12\x1f\n" +
+	"\x1bREVOKE_REASON_ROLES_CHANGED\x10\bBBZ@github.com/authms/authms/schemas/gen/authms/session/v1;sessionv1b\x06proto3"
 
 var (
 	file_authms_session_v1_events_proto_rawDescOnce sync.Once
