@@ -241,6 +241,16 @@ func TestRelayKilledMidBatch(t *testing.T) {
 	require.True(t, errors.As(err, &exitErr), "the child ends by the signal, not on its own: %v", err)
 	require.Equal(t, syscall.SIGKILL, exitErr.Sys().(syscall.WaitStatus).Signal())
 
+	// A statement the child had sent before it died (the previous batch's
+	// delete, which runs while the next batch publishes) still completes:
+	// count the outbox only once PostgreSQL has ended the child's session,
+	// which releases its relay lock.
+	admin, err := pgxpool.New(t.Context(), pgtest.AdminURL(t))
+	require.NoError(t, err)
+	t.Cleanup(admin.Close)
+	require.Eventually(t, func() bool { return relayLockHolder(t, admin, creds.Database) == 0 }, time.Minute, 20*time.Millisecond,
+		"PostgreSQL ends the killed relay's session")
+
 	inStream, inOutbox := int(streamMsgs(t, js, "ORDERS")), outboxRows(t, pool)
 	t.Logf("killed the relay: %d messages in the stream, %d rows in the outbox", inStream, inOutbox)
 	require.Positive(t, inStream)
@@ -253,8 +263,10 @@ func TestRelayKilledMidBatch(t *testing.T) {
 	require.Eventually(t, func() bool { return outboxRows(t, pool) == 0 }, time.Minute, 20*time.Millisecond)
 	// The relay counts a batch just after the statement deleting its rows
 	// commits, so the count may trail the empty outbox for a moment.
-	assert.Eventually(t, func() bool { return relay.Stats().Published == uint64(inOutbox) }, 5*time.Second, 10*time.Millisecond,
+	var published uint64
+	assert.Eventually(t, func() bool { published = relay.Stats().Published; return published == uint64(inOutbox) }, 5*time.Second, 10*time.Millisecond,
 		"every remaining row was published, duplicates included")
+	t.Logf("the new relay published %d", published)
 	requireExactlyOnce(t, js, "ORDERS", want)
 }
 
