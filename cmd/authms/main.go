@@ -16,7 +16,8 @@
 //
 // Configuration comes from flags and the environment: DATABASE_URL,
 // NATS_URL, NATS_REPLICAS, AUTHMS_API_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
-// AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS.
+// AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS, AUTHMS_OPERATOR_TOKEN,
+// AUTHMS_LINK_BASE_URL.
 package main
 
 import (
@@ -71,6 +72,8 @@ Environment:
   AUTHMS_LOG_FORMAT       text or json (default: text on a terminal, json otherwise)
   AUTHMS_LOG_LEVEL        debug, info, warn or error (default info)
   AUTHMS_CORS_ORIGINS     comma-separated browser origins allowed to call the APIs (default all)
+  AUTHMS_OPERATOR_TOKEN   operator token (admin APIs, CreateTenant, ListTenants), at least 32 characters (default: authms dev generates one in <data>/secrets/authms.operator-token.key, which the CLI reads)
+  AUTHMS_LINK_BASE_URL    base URL of the verification and reset links identity logs (default http://localhost:8080)
 `
 
 // errUsage reports a command line that cannot run; main prints the usage.
