@@ -132,8 +132,8 @@ func assertCodes(t *testing.T, errs map[string]error, want connect.Code, msg str
 
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "profile", "wallet", "billing")
-	tenantA, tenantB := uuid.NewString(), uuid.NewString()
+	env := servicestest.Start(t, "tenant", "identity", "profile", "wallet", "billing")
+	tenantA, tenantB := env.NewTenant(t), env.NewTenant(t)
 	alice, bob := registerMember(t, env, tenantA), registerMember(t, env, tenantB)
 	carol := registerMember(t, env, tenantA) // alice's colleague
 

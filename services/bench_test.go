@@ -1,9 +1,9 @@
 package services_test
 
 // Benchmarks of the registration path, end to end: a Connect client calls
-// RegisterUser on the real HTTP server of servicestest (identity, profile,
-// wallet and billing on the real PostgreSQL of DATABASE_URL and an embedded
-// NATS JetStream server). They run only under -bench; see
+// RegisterUser on the real HTTP server of servicestest (tenant, identity,
+// profile, wallet and billing on the real PostgreSQL of DATABASE_URL and an
+// embedded NATS JetStream server), all users in one tenant. They run only under -bench; see
 // docs/benchmarks.md for the command and the numbers.
 
 import (
@@ -62,11 +62,11 @@ type benchEnv struct {
 
 func startBenchEnv(b *testing.B, id identity.Config) *benchEnv {
 	b.Helper()
-	env := servicestest.StartWith(b, servicestest.Options{Identity: id}, "identity", "profile", "wallet", "billing")
+	env := servicestest.StartWith(b, servicestest.Options{Identity: id}, "tenant", "identity", "profile", "wallet", "billing")
 	return &benchEnv{
 		env:    env,
 		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
-		tenant: uuid.NewString(),
+		tenant: env.NewTenant(b),
 		prefix: uuid.NewString()[:8],
 	}
 }

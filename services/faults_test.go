@@ -59,10 +59,11 @@ type registrar struct {
 	details []string // up to 10 unexpected errors
 }
 
-func newRegistrar(env *servicestest.Env) *registrar {
+func newRegistrar(t *testing.T, env *servicestest.Env) *registrar {
+	t.Helper()
 	return &registrar{
 		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
-		tenant: uuid.New(),
+		tenant: uuid.MustParse(env.NewTenant(t)),
 		failed: map[connect.Code]int{},
 	}
 }
@@ -240,8 +241,8 @@ func userIDs(t *testing.T, pool *pgxpool.Pool, table string, tenant uuid.UUID) m
 // and billing.
 func TestNATSOutageUnderLoad(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "wallet", "billing")
-	reg := newRegistrar(env)
+	env := servicestest.Start(t, "tenant", "identity", "wallet", "billing")
+	reg := newRegistrar(t, env)
 
 	const users = 300
 	done := make(chan struct{})
@@ -333,8 +334,8 @@ SELECT count(*) FROM t WHERE ok`, k.database).Scan(&n)
 // nothing is dead-lettered.
 func TestBillingSessionsTerminated(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "billing")
-	reg := newRegistrar(env)
+	env := servicestest.Start(t, "tenant", "identity", "billing")
+	reg := newRegistrar(t, env)
 	killer := newTerminator(t, env, "billing")
 
 	const users = 200
@@ -402,8 +403,8 @@ func TestBillingSessionsTerminated(t *testing.T) {
 // every user identity stored has exactly one identity.user.created.
 func TestIdentitySessionsTerminated(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity")
-	reg := newRegistrar(env)
+	env := servicestest.Start(t, "tenant", "identity")
+	reg := newRegistrar(t, env)
 	killer := newTerminator(t, env, "identity")
 
 	const users = 300

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -33,8 +32,8 @@ var billingProjectorLabels = map[string]string{"service": "billing", "durable": 
 // it and is caught up, and no dead letter exists.
 func TestMetricsFollowARegistration(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "billing")
-	registerForMetrics(t, env, "metrics@example.com")
+	env := servicestest.Start(t, "tenant", "identity", "billing")
+	registerForMetrics(t, env, env.NewTenant(t), "metrics@example.com")
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		m := scrapeMetrics(c, env)
@@ -79,8 +78,9 @@ func TestMetricsFollowARegistration(t *testing.T) {
 // database returns.
 func TestMetricsSurviveADatabaseOutage(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "billing")
-	registerForMetrics(t, env, "before@example.com")
+	env := servicestest.Start(t, "tenant", "identity", "billing")
+	tenant := env.NewTenant(t)
+	registerForMetrics(t, env, tenant, "before@example.com")
 	waitProjectorCaughtUp(t, env)
 
 	require.NoError(t, env.PG.Provisioner().BlockConnections(t.Context(), "billing"))
@@ -92,7 +92,7 @@ func TestMetricsSurviveADatabaseOutage(t *testing.T) {
 		}
 	}
 	t.Cleanup(unblock)
-	registerForMetrics(t, env, "during@example.com")
+	registerForMetrics(t, env, tenant, "during@example.com")
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		m := scrapeMetrics(c, env)
@@ -120,10 +120,11 @@ func TestMetricsSurviveADatabaseOutage(t *testing.T) {
 // out of the scrape rather than failing it. It drains when NATS returns.
 func TestMetricsShowTheOutboxBacklog(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity")
+	env := servicestest.Start(t, "tenant", "identity")
 	identity := map[string]string{"service": "identity"}
+	tenant := env.NewTenant(t) // identity learns of tenants over NATS
 	env.NATS.Stop()
-	registerForMetrics(t, env, "backlog@example.com")
+	registerForMetrics(t, env, tenant, "backlog@example.com")
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		m := scrapeMetrics(c, env)
@@ -158,12 +159,12 @@ func TestTraceReachesTheProjector(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	env := servicestest.StartWith(t, servicestest.Options{TracerProvider: tp}, "identity", "billing")
+	env := servicestest.StartWith(t, servicestest.Options{TracerProvider: tp}, "tenant", "identity", "billing")
 
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	req := connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: uuid.NewString(), Email: "traced@example.com", Password: "a long passphrase here",
+		TenantId: env.NewTenant(t), Email: "traced@example.com", Password: "a long passphrase here",
 	})
 	req.Header().Set("traceparent", "00-"+clientTrace+"-"+clientSpan+"-01")
 	_, err := client.RegisterUser(t.Context(), req)
@@ -199,11 +200,11 @@ func TestTraceReachesTheProjector(t *testing.T) {
 	assert.Equal(t, "00-"+clientTrace+"-"+api.SpanContext.SpanID().String()+"-01", msg.Header.Get("traceparent"))
 }
 
-func registerForMetrics(t *testing.T, env *servicestest.Env, email string) {
+func registerForMetrics(t *testing.T, env *servicestest.Env, tenant, email string) {
 	t.Helper()
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	_, err := client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: uuid.NewString(), Email: email, Password: "a long passphrase here",
+		TenantId: tenant, Email: email, Password: "a long passphrase here",
 	}))
 	require.NoError(t, err)
 }

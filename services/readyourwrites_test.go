@@ -31,16 +31,18 @@ type rywClients struct {
 	profile  profilev1connect.ProfileServiceClient
 	wallet   walletv1connect.WalletServiceClient
 	billing  billingv1connect.BillingServiceClient
+	env      *servicestest.Env
 }
 
 func startRYW(t *testing.T, opts servicestest.Options) rywClients {
 	t.Helper()
-	env := servicestest.StartWith(t, opts, "identity", "profile", "wallet", "billing")
+	env := servicestest.StartWith(t, opts, "tenant", "identity", "profile", "wallet", "billing")
 	return rywClients{
 		identity: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		profile:  profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		wallet:   walletv1connect.NewWalletServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		billing:  billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)), // admins find customers by email
+		env:      env,
 	}
 }
 
@@ -84,7 +86,7 @@ func fieldViolations(t *testing.T, err error) []string {
 func TestReadYourWrites(t *testing.T) {
 	t.Parallel()
 	c := startRYW(t, servicestest.Options{})
-	tenant := uuid.NewString()
+	tenant := c.env.NewTenant(t)
 
 	reg := c.register(t, tenant, "ada@example.com")
 	user := reg.GetUser()
@@ -176,7 +178,7 @@ func TestReadYourWrites(t *testing.T) {
 func TestReadYourWritesUnavailable(t *testing.T) {
 	t.Parallel()
 	c := startRYW(t, servicestest.Options{MinPositionTimeout: 200 * time.Millisecond})
-	tenant := uuid.NewString()
+	tenant := c.env.NewTenant(t)
 	user := c.register(t, tenant, "grace@example.com").GetUser()
 
 	const far = 1_000_000

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -63,10 +62,10 @@ func caughtUp(t *testing.T, p *services.Platform) {
 // continues after the rebuild without applying anything twice.
 func TestRebuildUserProfiles(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "billing")
 	ident := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)) // admins find customers by email
-	tenant := uuid.NewString()
+	tenant := env.NewTenant(t)
 
 	ids := register(t, ident, tenant, "before", 200)
 	for _, id := range ids[:50] {

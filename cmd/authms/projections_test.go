@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,10 +23,10 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 
 func TestProjectionsListRebuildAndRepublish(t *testing.T) {
 	t.Parallel()
-	svc := servicestest.Start(t, "identity", "billing")
+	svc := servicestest.Start(t, "tenant", "identity", "billing")
 	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL, "AUTHMS_OPERATOR_TOKEN": svc.OperatorToken}
 	ident := identityv1connect.NewIdentityServiceClient(svc.HTTP, svc.URL, svc.Impersonate())
-	tenant := uuid.NewString()
+	tenant := svc.NewTenant(t)
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		_, err := ident.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
 			TenantId: tenant, Email: email, Password: "plover-quartz-89-lantern"}))

@@ -107,7 +107,7 @@ func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email 
 // billing's cache.
 func TestRegistrationReachesEveryService(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "profile", "wallet", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "profile", "wallet", "billing")
 	profiles := profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate())
 	wallets := walletv1connect.NewWalletServiceClient(env.HTTP, env.URL, env.Impersonate())
 	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate())
@@ -124,7 +124,7 @@ func TestRegistrationReachesEveryService(t *testing.T) {
 	for _, tt := range callers {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tenantID := uuid.New()
+			tenantID := uuid.MustParse(env.NewTenant(t))
 			local := "user" + uuid.NewString()[:8]
 			email := local + "@example.com"
 

@@ -18,6 +18,9 @@ type api struct{ s *Service }
 var _ identityv1connect.IdentityServiceHandler = (*api)(nil)
 
 func (a *api) RegisterUser(ctx context.Context, req *connect.Request[identityv1.RegisterUserRequest]) (*connect.Response[identityv1.RegisterUserResponse], error) {
+	if err := a.s.requireActiveTenant(ctx, req.Msg.GetTenantId()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	u, event, err := a.s.registerUser(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -45,7 +48,7 @@ func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.C
 }
 
 func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identityv1.AuthenticateUserRequest]) (*connect.Response[identityv1.AuthenticateUserResponse], error) {
-	res, err := a.s.authenticate(ctx, req.Msg)
+	res, err := a.s.authenticateInTenant(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
@@ -53,6 +56,9 @@ func (a *api) AuthenticateUser(ctx context.Context, req *connect.Request[identit
 }
 
 func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.ImportUserRequest]) (*connect.Response[identityv1.ImportUserResponse], error) {
+	if err := a.s.requireActiveTenant(ctx, req.Msg.GetTenantId()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	u, event, err := a.s.importUser(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)

@@ -4,18 +4,22 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/natstest"
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/events/pg/pgtest"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/internal/secrets"
 )
@@ -164,4 +168,60 @@ func TestImportedBcryptHashIsRehashedOnLogin(t *testing.T) {
 
 	_, _, err = s.importUser(t.Context(), &identityv1.ImportUserRequest{TenantId: tenant, Email: "grace@example.com", BcryptHash: "$2b$10$" + strings.Repeat("x", 52)})
 	require.Error(t, err, "a malformed hash is refused")
+}
+
+// projectTenant applies a tenant event to identity's tenants table with
+// the projector's handler, as its consumer would from the TENANT stream:
+// tenant.tenant.created at version 1, tenant.tenant.updated after.
+func (s *Service) projectTenant(t *testing.T, tenant string, version int64, status tenantv1.TenantStatus) {
+	t.Helper()
+	var payload proto.Message = &tenantv1.TenantCreated{TenantId: tenant, Slug: "acme", DisplayName: "Acme", Status: status}
+	name := "created"
+	if version > 1 {
+		payload, name = &tenantv1.TenantUpdated{TenantId: tenant, DisplayName: "Acme", Status: status}, "updated"
+	}
+	data, err := proto.Marshal(payload)
+	require.NoError(t, err)
+	ev := events.Event{
+		ID: uuid.New(), Service: "tenant", AggregateType: "tenant", AggregateID: tenant, Name: name,
+		TenantID: tenant, Version: version, Time: time.Now().UTC(),
+		MessageName: payload.ProtoReflect().Descriptor().FullName(), Data: data,
+	}
+	apply := s.tenantsProjector().Handlers[ev.Subject()]
+	require.NotNil(t, apply, ev.Subject())
+	require.NoError(t, pgx.BeginFunc(t.Context(), s.deps.Pool, func(tx pgx.Tx) error { return apply(t.Context(), tx, ev) }))
+}
+
+func TestAuthenticateInAnInactiveTenantRunsOneHash(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, newTestDeps(t), Config{Password: cheap})
+	tenant := uuid.NewString()
+	u := s.mustRegister(t, tenant, "ada@example.com") // below the API's tenant check
+	login := func(t *testing.T) (*identityv1.AuthenticateUserResponse, error) {
+		t.Helper()
+		before := s.hasher.computed.Load()
+		res, err := s.authenticateInTenant(t.Context(), &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada@example.com", Password: testPassword})
+		assert.Equal(t, uint64(1), s.hasher.computed.Load()-before, "exactly one hash")
+		return res, err
+	}
+
+	_, err := login(t)
+	require.ErrorIs(t, err, ErrInvalidCredentials, "an unknown tenant")
+	assert.Equal(t, "invalid email or password", err.Error())
+	assert.ErrorIs(t, s.requireActiveTenant(t.Context(), tenant), ErrTenantNotFound)
+
+	s.projectTenant(t, tenant, 1, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE)
+	res, err := login(t)
+	require.NoError(t, err, "an active tenant")
+	assert.Equal(t, u.GetId(), res.GetUserId())
+	assert.NoError(t, s.requireActiveTenant(t.Context(), tenant))
+
+	s.projectTenant(t, tenant, 2, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED)
+	_, err = login(t)
+	require.ErrorIs(t, err, ErrInvalidCredentials, "a suspended tenant")
+	assert.Equal(t, "invalid email or password", err.Error())
+	assert.ErrorIs(t, s.requireActiveTenant(t.Context(), tenant), ErrTenantNotFound)
+
+	s.projectTenant(t, tenant, 2, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE)
+	assert.ErrorIs(t, s.requireActiveTenant(t.Context(), tenant), ErrTenantNotFound, "a replayed version changes nothing")
 }

@@ -23,10 +23,18 @@
 //   - identity.role.created, identity.role.permissions_granted,
 //     identity.role.permissions_revoked (identityv1.RoleCreated, ...)
 //
-// Consumed: tenant.tenant.created and tenant.tenant.password_policy_changed
-// (stream TENANT), projected into tenant_password_policies (durable
-// identity_tenant_password_policies); a tenant identity has not heard of
-// gets the default policy (12 characters, breached list, no history).
+// Consumed (stream TENANT):
+//   - tenant.tenant.created and tenant.tenant.password_policy_changed,
+//     projected into tenant_password_policies (durable
+//     identity_tenant_password_policies); a tenant identity has not heard
+//     of gets the default policy (12 characters, breached list, no history).
+//   - tenant.tenant.created and tenant.tenant.updated, projected into
+//     tenants (durable identity_tenants): the tenants identity knows and
+//     their status. RegisterUser and ImportUser in a tenant identity does
+//     not know (not created, or not projected yet) or that is not active
+//     are NotFound ("tenant not found"); AuthenticateUser there fails as
+//     a wrong password does (see below). The other commands name users
+//     that already exist and do not check the tenant.
 //
 // Emails. Addresses are parsed by services/internal/email: Unicode local
 // parts and IDNA domains are accepted; invisible characters, labels that
@@ -46,9 +54,9 @@
 // parameters, in the same call. A password or its hash never appears in an
 // event, a log line or a response.
 //
-// AuthenticateUser is enumeration-safe: an unknown email, a wrong or empty
-// password and a disabled or deleted user all get the same Unauthenticated
-// error after one hash (a dummy argon2id hash with the configured
+// AuthenticateUser is enumeration-safe: an unknown or suspended tenant, an
+// unknown email, a wrong or empty password and a disabled or deleted user
+// all get the same Unauthenticated error after one hash (a dummy argon2id hash with the configured
 // parameters when there is no stored hash to check). RequestPasswordReset
 // answers the same for every email; the known-user path also writes the
 // token and its event (a database transaction of about a millisecond),

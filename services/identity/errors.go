@@ -16,6 +16,10 @@ var (
 	// ErrUserNotFound reports a user that does not exist in the tenant
 	// asked about (it may exist in another tenant).
 	ErrUserNotFound = errors.New("user not found")
+	// ErrTenantNotFound reports a registration or import in a tenant
+	// identity does not know (not created, or not projected yet) or that
+	// is not active.
+	ErrTenantNotFound = errors.New("tenant not found")
 	// ErrEmailTaken reports an email another user of the tenant already has
 	// (compared case-insensitively).
 	ErrEmailTaken = errors.New("a user with this email already exists in the tenant")
@@ -48,6 +52,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)
+	case errors.Is(err, ErrTenantNotFound):
+		return connect.NewError(connect.CodeNotFound, ErrTenantNotFound)
 	case errors.Is(err, ErrEmailTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrEmailTaken)
 	case errors.Is(err, ErrRoleExists):

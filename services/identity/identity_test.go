@@ -38,7 +38,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "identity")
+	e := servicestest.Start(t, "identity", "tenant")
 	return &env{Env: e, client: newClient(e), pool: e.Pool("identity")}
 }
 
@@ -124,7 +124,7 @@ func TestRegisterUser(t *testing.T) {
 
 	t.Run("with a Connect client", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		u := e.register(t, tenant, "Ada.Lovelace@Example.com")
 		assert.Equal(t, tenant, u.GetTenantId())
 		assert.Equal(t, "Ada.Lovelace@Example.com", u.GetEmail())
@@ -155,7 +155,7 @@ func TestRegisterUser(t *testing.T) {
 
 	t.Run("with raw HTTP JSON", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		body := fmt.Sprintf(`{"tenant_id":%q,"email":"grace@example.com","password":%q}`, tenant, password)
 		res, err := http.Post(e.URL+identityv1connect.IdentityServiceRegisterUserProcedure, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
@@ -176,7 +176,7 @@ func TestRegisterUser(t *testing.T) {
 
 	t.Run("a duplicate email in the tenant is AlreadyExists", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		first := e.register(t, tenant, "ada@example.com")
 		for _, email := range []string{"ada@example.com", "ADA@Example.COM"} {
 			_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
@@ -189,7 +189,7 @@ func TestRegisterUser(t *testing.T) {
 		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1", tenant))
 		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM events WHERE tenant_id = $1", tenant))
 
-		other := e.register(t, uuid.NewString(), "ada@example.com")
+		other := e.register(t, e.NewTenant(t), "ada@example.com")
 		assert.NotEqual(t, first.GetId(), other.GetId(), "another tenant may use the same email")
 	})
 }
@@ -213,13 +213,14 @@ func TestRegisterUserRefusesBadInput(t *testing.T) {
 		{name: "tenant is not a UUID", tenant: "tenant-1", email: "ada@example.com", password: password, wantField: "tenant_id"},
 		{name: "missing tenant", tenant: "-", email: "ada@example.com", password: password, wantField: "tenant_id"},
 	}
+	known := e.NewTenant(t) // a tenant identity knows: the input alone is refused
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tenant := tt.tenant
 			switch tenant {
 			case "":
-				tenant = uuid.NewString()
+				tenant = known
 			case "-":
 				tenant = ""
 			}
@@ -240,7 +241,7 @@ func TestRegisterUserRefusesBadInput(t *testing.T) {
 
 	t.Run("raw JSON with a bad email", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		body := fmt.Sprintf(`{"tenant_id":%q,"email":"nope","password":%q}`, tenant, password)
 		res, err := http.Post(e.URL+identityv1connect.IdentityServiceRegisterUserProcedure, "application/json", strings.NewReader(body))
 		require.NoError(t, err)
@@ -260,7 +261,7 @@ func TestRegisterUserRefusesBadInput(t *testing.T) {
 func TestChangeEmail(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "ada@example.com")
 	e.register(t, tenant, "grace@example.com")
 
@@ -356,7 +357,7 @@ func TestChangeEmail(t *testing.T) {
 func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "ada@example.com")
 
 	const n = 20
@@ -411,7 +412,7 @@ func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 func TestAuthenticateUser(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "Ada.Lovelace@Example.com")
 
 	for _, email := range []string{"Ada.Lovelace@Example.com", "ada.lovelace@example.com", "  ADA.LOVELACE@EXAMPLE.COM "} {
@@ -431,7 +432,8 @@ func TestAuthenticateUser(t *testing.T) {
 		{name: "a wrong password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com", Password: password + "!"}},
 		{name: "an empty password", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada.lovelace@example.com"}},
 		{name: "an unknown email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "grace@example.com", Password: password}},
-		{name: "another tenant", req: &identityv1.AuthenticateUserRequest{TenantId: uuid.NewString(), Email: "ada.lovelace@example.com", Password: password}},
+		{name: "another tenant", req: &identityv1.AuthenticateUserRequest{TenantId: e.NewTenant(t), Email: "ada.lovelace@example.com", Password: password}},
+		{name: "an unknown tenant", req: &identityv1.AuthenticateUserRequest{TenantId: uuid.NewString(), Email: "ada.lovelace@example.com", Password: password}},
 		{name: "not an email", req: &identityv1.AuthenticateUserRequest{TenantId: tenant, Email: "ada", Password: password}},
 	}
 	var messages []string
@@ -469,7 +471,7 @@ func TestUnicodeEmails(t *testing.T) {
 
 	t.Run("NFC and NFD spell one account", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		u := e.register(t, tenant, "Jose\u0301@Example.com") // decomposed é
 		assert.Equal(t, "Jos\u00e9@Example.com", u.GetEmail(), "stored NFC, case kept")
 		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
@@ -485,7 +487,7 @@ func TestUnicodeEmails(t *testing.T) {
 
 	t.Run("an IDNA domain matches its A-label form", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		u := e.register(t, tenant, "ada@Bücher.example")
 		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
 			TenantId: tenant, Email: "ADA@xn--bcher-kva.example", Password: password,
@@ -500,7 +502,7 @@ func TestUnicodeEmails(t *testing.T) {
 
 	t.Run("confusable and mixed-script addresses are refused", func(t *testing.T) {
 		t.Parallel()
-		tenant := uuid.NewString()
+		tenant := e.NewTenant(t)
 		for _, bad := range []string{
 			"\u0430da@example.com",                   // Cyrillic а with Latin
 			"ada@ex\u0430mple.com",                   // the same in the domain

@@ -20,7 +20,7 @@ import (
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "ada@example.com")
 	const next = "a brand new passphrase"
 	session := uuid.NewString()
@@ -112,7 +112,7 @@ func TestTenantPasswordPolicyIsEnforced(t *testing.T) {
 func TestRequestPasswordResetAnswersTheSame(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	e.register(t, tenant, "ada@example.com")
 	var answers []*identityv1.RequestPasswordResetResponse
 	for _, email := range []string{"ada@example.com", "nobody@example.com", "ADA@EXAMPLE.COM", "\u0430da@example.com"} {

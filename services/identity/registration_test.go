@@ -8,12 +8,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/natstest"
@@ -21,6 +24,7 @@ import (
 	"github.com/authms/authms/events/pg/pgtest"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/internal/rpc"
@@ -33,8 +37,9 @@ import (
 var cheapPasswords = identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}}
 
 // startCheap serves identity built with cfg on its own database, without a
-// relay (tests read the events table), and returns a client and the pool.
-func startCheap(t *testing.T, cfg identity.Config) (identityv1connect.IdentityServiceClient, *pgxpool.Pool) {
+// relay (tests read the events table) nor consumers, and returns a client,
+// the pool and an active tenant identity knows (see projectTenant).
+func startCheap(t *testing.T, cfg identity.Config) (identityv1connect.IdentityServiceClient, *pgxpool.Pool, string) {
 	t.Helper()
 	pool, _ := pgtest.Provision(t, identity.Name,
 		pg.MigrationSource{Name: "events", FS: events.Migrations},
@@ -55,13 +60,39 @@ func startCheap(t *testing.T, cfg identity.Config) (identityv1connect.IdentitySe
 	svc.Mount(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return identityv1connect.NewIdentityServiceClient(srv.Client(), srv.URL), pool
+	return identityv1connect.NewIdentityServiceClient(srv.Client(), srv.URL), pool, projectTenant(t, svc, pool)
+}
+
+// projectTenant applies the tenant.tenant.created event of a new active
+// tenant with identity's own tenants projector, as its consumer would
+// from the TENANT stream, and returns the tenant's id.
+func projectTenant(t *testing.T, svc *identity.Service, pool *pgxpool.Pool) string {
+	t.Helper()
+	tenant := uuid.NewString()
+	payload := &tenantv1.TenantCreated{
+		TenantId: tenant, Slug: "cheap", DisplayName: "Cheap", Status: tenantv1.TenantStatus_TENANT_STATUS_ACTIVE,
+		PasswordPolicy: &tenantv1.PasswordPolicy{MinLength: 12, CheckBreached: true},
+	}
+	data, err := proto.Marshal(payload)
+	require.NoError(t, err)
+	ev := events.Event{
+		ID: uuid.New(), Service: "tenant", AggregateType: "tenant", AggregateID: tenant, Name: "created",
+		TenantID: tenant, Version: 1, Time: time.Now().UTC(),
+		MessageName: payload.ProtoReflect().Descriptor().FullName(), Data: data,
+	}
+	for _, p := range svc.Projectors() {
+		if apply := p.Handlers[ev.Subject()]; p.Name == "tenants" && apply != nil {
+			require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error { return apply(t.Context(), tx, ev) }))
+			return tenant
+		}
+	}
+	t.Fatal("identity has no tenants projector for tenant.tenant.created")
+	return ""
 }
 
 func TestConcurrentRegistrations(t *testing.T) {
 	t.Parallel()
-	client, pool := startCheap(t, cheapPasswords)
-	tenant := uuid.NewString()
+	client, pool, tenant := startCheap(t, cheapPasswords)
 
 	const n = 200 // half race for one email, half register distinct ones
 	var (

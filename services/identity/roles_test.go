@@ -14,7 +14,7 @@ import (
 func TestRBAC(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "ada@example.com")
 	check := func(userID, perm string) bool {
 		t.Helper()

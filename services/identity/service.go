@@ -159,5 +159,5 @@ func (s *Service) Run(context.Context) error { return nil }
 
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
-	return []projections.Projector{s.passwordPoliciesProjector()}
+	return []projections.Projector{s.passwordPoliciesProjector(), s.tenantsProjector()}
 }

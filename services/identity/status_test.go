@@ -14,7 +14,7 @@ import (
 func TestDisableEnableDelete(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	u := e.register(t, tenant, "ada@example.com")
 	get := func() (*identityv1.User, error) {
 		res, err := e.client.GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: u.GetId()}))

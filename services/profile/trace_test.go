@@ -19,12 +19,12 @@ import (
 // the profile created in reaction names the identity event as its cause.
 func TestTraceFollowsTheRegistration(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "identity", "profile")
+	env := servicestest.Start(t, "tenant", "identity", "profile")
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 
 	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	req := connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: uuid.NewString(), Email: "trace@example.com", Password: "a long passphrase here",
+		TenantId: env.NewTenant(t), Email: "trace@example.com", Password: "a long passphrase here",
 	})
 	req.Header().Set("X-Correlation-Id", "signup-42")
 	req.Header().Set("traceparent", traceparent)
@@ -57,7 +57,7 @@ func TestTraceFollowsTheRegistration(t *testing.T) {
 
 	// Without a header the server makes a correlation id.
 	res, err = client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: uuid.NewString(), Email: "trace2@example.com", Password: "a long passphrase here",
+		TenantId: env.NewTenant(t), Email: "trace2@example.com", Password: "a long passphrase here",
 	}))
 	require.NoError(t, err)
 	_, err = uuid.Parse(res.Header().Get("X-Correlation-Id"))

@@ -14,6 +14,10 @@
 // platform operator's, and [Bearer], [Env.Operator] and [Env.Impersonate]
 // make Connect clients send them.
 //
+// Identity registers users only in tenants it knows to be active: start
+// "tenant" with "identity" and create one with [Env.NewTenant], which
+// waits until identity has projected it.
+//
 // Logs go to the test's output at warn level and above; set
 // AUTHMS_TEST_LOG=debug (or info) to see more.
 package servicestest

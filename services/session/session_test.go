@@ -85,6 +85,7 @@ func (e *env) newTenant(t testing.TB) string {
 	require.Eventually(t, func() bool {
 		return e.count(t, "SELECT count(*) FROM tenant_session_policies WHERE tenant_id = $1", id) == 1
 	}, 10*time.Second, 20*time.Millisecond, "session projects the tenant's policy")
+	e.WaitTenant(t, id, "active") // identity registers users in known tenants only
 	return id
 }
 
@@ -286,7 +287,8 @@ func TestLogin(t *testing.T) {
 			{"empty password", tenant, "alice@example.com", ""},
 			{"unknown email", tenant, "nobody@example.com", password},
 			{"not an email", tenant, "nobody", password},
-			{"another tenant", uuid.NewString(), "alice@example.com", password},
+			{"another tenant", e.newTenant(t), "alice@example.com", password},
+			{"an unknown tenant", uuid.NewString(), "alice@example.com", password},
 		} {
 			_, err := e.login(t.Context(), tc.tenant, tc.email, tc.password)
 			require.Error(t, err, tc.name)
@@ -343,6 +345,30 @@ func TestLoginFollowsTheTenantsSessionPolicy(t *testing.T) {
 	_, c := mustVerify(t, res.GetTokens().GetAccessToken(), e.jwks(t))
 	assert.Equal(t, int64(300), c.Exp-c.Iat)
 	assert.WithinDuration(t, time.Now().Add(2*time.Hour), res.GetTokens().GetRefreshTokenExpireTime().AsTime(), time.Minute)
+}
+
+// A suspended tenant's users cannot log in: identity answers as for a
+// wrong password, so the login says nothing of the tenant.
+func TestLoginInASuspendedTenant(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	_, wrong := e.login(t.Context(), tenant, "alice@example.com", "wrong password, long enough")
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
+	setStatus := func(status tenantv1.TenantStatus, projected string) {
+		_, err := e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tenant, Status: &status}))
+		require.NoError(t, err)
+		e.WaitTenant(t, tenant, projected)
+	}
+
+	setStatus(tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, "suspended")
+	_, err := e.login(t.Context(), tenant, "alice@example.com", password)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
+
+	setStatus(tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, "active")
+	e.mustLogin(t, tenant, "alice@example.com")
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {

@@ -38,7 +38,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "identity", "wallet")
+	e := servicestest.Start(t, "tenant", "identity", "wallet")
 	return &env{
 		Env:      e,
 		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()),
@@ -57,7 +57,7 @@ type owner struct {
 // service has projected the user's wallet.
 func (e *env) newOwner(t *testing.T) owner {
 	t.Helper()
-	tenant := uuid.NewString()
+	tenant := e.NewTenant(t)
 	res, err := e.identity.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
 		TenantId: tenant, Email: "owner@example.com", Password: "correct horse battery staple",
 	}))

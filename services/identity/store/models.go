@@ -35,6 +35,12 @@ type Role struct {
 	UpdatedAt   time.Time
 }
 
+type Tenant struct {
+	TenantID uuid.UUID
+	Status   string
+	Version  int64
+}
+
 type TenantPasswordPolicy struct {
 	TenantID      uuid.UUID
 	MinLength     int32

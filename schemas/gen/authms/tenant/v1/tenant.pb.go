@@ -30,8 +30,9 @@ const (
 	TenantStatus_TENANT_STATUS_UNSPECIFIED TenantStatus = 0
 	// Users of an active tenant can log in.
 	TenantStatus_TENANT_STATUS_ACTIVE TenantStatus = 1
-	// A suspended tenant keeps its data; its users will be refused at login
-	// once the session service enforces it (not yet).
+	// A suspended tenant keeps its data; identity refuses its users at login
+	// (as for a wrong password) and registers or imports none, once it has
+	// projected the suspension (tenant.tenant.updated).
 	TenantStatus_TENANT_STATUS_SUSPENDED TenantStatus = 2
 )
 

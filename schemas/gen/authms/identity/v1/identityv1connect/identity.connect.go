@@ -94,23 +94,27 @@ const (
 // IdentityServiceClient is a client for the authms.identity.v1.IdentityService service.
 type IdentityServiceClient interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
+	// A tenant identity does not know (not created, or not projected yet:
+	// identity learns of tenants from the TENANT stream) or that is not
+	// active is NOT_FOUND ("tenant not found").
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
-	// AuthenticateUser checks a user's email and password. An unknown email,
-	// a wrong or empty password and a disabled or deleted user all fail with
-	// UNAUTHENTICATED and the same message, after the same work (a dummy
-	// argon2id hash runs when there is no hash to check), so the answer does
-	// not tell whether an address is registered. On success, a stored hash
+	// AuthenticateUser checks a user's email and password. An unknown or
+	// suspended tenant, an unknown email, a wrong or empty password and a
+	// disabled or deleted user all fail with UNAUTHENTICATED and the same
+	// message, after the same work (a dummy argon2id hash runs when there is
+	// no hash to check), so the answer does not tell whether an address is
+	// registered. On success, a stored hash
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
 	// ImportUser creates a user migrated from another system with its bcrypt
 	// password hash; the first successful AuthenticateUser re-hashes the
 	// password with argon2id. It publishes identity.user.created like
-	// RegisterUser.
+	// RegisterUser, and refuses the same tenants (NOT_FOUND).
 	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
 	// ChangePassword replaces a user's password after checking the current
 	// one; the new one must meet the tenant's password policy (length,
@@ -421,23 +425,27 @@ func (c *identityServiceClient) CheckPermission(ctx context.Context, req *connec
 // IdentityServiceHandler is an implementation of the authms.identity.v1.IdentityService service.
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
+	// A tenant identity does not know (not created, or not projected yet:
+	// identity learns of tenants from the TENANT stream) or that is not
+	// active is NOT_FOUND ("tenant not found").
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
-	// AuthenticateUser checks a user's email and password. An unknown email,
-	// a wrong or empty password and a disabled or deleted user all fail with
-	// UNAUTHENTICATED and the same message, after the same work (a dummy
-	// argon2id hash runs when there is no hash to check), so the answer does
-	// not tell whether an address is registered. On success, a stored hash
+	// AuthenticateUser checks a user's email and password. An unknown or
+	// suspended tenant, an unknown email, a wrong or empty password and a
+	// disabled or deleted user all fail with UNAUTHENTICATED and the same
+	// message, after the same work (a dummy argon2id hash runs when there is
+	// no hash to check), so the answer does not tell whether an address is
+	// registered. On success, a stored hash
 	// weaker than the configured parameters (or an imported bcrypt hash) is
 	// replaced by a new argon2id hash in the same call.
 	AuthenticateUser(context.Context, *connect.Request[v1.AuthenticateUserRequest]) (*connect.Response[v1.AuthenticateUserResponse], error)
 	// ImportUser creates a user migrated from another system with its bcrypt
 	// password hash; the first successful AuthenticateUser re-hashes the
 	// password with argon2id. It publishes identity.user.created like
-	// RegisterUser.
+	// RegisterUser, and refuses the same tenants (NOT_FOUND).
 	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
 	// ChangePassword replaces a user's password after checking the current
 	// one; the new one must meet the tenant's password policy (length,

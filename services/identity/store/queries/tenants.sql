@@ -1,0 +1,4 @@
+-- name: GetTenantStatus :one
+SELECT status
+FROM tenants
+WHERE tenant_id = @tenant_id;

@@ -1,0 +1,69 @@
+package identity_test
+
+import (
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
+)
+
+// Identity registers users only in tenants it knows to be active, and a
+// login in any other tenant fails as a wrong password does.
+func TestUnknownAndSuspendedTenantsAreRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenants := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate())
+	tenant := e.NewTenant(t)
+	u := e.register(t, tenant, "ada@example.com")
+	_, wrong := e.authenticate(t, tenant, "ada@example.com", "a wrong password here")
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
+	bcryptHash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	require.NoError(t, err)
+
+	refused := func(t *testing.T, tenant string) {
+		t.Helper()
+		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: tenant, Email: "grace@example.com", Password: password,
+		}))
+		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "RegisterUser")
+		assert.EqualError(t, err, "not_found: tenant not found")
+		_, err = e.client.ImportUser(t.Context(), connect.NewRequest(&identityv1.ImportUserRequest{
+			TenantId: tenant, Email: "grace@example.com", BcryptHash: string(bcryptHash),
+		}))
+		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "ImportUser")
+		assert.EqualError(t, err, "not_found: tenant not found")
+		_, err = e.authenticate(t, tenant, "ada@example.com", password)
+		assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "AuthenticateUser, the right password")
+		assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
+		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1 AND email = 'grace@example.com'", tenant))
+	}
+	setStatus := func(t *testing.T, status tenantv1.TenantStatus, projected string) {
+		t.Helper()
+		_, err := tenants.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tenant, Status: &status}))
+		require.NoError(t, err)
+		e.WaitTenant(t, tenant, projected)
+	}
+
+	t.Run("an unknown tenant", func(t *testing.T) { refused(t, uuid.NewString()) })
+
+	t.Run("a suspended tenant", func(t *testing.T) {
+		setStatus(t, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, "suspended")
+		refused(t, tenant)
+	})
+
+	t.Run("a re-activated tenant", func(t *testing.T) {
+		setStatus(t, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, "active")
+		res, err := e.authenticate(t, tenant, "ada@example.com", password)
+		require.NoError(t, err)
+		assert.Equal(t, u.GetId(), res.GetUserId())
+		grace := e.register(t, tenant, "grace@example.com")
+		assert.Equal(t, tenant, grace.GetTenantId())
+	})
+}
