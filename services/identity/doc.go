@@ -71,7 +71,9 @@
 // "password reset link") under Config.LinkBaseURL when Config.LogLinks is
 // set, as `authms dev` does. Otherwise it logs only the token's id: a
 // link in a production log would let whoever reads it take over the
-// account. Imported bcrypt hashes may have a cost of at most 14.
+// account. A reset is issued at most once per Config.ResetRequestInterval
+// (default 1m) for a user; a request within it answers the same and issues
+// nothing. Imported bcrypt hashes may have a cost of at most 14.
 //
 // Roles: CreateRole, GrantPermissions, RevokePermissions, ListRoles,
 // AssignRoles (the user's full set) and CheckPermission. Permissions are

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -119,4 +120,35 @@ func TestChangeEmailReturnsTheRoles(t *testing.T) {
 	changed, _, err := s.changeEmail(t.Context(), &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "rol2@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{RoleAdmin}, changed.GetRoles())
+}
+
+// Repeated reset requests for one address issue one token per interval:
+// the answer stays the same, the pending link and the event history do not
+// churn.
+func TestResetRequestsAreSpaced(t *testing.T) {
+	t.Parallel()
+	s, rec, now := tokenTestService(t, Config{ResetRequestInterval: time.Minute})
+	tenant := uuid.NewString()
+	u := s.mustRegister(t, tenant, "spa@example.com")
+	request := func() {
+		t.Helper()
+		require.NoError(t, s.requestPasswordReset(t.Context(), &identityv1.RequestPasswordResetRequest{TenantId: tenant, Email: u.GetEmail()}))
+	}
+	requested := func() int {
+		return len(storedPayloads(t, s, u.GetId(), "identity.user.password_reset_requested", func() *identityv1.UserPasswordResetRequested { return &identityv1.UserPasswordResetRequested{} }))
+	}
+
+	request()
+	_, first := rec.lastToken(t, "password reset link")
+	for range 5 {
+		request()
+	}
+	assert.Equal(t, 1, requested(), "one token within the interval")
+	assert.Equal(t, 1, rec.count("password reset link"))
+
+	*now = now.Add(time.Minute)
+	request()
+	assert.Equal(t, 2, requested(), "a new token once the interval passed")
+	_, second := rec.lastToken(t, "password reset link")
+	assert.NotEqual(t, first, second)
 }

@@ -47,6 +47,12 @@ type Config struct {
 	VerificationTokenTTL time.Duration
 	// ResetTokenTTL is how long a password reset token works (default 1h).
 	ResetTokenTTL time.Duration
+	// ResetRequestInterval is how soon after issuing a user a reset token
+	// identity issues another (default 1m). A request within it answers
+	// as usual but issues nothing: repeating the request for a victim's
+	// address neither replaces their pending link every time nor grows
+	// their event history without bound. Negative: no interval.
+	ResetRequestInterval time.Duration
 	// LinkBaseURL starts the verification and reset links identity logs
 	// when LogLinks is set (default http://localhost:8080, where `authms
 	// dev` listens).
@@ -72,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResetTokenTTL == 0 {
 		c.ResetTokenTTL = time.Hour
+	}
+	if c.ResetRequestInterval == 0 {
+		c.ResetRequestInterval = time.Minute
 	}
 	if c.LinkBaseURL == "" {
 		c.LinkBaseURL = "http://localhost:8080"

@@ -227,6 +227,15 @@ func (s *Service) requestPasswordReset(ctx context.Context, req *identityv1.Requ
 	if err != nil {
 		return fmt.Errorf("get user of tenant %s by email: %w", tenantID, err)
 	}
+	last, err := store.New(s.deps.Pool).LastUserTokenTime(ctx, store.LastUserTokenTimeParams{TenantID: tenantID, UserID: login.ID, Kind: tokenPasswordReset})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("last reset token of user %s: %w", login.ID, err)
+	case s.cfg.ResetRequestInterval > 0 && s.now().Before(last.Add(s.cfg.ResetRequestInterval)):
+		s.deps.Logger.InfoContext(ctx, "password reset not reissued: the last one is recent", "tenant_id", tenantID, "user_id", login.ID)
+		return nil
+	}
 	_, err = s.updateUser(ctx, userUpdate{
 		tenantID: tenantID, userID: login.ID,
 		decide: func(u user) ([]events.Change, error) {

@@ -67,6 +67,9 @@ func tokenTestService(t *testing.T, cfg Config) (*Service, *linkRecorder, *time.
 	d.Logger = slog.New(rec)
 	cfg.Password = cheap
 	cfg.LogLinks = true
+	if cfg.ResetRequestInterval == 0 {
+		cfg.ResetRequestInterval = -1 // the test's clock stands still: no interval could pass
+	}
 	s := newTestService(t, d, cfg)
 	now := time.Now().UTC()
 	s.now = func() time.Time { return now }

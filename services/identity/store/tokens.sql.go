@@ -122,3 +122,24 @@ func (q *Queries) InsertUserToken(ctx context.Context, arg InsertUserTokenParams
 	)
 	return err
 }
+
+const lastUserTokenTime = `-- name: LastUserTokenTime :one
+SELECT created_at FROM user_tokens
+WHERE tenant_id = $1 AND user_id = $2 AND kind = $3
+ORDER BY created_at DESC
+LIMIT 1
+`
+
+type LastUserTokenTimeParams struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+	Kind     string
+}
+
+// LastUserTokenTime is when the user's newest token of the kind was issued.
+func (q *Queries) LastUserTokenTime(ctx context.Context, arg LastUserTokenTimeParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, lastUserTokenTime, arg.TenantID, arg.UserID, arg.Kind)
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
+}

@@ -18,3 +18,10 @@ WHERE tenant_id = @tenant_id AND token_sha256 = @token_sha256 AND kind = @kind;
 DELETE FROM user_tokens
 WHERE tenant_id = @tenant_id AND token_sha256 = @token_sha256 AND kind = @kind
   AND user_id = @user_id AND expires_at > @now;
+
+-- name: LastUserTokenTime :one
+-- LastUserTokenTime is when the user's newest token of the kind was issued.
+SELECT created_at FROM user_tokens
+WHERE tenant_id = @tenant_id AND user_id = @user_id AND kind = @kind
+ORDER BY created_at DESC
+LIMIT 1;
