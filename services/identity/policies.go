@@ -15,11 +15,11 @@ import (
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/services/identity/store"
 	"github.com/authms/authms/services/internal/rpc"
+	"github.com/authms/authms/services/internal/tenantevents"
 )
 
 // Tenant subjects the password policy projector consumes.
 const (
-	subjectTenantCreated         = "tenant.tenant.created"
 	subjectPasswordPolicyChanged = "tenant.tenant.password_policy_changed"
 )
 
@@ -56,38 +56,26 @@ func (s *Service) passwordPoliciesProjector() projections.Projector {
 		Name:    "tenant_password_policies",
 		Source:  "tenant",
 		Handlers: map[string]projections.Apply{
-			subjectTenantCreated:         cachePasswordPolicy,
+			tenantevents.SubjectCreated:  cachePasswordPolicy,
 			subjectPasswordPolicyChanged: cachePasswordPolicy,
 		},
 		Rebuild: &projections.Rebuild{Tables: []string{passwordPoliciesTable.Name}},
 	}
 }
 
+// passwordPolicyPart reads a tenant's password policy from the tenant events that carry it.
+var passwordPolicyPart = tenantevents.Part[*tenantv1.PasswordPolicyChanged, *tenantv1.PasswordPolicy]{
+	Subject:     subjectPasswordPolicyChanged,
+	New:         func() *tenantv1.PasswordPolicyChanged { return new(tenantv1.PasswordPolicyChanged) },
+	FromCreated: (*tenantv1.TenantCreated).GetPasswordPolicy,
+	FromChange:  (*tenantv1.PasswordPolicyChanged).GetPolicy,
+}
+
 // cachePasswordPolicy upserts the password policy a tenant event carries.
 func cachePasswordPolicy(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var (
-		tenant string
-		policy *tenantv1.PasswordPolicy
-	)
-	switch ev.Subject() {
-	case subjectTenantCreated:
-		var m tenantv1.TenantCreated
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetPasswordPolicy()
-	case subjectPasswordPolicyChanged:
-		var m tenantv1.PasswordPolicyChanged
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetPolicy()
-	default:
-		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
-	}
-	tenantID, err := uuid.Parse(tenant)
+	tenantID, policy, err := passwordPolicyPart.Decode(ev)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+		return err
 	}
 	if policy.GetMinLength() < 1 || policy.GetHistorySize() < 0 || policy.GetHistorySize() > maxHistory {
 		return events.Permanent(fmt.Errorf("event %s: invalid password policy %v", ev.ID, policy))

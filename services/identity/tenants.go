@@ -13,6 +13,7 @@ import (
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/tenantevents"
 )
 
 // subjectTenantUpdated carries a tenant's status change.
@@ -40,38 +41,26 @@ func (s *Service) tenantsProjector() projections.Projector {
 		Name:    "tenants",
 		Source:  "tenant",
 		Handlers: map[string]projections.Apply{
-			subjectTenantCreated: cacheTenant,
-			subjectTenantUpdated: cacheTenant,
+			tenantevents.SubjectCreated: cacheTenant,
+			subjectTenantUpdated:        cacheTenant,
 		},
 		Rebuild: &projections.Rebuild{Tables: []string{tenantsTable.Name}},
 	}
 }
 
+// tenantStatusPart reads a tenant's status from the tenant events that carry it.
+var tenantStatusPart = tenantevents.Part[*tenantv1.TenantUpdated, tenantv1.TenantStatus]{
+	Subject:     subjectTenantUpdated,
+	New:         func() *tenantv1.TenantUpdated { return new(tenantv1.TenantUpdated) },
+	FromCreated: (*tenantv1.TenantCreated).GetStatus,
+	FromChange:  (*tenantv1.TenantUpdated).GetStatus,
+}
+
 // cacheTenant upserts the status a tenant event carries.
 func cacheTenant(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var (
-		tenant string
-		status tenantv1.TenantStatus
-	)
-	switch ev.Subject() {
-	case subjectTenantCreated:
-		var m tenantv1.TenantCreated
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, status = m.GetTenantId(), m.GetStatus()
-	case subjectTenantUpdated:
-		var m tenantv1.TenantUpdated
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, status = m.GetTenantId(), m.GetStatus()
-	default:
-		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
-	}
-	tenantID, err := uuid.Parse(tenant)
+	tenantID, status, err := tenantStatusPart.Decode(ev)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+		return err
 	}
 	var s string
 	switch status {

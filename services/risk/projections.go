@@ -4,18 +4,17 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/services/internal/tenantevents"
 )
 
 // Tenant subjects the lockout policy projector consumes.
 const (
-	subjectTenantCreated        = "tenant.tenant.created"
 	subjectLockoutPolicyChanged = "tenant.tenant.lockout_policy_changed"
 )
 
@@ -37,38 +36,26 @@ func (s *Service) lockoutPoliciesProjector() projections.Projector {
 		Name:    "tenant_lockout_policies",
 		Source:  "tenant",
 		Handlers: map[string]projections.Apply{
-			subjectTenantCreated:        cacheLockoutPolicy,
+			tenantevents.SubjectCreated: cacheLockoutPolicy,
 			subjectLockoutPolicyChanged: cacheLockoutPolicy,
 		},
 		Rebuild: &projections.Rebuild{Tables: []string{lockoutPoliciesTable.Name}},
 	}
 }
 
+// lockoutPolicyPart reads a tenant's lockout policy from the tenant events that carry it.
+var lockoutPolicyPart = tenantevents.Part[*tenantv1.LockoutPolicyChanged, *tenantv1.LockoutPolicy]{
+	Subject:     subjectLockoutPolicyChanged,
+	New:         func() *tenantv1.LockoutPolicyChanged { return new(tenantv1.LockoutPolicyChanged) },
+	FromCreated: (*tenantv1.TenantCreated).GetLockoutPolicy,
+	FromChange:  (*tenantv1.LockoutPolicyChanged).GetPolicy,
+}
+
 // cacheLockoutPolicy upserts the lockout policy a tenant event carries.
 func cacheLockoutPolicy(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var (
-		tenant string
-		policy *tenantv1.LockoutPolicy
-	)
-	switch ev.Subject() {
-	case subjectTenantCreated:
-		var m tenantv1.TenantCreated
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetLockoutPolicy()
-	case subjectLockoutPolicyChanged:
-		var m tenantv1.LockoutPolicyChanged
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetPolicy()
-	default:
-		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
-	}
-	tenantID, err := uuid.Parse(tenant)
+	tenantID, policy, err := lockoutPolicyPart.Decode(ev)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+		return err
 	}
 	window, werr := positiveSeconds(policy.GetWindow())
 	duration, derr := positiveSeconds(policy.GetLockoutDuration())

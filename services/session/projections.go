@@ -12,11 +12,11 @@ import (
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/services/internal/tenantevents"
 )
 
 // Tenant subjects the session policy projector consumes.
 const (
-	subjectTenantCreated        = "tenant.tenant.created"
 	subjectSessionPolicyChanged = "tenant.tenant.session_policy_changed"
 )
 
@@ -38,38 +38,26 @@ func (s *Service) sessionPoliciesProjector() projections.Projector {
 		Name:    "tenant_session_policies",
 		Source:  "tenant",
 		Handlers: map[string]projections.Apply{
-			subjectTenantCreated:        cacheSessionPolicy,
+			tenantevents.SubjectCreated: cacheSessionPolicy,
 			subjectSessionPolicyChanged: cacheSessionPolicy,
 		},
 		Rebuild: &projections.Rebuild{Tables: []string{sessionPoliciesTable.Name}},
 	}
 }
 
+// sessionPolicyPart reads a tenant's session policy from the tenant events that carry it.
+var sessionPolicyPart = tenantevents.Part[*tenantv1.SessionPolicyChanged, *tenantv1.SessionPolicy]{
+	Subject:     subjectSessionPolicyChanged,
+	New:         func() *tenantv1.SessionPolicyChanged { return new(tenantv1.SessionPolicyChanged) },
+	FromCreated: (*tenantv1.TenantCreated).GetSessionPolicy,
+	FromChange:  (*tenantv1.SessionPolicyChanged).GetPolicy,
+}
+
 // cacheSessionPolicy upserts the session policy a tenant event carries.
 func cacheSessionPolicy(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	var (
-		tenant string
-		policy *tenantv1.SessionPolicy
-	)
-	switch ev.Subject() {
-	case subjectTenantCreated:
-		var m tenantv1.TenantCreated
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetSessionPolicy()
-	case subjectSessionPolicyChanged:
-		var m tenantv1.SessionPolicyChanged
-		if err := ev.Unmarshal(&m); err != nil {
-			return err
-		}
-		tenant, policy = m.GetTenantId(), m.GetPolicy()
-	default:
-		return events.Permanent(fmt.Errorf("event %s: unexpected subject %s", ev.ID, ev.Subject()))
-	}
-	tenantID, err := uuid.Parse(tenant)
+	tenantID, policy, err := sessionPolicyPart.Decode(ev)
 	if err != nil {
-		return events.Permanent(fmt.Errorf("event %s: bad tenant_id %q", ev.ID, tenant))
+		return err
 	}
 	access, refresh, grace := policy.GetAccessTokenTtl().AsDuration(), policy.GetRefreshTokenTtl().AsDuration(), policy.GetRefreshReuseGrace().AsDuration()
 	if access < minAccessTokenTTL || access > maxAccessTokenTTL || refresh < access || refresh.Seconds() > float64(1<<31-1) ||
