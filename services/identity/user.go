@@ -284,10 +284,9 @@ func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.U
 	return userProto(row, roles), nil
 }
 
-// changeEmail replaces a user's email: lock the user, load it from its
-// events, decide, update the users row and append the event. It returns
-// the user and the id of its newest event (the new one, unless the email
-// did not change).
+// changeEmail replaces a user's email through updateUser. It returns the
+// user and the id of its newest event (the new one, unless the email did
+// not change).
 func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRequest) (*identityv1.User, uuid.UUID, error) {
 	tenantID, userID, err := parseIDs(req.GetTenantId(), req.GetUserId())
 	if err != nil {
@@ -298,82 +297,42 @@ func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRe
 		return nil, uuid.Nil, err
 	}
 	cmd := emailChange{tenantID: tenantID.String(), email: addr.Display, expectedVersion: req.ExpectedVersion}
-	var (
-		out    store.User
-		roles  []string
-		latest uuid.UUID
-	)
-	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		id := userID.String()
-		if err := s.events.Lock(ctx, tx, id); err != nil {
-			return err
-		}
-		evs, err := s.events.Load(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		u, err := userFromEvents(evs)
-		if err != nil {
-			return err
-		}
-		changes, err := u.changeEmail(cmd)
-		if err != nil {
-			return err
-		}
-		q := store.New(tx)
-		if len(changes) == 0 {
-			latest = evs[len(evs)-1].ID // the user exists, so it has events
-			out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+	latest, err := s.updateUser(ctx, userUpdate{
+		tenantID: tenantID, userID: userID,
+		decide: func(u user) ([]events.Change, error) { return u.changeEmail(cmd) },
+		write: func(q *store.Queries, u user, version int64, now time.Time) error {
+			n, err := q.UpdateUserEmail(ctx, store.UpdateUserEmailParams{
+				TenantID:       tenantID,
+				ID:             userID,
+				Email:          addr.Display,
+				EmailCanonical: addr.Canonical,
+				Version:        version,
+				UpdatedAt:      now,
+			})
+			if pg.IsUniqueViolation(err, uniqueEmail) {
+				return ErrEmailTaken
+			}
 			if err != nil {
-				return fmt.Errorf("get user %s: %w", id, err)
+				return fmt.Errorf("update email of user %s: %w", userID, err)
+			}
+			if n != 1 {
+				return fmt.Errorf("user %s has events but no users row", userID)
+			}
+			// Links sent to the old address must not verify the new one, nor
+			// reset the password of an account that moved away from it.
+			for _, kind := range []string{tokenEmailVerification, tokenPasswordReset} {
+				if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: kind}); err != nil {
+					return fmt.Errorf("delete %s tokens of user %s: %w", kind, userID, err)
+				}
 			}
 			return nil
-		}
-		now := s.now().UTC().Truncate(time.Microsecond)
-		n, err := q.UpdateUserEmail(ctx, store.UpdateUserEmailParams{
-			TenantID:       tenantID,
-			ID:             userID,
-			Email:          addr.Display,
-			EmailCanonical: addr.Canonical,
-			Version:        u.version + int64(len(changes)),
-			UpdatedAt:      now,
-		})
-		if pg.IsUniqueViolation(err, uniqueEmail) {
-			return ErrEmailTaken
-		}
-		if err != nil {
-			return fmt.Errorf("update email of user %s: %w", id, err)
-		}
-		if n != 1 {
-			return fmt.Errorf("user %s has events but no users row", id)
-		}
-		// Links sent to the old address must not verify the new one, nor
-		// reset the password of an account that moved away from it.
-		for _, kind := range []string{tokenEmailVerification, tokenPasswordReset} {
-			if err := q.DeleteUserTokens(ctx, store.DeleteUserTokensParams{TenantID: tenantID, UserID: userID, Kind: kind}); err != nil {
-				return fmt.Errorf("delete %s tokens of user %s: %w", kind, id, err)
-			}
-		}
-		agg := events.Aggregate{Type: aggregateUser, ID: id, TenantID: u.tenantID}
-		appended, err := s.events.Append(ctx, tx, agg, u.version, changes...)
-		if err != nil {
-			return err
-		}
-		latest = appended[len(appended)-1].ID
-		out, err = q.GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
-		if err != nil {
-			return fmt.Errorf("get user %s: %w", id, err)
-		}
-		roles, err = q.ListUserRoles(ctx, store.ListUserRolesParams{TenantID: tenantID, UserID: userID})
-		if err != nil {
-			return fmt.Errorf("roles of user %s: %w", id, err)
-		}
-		return nil
+		},
 	})
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	return userProto(out, roles), latest, nil
+	u, err := s.getUser(ctx, tenantID.String(), userID.String())
+	return u, latest, err
 }
 
 // parseIDs parses a tenant and a user id that the API schema declares UUIDs.
