@@ -18,6 +18,9 @@ type api struct{ s *Service }
 var _ identityv1connect.IdentityServiceHandler = (*api)(nil)
 
 func (a *api) RegisterUser(ctx context.Context, req *connect.Request[identityv1.RegisterUserRequest]) (*connect.Response[identityv1.RegisterUserResponse], error) {
+	if err := a.s.deps.AwaitPosition(ctx, a.s.Projectors(), rpc.PositionFromProto(req.Msg.GetMinPosition())); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	if err := a.s.requireActiveTenant(ctx, req.Msg.GetTenantId()); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
@@ -25,7 +28,6 @@ func (a *api) RegisterUser(ctx context.Context, req *connect.Request[identityv1.
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
-	a.s.deps.Logger.InfoContext(ctx, "user registered", "tenant_id", u.GetTenantId(), "user_id", u.GetId())
 	pos := a.s.deps.Position(ctx, event)
 	return connect.NewResponse(&identityv1.RegisterUserResponse{User: u, Position: rpc.PositionToProto(pos)}), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -174,24 +175,75 @@ func TestRegisterUser(t *testing.T) {
 		assert.Equal(t, "grace@example.com", created.GetEmail())
 	})
 
-	t.Run("a duplicate email in the tenant is AlreadyExists", func(t *testing.T) {
+	t.Run("a taken email is answered like a new one and tells the owner", func(t *testing.T) {
 		t.Parallel()
 		tenant := e.NewTenant(t)
-		first := e.register(t, tenant, "ada@example.com")
-		for _, email := range []string{"ada@example.com", "ADA@Example.COM"} {
-			_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-				TenantId: tenant, Email: email, Password: password,
-			}))
-			require.Error(t, err, email)
-			assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err), email)
-			assertNoInternals(t, err.Error())
+		first, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: tenant, Email: "ada@example.com", Password: password,
+		}))
+		require.NoError(t, err)
+		owner := first.Msg.GetUser()
+		for i, email := range []string{"ada@example.com", "ADA@Example.COM"} {
+			again := e.registerAgain(t, tenant, email, owner)
+			assert.Equal(t, email, again.User.GetEmail(), "the address as given, as for a new user")
+			assert.Equal(t, shape(first.Msg), shape(again), "the same answer as a new registration")
+			assert.Equal(t, 1+i+1, e.count(t, "SELECT count(*) FROM events WHERE aggregate_id = $1", owner.GetId()))
 		}
 		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1", tenant))
-		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM events WHERE tenant_id = $1", tenant))
+
+		bcryptHash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		require.NoError(t, err)
+		_, err = e.client.ImportUser(t.Context(), connect.NewRequest(&identityv1.ImportUserRequest{
+			TenantId: tenant, Email: "Ada@example.com", BcryptHash: string(bcryptHash),
+		}))
+		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err), "an admin's import says the address is taken")
+		assertNoInternals(t, err.Error())
 
 		other := e.register(t, e.NewTenant(t), "ada@example.com")
-		assert.NotEqual(t, first.GetId(), other.GetId(), "another tenant may use the same email")
+		assert.NotEqual(t, owner.GetId(), other.GetId(), "another tenant may use the same email")
 	})
+}
+
+// registerAgain registers email, which owner's account already has, and
+// checks what enumeration-safety promises: a success naming a user that
+// does not exist, and an identity.user.registration_attempted event on the
+// owner's account at the answer's position.
+func (e *env) registerAgain(t *testing.T, tenant, email string, owner *identityv1.User) *identityv1.RegisterUserResponse {
+	t.Helper()
+	res, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenant, Email: email, Password: password,
+	}))
+	require.NoError(t, err, email)
+	answer := res.Msg
+	require.NotEqual(t, owner.GetId(), answer.GetUser().GetId(), "the answer names no existing user")
+	_, err = e.client.GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: answer.GetUser().GetId()}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "the answer's user was never stored")
+
+	require.NotNil(t, answer.GetPosition(), "a position, as for a new user")
+	assert.Equal(t, events.StreamName("identity"), answer.GetPosition().GetStream())
+	stream, err := e.JS.Stream(t.Context(), events.StreamName("identity"))
+	require.NoError(t, err)
+	msg, err := stream.GetMsg(t.Context(), answer.GetPosition().GetSequence())
+	require.NoError(t, err)
+	ev, err := events.FromMsg(msg.Subject, msg.Header, msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, "identity.user.registration_attempted", ev.Subject(), "the position is the owner's notice")
+	assert.Equal(t, owner.GetId(), ev.AggregateID)
+	var attempted identityv1.UserRegistrationAttempted
+	require.NoError(t, ev.Unmarshal(&attempted))
+	assert.Equal(t, owner.GetEmail(), attempted.GetEmail(), "the notice goes to the account's address")
+	assert.Equal(t, tenant, attempted.GetTenantId())
+	return answer
+}
+
+// shape is a RegisterUserResponse with what differs between any two
+// registrations cleared: ids, the address, times and the sequence.
+func shape(res *identityv1.RegisterUserResponse) *identityv1.RegisterUserResponse {
+	c := proto.CloneOf(res)
+	u := c.GetUser()
+	u.Id, u.Email, u.CreateTime, u.UpdateTime = "", "", nil, nil
+	c.GetPosition().Sequence = 0
+	return c
 }
 
 func TestRegisterUserRefusesBadInput(t *testing.T) {
@@ -474,10 +526,7 @@ func TestUnicodeEmails(t *testing.T) {
 		tenant := e.NewTenant(t)
 		u := e.register(t, tenant, "Jose\u0301@Example.com") // decomposed é
 		assert.Equal(t, "Jos\u00e9@Example.com", u.GetEmail(), "stored NFC, case kept")
-		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-			TenantId: tenant, Email: "jos\u00e9@example.com", Password: password,
-		}))
-		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err), "the composed spelling is the same address")
+		e.registerAgain(t, tenant, "jos\u00e9@example.com", u) // the composed spelling is the same address
 		for _, spelling := range []string{"jos\u00e9@example.com", "JOSE\u0301@EXAMPLE.COM", "Jos\u00c9@example.com"} {
 			res, err := e.authenticate(t, tenant, spelling, password)
 			require.NoError(t, err, spelling)
@@ -489,10 +538,7 @@ func TestUnicodeEmails(t *testing.T) {
 		t.Parallel()
 		tenant := e.NewTenant(t)
 		u := e.register(t, tenant, "ada@Bücher.example")
-		_, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-			TenantId: tenant, Email: "ADA@xn--bcher-kva.example", Password: password,
-		}))
-		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err))
+		e.registerAgain(t, tenant, "ADA@xn--bcher-kva.example", u)
 		res, err := e.authenticate(t, tenant, "Ada@XN--BCHER-KVA.EXAMPLE", password)
 		require.NoError(t, err)
 		assert.Equal(t, u.GetId(), res.GetUserId())

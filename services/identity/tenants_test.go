@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"fmt"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -66,4 +67,27 @@ func TestUnknownAndSuspendedTenantsAreRefused(t *testing.T) {
 		grace := e.register(t, tenant, "grace@example.com")
 		assert.Equal(t, tenant, grace.GetTenantId())
 	})
+}
+
+// CreateTenant's position, passed as RegisterUser's min_position, makes a
+// tenant usable the moment it is created: identity waits until it has
+// projected the tenant instead of answering that it does not know it.
+func TestRegisterUserWaitsForTheTenantsPosition(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenants := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Operator())
+	for i := range 5 {
+		created, err := tenants.CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{
+			Slug: fmt.Sprintf("fresh-%d-%s", i, uuid.NewString()[:8]), DisplayName: "Fresh",
+		}))
+		require.NoError(t, err)
+		pos := created.Msg.GetPosition()
+		require.NotNil(t, pos, "CreateTenant reports where its event landed")
+		assert.Equal(t, "TENANT", pos.GetStream())
+		res, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: created.Msg.GetTenant().GetId(), Email: "first@example.com", Password: password, MinPosition: pos,
+		}))
+		require.NoError(t, err)
+		assert.Equal(t, created.Msg.GetTenant().GetId(), res.Msg.GetUser().GetTenantId())
+	}
 }

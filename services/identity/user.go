@@ -30,6 +30,9 @@ const (
 	eventUserDisabled        = "disabled"
 	eventUserEnabled         = "enabled"
 	eventUserDeleted         = "deleted"
+	// eventUserRegistrationAttempted: someone registered the user's address
+	// again (see Service.registrationRepeated).
+	eventUserRegistrationAttempted = "registration_attempted"
 )
 
 // User statuses as stored in users.status.
@@ -90,6 +93,8 @@ func (u *user) apply(ev events.Event) error {
 		u.roles = m.GetRoles()
 	case eventUserPasswordChanged, eventEmailVerificationRequested, eventPasswordResetRequested:
 		// Hashes and tokens are not in events: the state does not change.
+	case eventUserRegistrationAttempted:
+		// A notice for the owner: the state does not change.
 	default:
 		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
 	}
@@ -202,7 +207,67 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	return s.createUser(ctx, tenantID, addr, hash, false)
+	u, event, err := s.createUser(ctx, tenantID, addr, hash, false)
+	if errors.Is(err, ErrEmailTaken) {
+		return s.registrationRepeated(ctx, tenantID, addr)
+	}
+	if err == nil {
+		s.deps.Logger.InfoContext(ctx, "user registered", "tenant_id", tenantID, "user_id", u.GetId())
+	}
+	return u, event, err
+}
+
+// registrationRepeated answers the registration of an address that already
+// has an account in the tenant as a new registration is answered, so that
+// registering says nothing of which addresses have accounts: with a user
+// that is never stored (a fresh id, the address, now) and the position of
+// an identity.user.registration_attempted event on the existing account,
+// which tells its owner (through the notification service) that someone
+// tried to sign up with their address. The password was hashed all the
+// same, so the answer takes as long. An admin's ImportUser reports the
+// taken address as AlreadyExists.
+func (s *Service) registrationRepeated(ctx context.Context, tenantID uuid.UUID, addr email.Address) (*identityv1.User, uuid.UUID, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	answer := userProto(newUserRow(uuid.Must(uuid.NewV7()), tenantID, addr, false, now), nil)
+	login, err := store.New(s.deps.Pool).GetLogin(ctx, store.GetLoginParams{TenantID: tenantID, EmailCanonical: addr.Canonical})
+	if errors.Is(err, pgx.ErrNoRows) { // deleted since the insert failed
+		return answer, uuid.Nil, nil
+	}
+	if err != nil {
+		return nil, uuid.Nil, fmt.Errorf("get user of tenant %s by email: %w", tenantID, err)
+	}
+	latest, err := s.updateUser(ctx, userUpdate{
+		tenantID: tenantID, userID: login.ID,
+		decide: func(u user) ([]events.Change, error) {
+			return []events.Change{{Name: eventUserRegistrationAttempted, Payload: &identityv1.UserRegistrationAttempted{
+				UserId: u.id, TenantId: u.tenantID, Email: u.email, AttemptTime: timestamppb.New(now),
+			}}}, nil
+		},
+	})
+	if errors.Is(err, ErrUserNotFound) {
+		return answer, uuid.Nil, nil
+	}
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	s.deps.Logger.InfoContext(ctx, "registration of an address that has an account; answered as new, owner to be told",
+		"tenant_id", tenantID, "user_id", login.ID)
+	return answer, latest, nil
+}
+
+// newUserRow is the users row of a user created now.
+func newUserRow(id, tenantID uuid.UUID, addr email.Address, verified bool, now time.Time) store.User {
+	return store.User{
+		ID:             id,
+		TenantID:       tenantID,
+		Email:          addr.Display,
+		EmailCanonical: addr.Canonical,
+		Version:        1,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		Status:         statusActive,
+		EmailVerified:  verified,
+	}
 }
 
 // createUser creates a user with the password hash, its credential and its
@@ -216,17 +281,7 @@ func (s *Service) createUser(ctx context.Context, tenantID uuid.UUID, addr email
 		emailVerified: verified,
 		now:           s.now().UTC().Truncate(time.Microsecond),
 	}
-	row := store.User{
-		ID:             r.userID,
-		TenantID:       tenantID,
-		Email:          addr.Display,
-		EmailCanonical: addr.Canonical,
-		Version:        1,
-		CreatedAt:      r.now,
-		UpdatedAt:      r.now,
-		Status:         statusActive,
-		EmailVerified:  verified,
-	}
+	row := newUserRow(r.userID, tenantID, addr, verified, r.now)
 	agg := events.Aggregate{Type: aggregateUser, ID: r.userID.String(), TenantID: tenantID.String()}
 	var created []events.Event
 	err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {

@@ -8,6 +8,7 @@ import (
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
 	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -17,12 +18,13 @@ type api struct{ s *Service }
 var _ tenantv1connect.TenantServiceHandler = (*api)(nil)
 
 func (a *api) CreateTenant(ctx context.Context, req *connect.Request[tenantv1.CreateTenantRequest]) (*connect.Response[tenantv1.CreateTenantResponse], error) {
-	t, err := a.s.createTenant(ctx, req.Msg)
+	t, event, err := a.s.createTenant(ctx, req.Msg)
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
 	}
 	a.s.deps.Logger.InfoContext(ctx, "tenant created", "tenant_id", t.GetId(), "slug", t.GetSlug())
-	return connect.NewResponse(&tenantv1.CreateTenantResponse{Tenant: t}), nil
+	pos := a.s.deps.Position(ctx, event)
+	return connect.NewResponse(&tenantv1.CreateTenantResponse{Tenant: t, Position: rpc.PositionToProto(pos)}), nil
 }
 
 func (a *api) GetTenant(ctx context.Context, req *connect.Request[tenantv1.GetTenantRequest]) (*connect.Response[tenantv1.GetTenantResponse], error) {

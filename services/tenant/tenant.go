@@ -54,17 +54,20 @@ const (
 
 // createTenant creates an active tenant with the default policies and
 // records tenant.tenant.created, in one transaction.
-func (s *Service) createTenant(ctx context.Context, req *tenantv1.CreateTenantRequest) (*tenantv1.Tenant, error) {
+func (s *Service) createTenant(ctx context.Context, req *tenantv1.CreateTenantRequest) (*tenantv1.Tenant, uuid.UUID, error) {
 	name, err := displayName(req.GetDisplayName())
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	id := uuid.Must(uuid.NewV7())
 	row := newTenantRow(store.InsertTenantParams{
 		ID: id, Slug: req.GetSlug(), DisplayName: name, CreatedAt: now, UpdatedAt: now,
 	})
-	var view *tenantv1.Tenant
+	var (
+		view    *tenantv1.Tenant
+		created uuid.UUID
+	)
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		if err := q.InsertTenant(ctx, row); err != nil {
@@ -78,7 +81,7 @@ func (s *Service) createTenant(ctx context.Context, req *tenantv1.CreateTenantRe
 			return err
 		}
 		agg := events.Aggregate{Type: aggregateTenant, ID: id.String(), TenantID: id.String()}
-		if _, err := s.events.Append(ctx, tx, agg, 0, events.Change{Name: eventCreated, Payload: &tenantv1.TenantCreated{
+		appended, err := s.events.Append(ctx, tx, agg, 0, events.Change{Name: eventCreated, Payload: &tenantv1.TenantCreated{
 			TenantId:       id.String(),
 			Slug:           t.Slug,
 			DisplayName:    t.DisplayName,
@@ -89,16 +92,17 @@ func (s *Service) createTenant(ctx context.Context, req *tenantv1.CreateTenantRe
 			LockoutPolicy:  lockoutPolicyOf(t),
 			Branding:       brandingOf(t),
 			CreateTime:     timestamppb.New(now),
-		}}); err != nil {
+		}})
+		if err != nil {
 			return err
 		}
-		view = tenantProto(t, nil)
+		view, created = tenantProto(t, nil), appended[0].ID
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, uuid.Nil, err
 	}
-	return view, nil
+	return view, created, nil
 }
 
 // displayName returns a display name trimmed, refusing a blank one.

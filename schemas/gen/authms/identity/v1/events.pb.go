@@ -675,6 +675,81 @@ func (x *UserPasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// UserRegistrationAttempted is published as
+// identity.user.registration_attempted when RegisterUser is called with an
+// address that already has an account in the tenant. RegisterUser answers
+// as if it had created an account, so the caller learns nothing; the
+// notification service will tell the owner, at email, that someone tried
+// to sign up with their address.
+type UserRegistrationAttempted struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is the account's address, where the notice goes.
+	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	AttemptTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserRegistrationAttempted) Reset() {
+	*x = UserRegistrationAttempted{}
+	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserRegistrationAttempted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserRegistrationAttempted) ProtoMessage() {}
+
+func (x *UserRegistrationAttempted) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserRegistrationAttempted.ProtoReflect.Descriptor instead.
+func (*UserRegistrationAttempted) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UserRegistrationAttempted) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserRegistrationAttempted) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UserRegistrationAttempted) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *UserRegistrationAttempted) GetAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AttemptTime
+	}
+	return nil
+}
+
 // UserRolesChanged is published as identity.user.roles_changed: roles is
 // the user's full new set of role names, sorted.
 type UserRolesChanged struct {
@@ -688,7 +763,7 @@ type UserRolesChanged struct {
 
 func (x *UserRolesChanged) Reset() {
 	*x = UserRolesChanged{}
-	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +775,7 @@ func (x *UserRolesChanged) String() string {
 func (*UserRolesChanged) ProtoMessage() {}
 
 func (x *UserRolesChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +788,7 @@ func (x *UserRolesChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserRolesChanged.ProtoReflect.Descriptor instead.
 func (*UserRolesChanged) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UserRolesChanged) GetUserId() string {
@@ -753,7 +828,7 @@ type RoleCreated struct {
 
 func (x *RoleCreated) Reset() {
 	*x = RoleCreated{}
-	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +840,7 @@ func (x *RoleCreated) String() string {
 func (*RoleCreated) ProtoMessage() {}
 
 func (x *RoleCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_events_proto_msgTypes[10]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +853,7 @@ func (x *RoleCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleCreated.ProtoReflect.Descriptor instead.
 func (*RoleCreated) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RoleCreated) GetRoleId() string {
@@ -832,7 +907,7 @@ type RolePermissionsGranted struct {
 
 func (x *RolePermissionsGranted) Reset() {
 	*x = RolePermissionsGranted{}
-	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +919,7 @@ func (x *RolePermissionsGranted) String() string {
 func (*RolePermissionsGranted) ProtoMessage() {}
 
 func (x *RolePermissionsGranted) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_events_proto_msgTypes[11]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +932,7 @@ func (x *RolePermissionsGranted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolePermissionsGranted.ProtoReflect.Descriptor instead.
 func (*RolePermissionsGranted) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RolePermissionsGranted) GetRoleId() string {
@@ -911,7 +986,7 @@ type RolePermissionsRevoked struct {
 
 func (x *RolePermissionsRevoked) Reset() {
 	*x = RolePermissionsRevoked{}
-	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +998,7 @@ func (x *RolePermissionsRevoked) String() string {
 func (*RolePermissionsRevoked) ProtoMessage() {}
 
 func (x *RolePermissionsRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_events_proto_msgTypes[12]
+	mi := &file_authms_identity_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1011,7 @@ func (x *RolePermissionsRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolePermissionsRevoked.ProtoReflect.Descriptor instead.
 func (*RolePermissionsRevoked) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RolePermissionsRevoked) GetRoleId() string {
@@ -1021,7 +1096,12 @@ const file_authms_identity_v1_events_proto_rawDesc = "" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
 	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"^\n" +
+	"expireTime\"\xa6\x01\n" +
+	"\x19UserRegistrationAttempted\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12=\n" +
+	"\fattempt_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\"^\n" +
 	"\x10UserRolesChanged\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -1063,7 +1143,7 @@ func file_authms_identity_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_authms_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_authms_identity_v1_events_proto_goTypes = []any{
 	(PasswordChangeReason)(0),              // 0: authms.identity.v1.PasswordChangeReason
 	(*UserCreated)(nil),                    // 1: authms.identity.v1.UserCreated
@@ -1075,23 +1155,25 @@ var file_authms_identity_v1_events_proto_goTypes = []any{
 	(*UserEmailVerificationRequested)(nil), // 7: authms.identity.v1.UserEmailVerificationRequested
 	(*UserEmailVerified)(nil),              // 8: authms.identity.v1.UserEmailVerified
 	(*UserPasswordResetRequested)(nil),     // 9: authms.identity.v1.UserPasswordResetRequested
-	(*UserRolesChanged)(nil),               // 10: authms.identity.v1.UserRolesChanged
-	(*RoleCreated)(nil),                    // 11: authms.identity.v1.RoleCreated
-	(*RolePermissionsGranted)(nil),         // 12: authms.identity.v1.RolePermissionsGranted
-	(*RolePermissionsRevoked)(nil),         // 13: authms.identity.v1.RolePermissionsRevoked
-	(*timestamppb.Timestamp)(nil),          // 14: google.protobuf.Timestamp
+	(*UserRegistrationAttempted)(nil),      // 10: authms.identity.v1.UserRegistrationAttempted
+	(*UserRolesChanged)(nil),               // 11: authms.identity.v1.UserRolesChanged
+	(*RoleCreated)(nil),                    // 12: authms.identity.v1.RoleCreated
+	(*RolePermissionsGranted)(nil),         // 13: authms.identity.v1.RolePermissionsGranted
+	(*RolePermissionsRevoked)(nil),         // 14: authms.identity.v1.RolePermissionsRevoked
+	(*timestamppb.Timestamp)(nil),          // 15: google.protobuf.Timestamp
 }
 var file_authms_identity_v1_events_proto_depIdxs = []int32{
-	14, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
+	15, // 0: authms.identity.v1.UserCreated.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
-	14, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 4: authms.identity.v1.RoleCreated.create_time:type_name -> google.protobuf.Timestamp
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	15, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 4: authms.identity.v1.UserRegistrationAttempted.attempt_time:type_name -> google.protobuf.Timestamp
+	15, // 5: authms.identity.v1.RoleCreated.create_time:type_name -> google.protobuf.Timestamp
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_events_proto_init() }
@@ -1105,7 +1187,7 @@ func file_authms_identity_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_events_proto_rawDesc), len(file_authms_identity_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -199,7 +199,12 @@ type RegisterUserRequest struct {
 	// case-insensitive, NFC, IDNA domain.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// password must be 12 to 128 characters; common passwords are refused.
-	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// min_position, when set, makes the call wait (bounded) until identity
+	// has applied every TENANT event up to it: CreateTenant's position, so a
+	// tenant is usable the moment it is created. UNAVAILABLE if identity has
+	// not applied it in time; retry.
+	MinPosition   *v1.Position `protobuf:"bytes,4,opt,name=min_position,json=minPosition,proto3" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -253,6 +258,13 @@ func (x *RegisterUserRequest) GetPassword() string {
 		return x.Password
 	}
 	return ""
+}
+
+func (x *RegisterUserRequest) GetMinPosition() *v1.Position {
+	if x != nil {
+		return x.MinPosition
+	}
+	return nil
 }
 
 type RegisterUserResponse struct {
@@ -2403,13 +2415,14 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"updateTime\x126\n" +
 	"\x06status\x18\a \x01(\x0e2\x1e.authms.identity.v1.UserStatusR\x06status\x12\x14\n" +
 	"\x05roles\x18\b \x03(\tR\x05roles\x12%\n" +
-	"\x0eemail_verified\x18\t \x01(\bR\remailVerified\"\x86\x01\n" +
+	"\x0eemail_verified\x18\t \x01(\bR\remailVerified\"\xc5\x01\n" +
 	"\x13RegisterUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\"|\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x01R\bpassword\x12=\n" +
+	"\fmin_position\x18\x04 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"|\n" +
 	"\x14RegisterUserResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
 	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"Z\n" +
@@ -2644,77 +2657,78 @@ var file_authms_identity_v1_identity_proto_depIdxs = []int32{
 	41, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
 	41, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
-	1,  // 3: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 4: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
-	1,  // 5: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
-	1,  // 6: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	42, // 7: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
-	1,  // 8: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 9: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 10: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
-	1,  // 11: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 12: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
-	1,  // 13: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 14: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 15: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 16: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
-	1,  // 17: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
-	42, // 18: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
-	42, // 19: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
-	41, // 20: authms.identity.v1.Role.create_time:type_name -> google.protobuf.Timestamp
-	41, // 21: authms.identity.v1.Role.update_time:type_name -> google.protobuf.Timestamp
-	28, // 22: authms.identity.v1.CreateRoleResponse.role:type_name -> authms.identity.v1.Role
-	42, // 23: authms.identity.v1.CreateRoleResponse.position:type_name -> authms.common.v1.Position
-	28, // 24: authms.identity.v1.GrantPermissionsResponse.role:type_name -> authms.identity.v1.Role
-	42, // 25: authms.identity.v1.GrantPermissionsResponse.position:type_name -> authms.common.v1.Position
-	28, // 26: authms.identity.v1.RevokePermissionsResponse.role:type_name -> authms.identity.v1.Role
-	42, // 27: authms.identity.v1.RevokePermissionsResponse.position:type_name -> authms.common.v1.Position
-	28, // 28: authms.identity.v1.ListRolesResponse.roles:type_name -> authms.identity.v1.Role
-	1,  // 29: authms.identity.v1.AssignRolesResponse.user:type_name -> authms.identity.v1.User
-	42, // 30: authms.identity.v1.AssignRolesResponse.position:type_name -> authms.common.v1.Position
-	2,  // 31: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	4,  // 32: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	6,  // 33: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	8,  // 34: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
-	10, // 35: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
-	12, // 36: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
-	14, // 37: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
-	16, // 38: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
-	18, // 39: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
-	20, // 40: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
-	22, // 41: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
-	24, // 42: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
-	26, // 43: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
-	29, // 44: authms.identity.v1.IdentityService.CreateRole:input_type -> authms.identity.v1.CreateRoleRequest
-	31, // 45: authms.identity.v1.IdentityService.GrantPermissions:input_type -> authms.identity.v1.GrantPermissionsRequest
-	33, // 46: authms.identity.v1.IdentityService.RevokePermissions:input_type -> authms.identity.v1.RevokePermissionsRequest
-	35, // 47: authms.identity.v1.IdentityService.ListRoles:input_type -> authms.identity.v1.ListRolesRequest
-	37, // 48: authms.identity.v1.IdentityService.AssignRoles:input_type -> authms.identity.v1.AssignRolesRequest
-	39, // 49: authms.identity.v1.IdentityService.CheckPermission:input_type -> authms.identity.v1.CheckPermissionRequest
-	3,  // 50: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	5,  // 51: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	7,  // 52: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	9,  // 53: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
-	11, // 54: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
-	13, // 55: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
-	15, // 56: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
-	17, // 57: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
-	19, // 58: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
-	21, // 59: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
-	23, // 60: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
-	25, // 61: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
-	27, // 62: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
-	30, // 63: authms.identity.v1.IdentityService.CreateRole:output_type -> authms.identity.v1.CreateRoleResponse
-	32, // 64: authms.identity.v1.IdentityService.GrantPermissions:output_type -> authms.identity.v1.GrantPermissionsResponse
-	34, // 65: authms.identity.v1.IdentityService.RevokePermissions:output_type -> authms.identity.v1.RevokePermissionsResponse
-	36, // 66: authms.identity.v1.IdentityService.ListRoles:output_type -> authms.identity.v1.ListRolesResponse
-	38, // 67: authms.identity.v1.IdentityService.AssignRoles:output_type -> authms.identity.v1.AssignRolesResponse
-	40, // 68: authms.identity.v1.IdentityService.CheckPermission:output_type -> authms.identity.v1.CheckPermissionResponse
-	50, // [50:69] is the sub-list for method output_type
-	31, // [31:50] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	42, // 3: authms.identity.v1.RegisterUserRequest.min_position:type_name -> authms.common.v1.Position
+	1,  // 4: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
+	42, // 5: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 6: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
+	1,  // 7: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
+	42, // 8: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	1,  // 9: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
+	42, // 10: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 11: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
+	1,  // 12: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
+	42, // 13: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 14: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
+	42, // 15: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 16: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
+	42, // 17: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
+	1,  // 18: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
+	42, // 19: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
+	42, // 20: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
+	41, // 21: authms.identity.v1.Role.create_time:type_name -> google.protobuf.Timestamp
+	41, // 22: authms.identity.v1.Role.update_time:type_name -> google.protobuf.Timestamp
+	28, // 23: authms.identity.v1.CreateRoleResponse.role:type_name -> authms.identity.v1.Role
+	42, // 24: authms.identity.v1.CreateRoleResponse.position:type_name -> authms.common.v1.Position
+	28, // 25: authms.identity.v1.GrantPermissionsResponse.role:type_name -> authms.identity.v1.Role
+	42, // 26: authms.identity.v1.GrantPermissionsResponse.position:type_name -> authms.common.v1.Position
+	28, // 27: authms.identity.v1.RevokePermissionsResponse.role:type_name -> authms.identity.v1.Role
+	42, // 28: authms.identity.v1.RevokePermissionsResponse.position:type_name -> authms.common.v1.Position
+	28, // 29: authms.identity.v1.ListRolesResponse.roles:type_name -> authms.identity.v1.Role
+	1,  // 30: authms.identity.v1.AssignRolesResponse.user:type_name -> authms.identity.v1.User
+	42, // 31: authms.identity.v1.AssignRolesResponse.position:type_name -> authms.common.v1.Position
+	2,  // 32: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 33: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	6,  // 34: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	8,  // 35: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	10, // 36: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
+	12, // 37: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
+	14, // 38: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
+	16, // 39: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
+	18, // 40: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
+	20, // 41: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
+	22, // 42: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
+	24, // 43: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
+	26, // 44: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
+	29, // 45: authms.identity.v1.IdentityService.CreateRole:input_type -> authms.identity.v1.CreateRoleRequest
+	31, // 46: authms.identity.v1.IdentityService.GrantPermissions:input_type -> authms.identity.v1.GrantPermissionsRequest
+	33, // 47: authms.identity.v1.IdentityService.RevokePermissions:input_type -> authms.identity.v1.RevokePermissionsRequest
+	35, // 48: authms.identity.v1.IdentityService.ListRoles:input_type -> authms.identity.v1.ListRolesRequest
+	37, // 49: authms.identity.v1.IdentityService.AssignRoles:input_type -> authms.identity.v1.AssignRolesRequest
+	39, // 50: authms.identity.v1.IdentityService.CheckPermission:input_type -> authms.identity.v1.CheckPermissionRequest
+	3,  // 51: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 52: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	7,  // 53: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	9,  // 54: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	11, // 55: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
+	13, // 56: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
+	15, // 57: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
+	17, // 58: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
+	19, // 59: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
+	21, // 60: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
+	23, // 61: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
+	25, // 62: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
+	27, // 63: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
+	30, // 64: authms.identity.v1.IdentityService.CreateRole:output_type -> authms.identity.v1.CreateRoleResponse
+	32, // 65: authms.identity.v1.IdentityService.GrantPermissions:output_type -> authms.identity.v1.GrantPermissionsResponse
+	34, // 66: authms.identity.v1.IdentityService.RevokePermissions:output_type -> authms.identity.v1.RevokePermissionsResponse
+	36, // 67: authms.identity.v1.IdentityService.ListRoles:output_type -> authms.identity.v1.ListRolesResponse
+	38, // 68: authms.identity.v1.IdentityService.AssignRoles:output_type -> authms.identity.v1.AssignRolesResponse
+	40, // 69: authms.identity.v1.IdentityService.CheckPermission:output_type -> authms.identity.v1.CheckPermissionResponse
+	51, // [51:70] is the sub-list for method output_type
+	32, // [32:51] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }

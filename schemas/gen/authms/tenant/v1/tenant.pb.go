@@ -8,6 +8,7 @@ package tenantv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/authms/authms/schemas/gen/authms/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -811,8 +812,14 @@ func (x *CreateTenantRequest) GetDisplayName() string {
 }
 
 type CreateTenantResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// position is where tenant.tenant.created landed in the TENANT stream;
+	// pass it as min_position to RegisterUser to register the tenant's first
+	// users without waiting for identity to learn of the tenant. Absent when
+	// the event was not published within a short wait (NATS down): the
+	// tenant is created all the same.
+	Position      *v1.Position `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -850,6 +857,13 @@ func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
 func (x *CreateTenantResponse) GetTenant() *Tenant {
 	if x != nil {
 		return x.Tenant
+	}
+	return nil
+}
+
+func (x *CreateTenantResponse) GetPosition() *v1.Position {
+	if x != nil {
+		return x.Position
 	}
 	return nil
 }
@@ -2236,7 +2250,7 @@ var File_authms_tenant_v1_tenant_proto protoreflect.FileDescriptor
 
 const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"\n" +
-	"\x1dauthms/tenant/v1/tenant.proto\x12\x10authms.tenant.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n" +
+	"\x1dauthms/tenant/v1/tenant.proto\x12\x10authms.tenant.v1\x1a\x1fauthms/common/v1/position.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n" +
 	"\x0ePasswordPolicy\x12)\n" +
 	"\n" +
 	"min_length\x18\x01 \x01(\x05B\n" +
@@ -2289,9 +2303,10 @@ const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x13CreateTenantRequest\x124\n" +
 	"\x04slug\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[a-z0-9][a-z0-9-]{1,62}$R\x04slug\x12-\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\"H\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\"\x80\x01\n" +
 	"\x14CreateTenantResponse\x120\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x18.authms.tenant.v1.TenantR\x06tenant\"9\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x18.authms.tenant.v1.TenantR\x06tenant\x126\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"9\n" +
 	"\x10GetTenantRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\"E\n" +
 	"\x11GetTenantResponse\x120\n" +
@@ -2481,6 +2496,7 @@ var file_authms_tenant_v1_tenant_proto_goTypes = []any{
 	(*CheckPasswordResponse)(nil),        // 38: authms.tenant.v1.CheckPasswordResponse
 	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
+	(*v1.Position)(nil),                  // 41: authms.common.v1.Position
 }
 var file_authms_tenant_v1_tenant_proto_depIdxs = []int32{
 	1,  // 0: authms.tenant.v1.MfaPolicy.requirement:type_name -> authms.tenant.v1.MfaRequirement
@@ -2502,61 +2518,62 @@ var file_authms_tenant_v1_tenant_proto_depIdxs = []int32{
 	40, // 16: authms.tenant.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
 	40, // 17: authms.tenant.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	10, // 18: authms.tenant.v1.CreateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	10, // 19: authms.tenant.v1.GetTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	10, // 20: authms.tenant.v1.GetTenantBySlugResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	10, // 21: authms.tenant.v1.ListTenantsResponse.tenants:type_name -> authms.tenant.v1.Tenant
-	0,  // 22: authms.tenant.v1.UpdateTenantRequest.status:type_name -> authms.tenant.v1.TenantStatus
-	10, // 23: authms.tenant.v1.UpdateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	4,  // 24: authms.tenant.v1.UpdatePasswordPolicyRequest.policy:type_name -> authms.tenant.v1.PasswordPolicy
-	10, // 25: authms.tenant.v1.UpdatePasswordPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	5,  // 26: authms.tenant.v1.UpdateMfaPolicyRequest.policy:type_name -> authms.tenant.v1.MfaPolicy
-	10, // 27: authms.tenant.v1.UpdateMfaPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	6,  // 28: authms.tenant.v1.UpdateSessionPolicyRequest.policy:type_name -> authms.tenant.v1.SessionPolicy
-	10, // 29: authms.tenant.v1.UpdateSessionPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	7,  // 30: authms.tenant.v1.UpdateLockoutPolicyRequest.policy:type_name -> authms.tenant.v1.LockoutPolicy
-	10, // 31: authms.tenant.v1.UpdateLockoutPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	8,  // 32: authms.tenant.v1.UpdateBrandingRequest.branding:type_name -> authms.tenant.v1.Branding
-	10, // 33: authms.tenant.v1.UpdateBrandingResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	10, // 34: authms.tenant.v1.AddDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	9,  // 35: authms.tenant.v1.AddDomainResponse.domain:type_name -> authms.tenant.v1.Domain
-	10, // 36: authms.tenant.v1.VerifyDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	9,  // 37: authms.tenant.v1.VerifyDomainResponse.domain:type_name -> authms.tenant.v1.Domain
-	10, // 38: authms.tenant.v1.RemoveDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	3,  // 39: authms.tenant.v1.CheckPasswordResponse.violations:type_name -> authms.tenant.v1.PasswordViolation
-	4,  // 40: authms.tenant.v1.CheckPasswordResponse.policy:type_name -> authms.tenant.v1.PasswordPolicy
-	11, // 41: authms.tenant.v1.TenantService.CreateTenant:input_type -> authms.tenant.v1.CreateTenantRequest
-	13, // 42: authms.tenant.v1.TenantService.GetTenant:input_type -> authms.tenant.v1.GetTenantRequest
-	15, // 43: authms.tenant.v1.TenantService.GetTenantBySlug:input_type -> authms.tenant.v1.GetTenantBySlugRequest
-	17, // 44: authms.tenant.v1.TenantService.ListTenants:input_type -> authms.tenant.v1.ListTenantsRequest
-	19, // 45: authms.tenant.v1.TenantService.UpdateTenant:input_type -> authms.tenant.v1.UpdateTenantRequest
-	21, // 46: authms.tenant.v1.TenantService.UpdatePasswordPolicy:input_type -> authms.tenant.v1.UpdatePasswordPolicyRequest
-	23, // 47: authms.tenant.v1.TenantService.UpdateMfaPolicy:input_type -> authms.tenant.v1.UpdateMfaPolicyRequest
-	25, // 48: authms.tenant.v1.TenantService.UpdateSessionPolicy:input_type -> authms.tenant.v1.UpdateSessionPolicyRequest
-	27, // 49: authms.tenant.v1.TenantService.UpdateLockoutPolicy:input_type -> authms.tenant.v1.UpdateLockoutPolicyRequest
-	29, // 50: authms.tenant.v1.TenantService.UpdateBranding:input_type -> authms.tenant.v1.UpdateBrandingRequest
-	31, // 51: authms.tenant.v1.TenantService.AddDomain:input_type -> authms.tenant.v1.AddDomainRequest
-	33, // 52: authms.tenant.v1.TenantService.VerifyDomain:input_type -> authms.tenant.v1.VerifyDomainRequest
-	35, // 53: authms.tenant.v1.TenantService.RemoveDomain:input_type -> authms.tenant.v1.RemoveDomainRequest
-	37, // 54: authms.tenant.v1.TenantService.CheckPassword:input_type -> authms.tenant.v1.CheckPasswordRequest
-	12, // 55: authms.tenant.v1.TenantService.CreateTenant:output_type -> authms.tenant.v1.CreateTenantResponse
-	14, // 56: authms.tenant.v1.TenantService.GetTenant:output_type -> authms.tenant.v1.GetTenantResponse
-	16, // 57: authms.tenant.v1.TenantService.GetTenantBySlug:output_type -> authms.tenant.v1.GetTenantBySlugResponse
-	18, // 58: authms.tenant.v1.TenantService.ListTenants:output_type -> authms.tenant.v1.ListTenantsResponse
-	20, // 59: authms.tenant.v1.TenantService.UpdateTenant:output_type -> authms.tenant.v1.UpdateTenantResponse
-	22, // 60: authms.tenant.v1.TenantService.UpdatePasswordPolicy:output_type -> authms.tenant.v1.UpdatePasswordPolicyResponse
-	24, // 61: authms.tenant.v1.TenantService.UpdateMfaPolicy:output_type -> authms.tenant.v1.UpdateMfaPolicyResponse
-	26, // 62: authms.tenant.v1.TenantService.UpdateSessionPolicy:output_type -> authms.tenant.v1.UpdateSessionPolicyResponse
-	28, // 63: authms.tenant.v1.TenantService.UpdateLockoutPolicy:output_type -> authms.tenant.v1.UpdateLockoutPolicyResponse
-	30, // 64: authms.tenant.v1.TenantService.UpdateBranding:output_type -> authms.tenant.v1.UpdateBrandingResponse
-	32, // 65: authms.tenant.v1.TenantService.AddDomain:output_type -> authms.tenant.v1.AddDomainResponse
-	34, // 66: authms.tenant.v1.TenantService.VerifyDomain:output_type -> authms.tenant.v1.VerifyDomainResponse
-	36, // 67: authms.tenant.v1.TenantService.RemoveDomain:output_type -> authms.tenant.v1.RemoveDomainResponse
-	38, // 68: authms.tenant.v1.TenantService.CheckPassword:output_type -> authms.tenant.v1.CheckPasswordResponse
-	55, // [55:69] is the sub-list for method output_type
-	41, // [41:55] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	41, // 19: authms.tenant.v1.CreateTenantResponse.position:type_name -> authms.common.v1.Position
+	10, // 20: authms.tenant.v1.GetTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	10, // 21: authms.tenant.v1.GetTenantBySlugResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	10, // 22: authms.tenant.v1.ListTenantsResponse.tenants:type_name -> authms.tenant.v1.Tenant
+	0,  // 23: authms.tenant.v1.UpdateTenantRequest.status:type_name -> authms.tenant.v1.TenantStatus
+	10, // 24: authms.tenant.v1.UpdateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	4,  // 25: authms.tenant.v1.UpdatePasswordPolicyRequest.policy:type_name -> authms.tenant.v1.PasswordPolicy
+	10, // 26: authms.tenant.v1.UpdatePasswordPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	5,  // 27: authms.tenant.v1.UpdateMfaPolicyRequest.policy:type_name -> authms.tenant.v1.MfaPolicy
+	10, // 28: authms.tenant.v1.UpdateMfaPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	6,  // 29: authms.tenant.v1.UpdateSessionPolicyRequest.policy:type_name -> authms.tenant.v1.SessionPolicy
+	10, // 30: authms.tenant.v1.UpdateSessionPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	7,  // 31: authms.tenant.v1.UpdateLockoutPolicyRequest.policy:type_name -> authms.tenant.v1.LockoutPolicy
+	10, // 32: authms.tenant.v1.UpdateLockoutPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	8,  // 33: authms.tenant.v1.UpdateBrandingRequest.branding:type_name -> authms.tenant.v1.Branding
+	10, // 34: authms.tenant.v1.UpdateBrandingResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	10, // 35: authms.tenant.v1.AddDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	9,  // 36: authms.tenant.v1.AddDomainResponse.domain:type_name -> authms.tenant.v1.Domain
+	10, // 37: authms.tenant.v1.VerifyDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	9,  // 38: authms.tenant.v1.VerifyDomainResponse.domain:type_name -> authms.tenant.v1.Domain
+	10, // 39: authms.tenant.v1.RemoveDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	3,  // 40: authms.tenant.v1.CheckPasswordResponse.violations:type_name -> authms.tenant.v1.PasswordViolation
+	4,  // 41: authms.tenant.v1.CheckPasswordResponse.policy:type_name -> authms.tenant.v1.PasswordPolicy
+	11, // 42: authms.tenant.v1.TenantService.CreateTenant:input_type -> authms.tenant.v1.CreateTenantRequest
+	13, // 43: authms.tenant.v1.TenantService.GetTenant:input_type -> authms.tenant.v1.GetTenantRequest
+	15, // 44: authms.tenant.v1.TenantService.GetTenantBySlug:input_type -> authms.tenant.v1.GetTenantBySlugRequest
+	17, // 45: authms.tenant.v1.TenantService.ListTenants:input_type -> authms.tenant.v1.ListTenantsRequest
+	19, // 46: authms.tenant.v1.TenantService.UpdateTenant:input_type -> authms.tenant.v1.UpdateTenantRequest
+	21, // 47: authms.tenant.v1.TenantService.UpdatePasswordPolicy:input_type -> authms.tenant.v1.UpdatePasswordPolicyRequest
+	23, // 48: authms.tenant.v1.TenantService.UpdateMfaPolicy:input_type -> authms.tenant.v1.UpdateMfaPolicyRequest
+	25, // 49: authms.tenant.v1.TenantService.UpdateSessionPolicy:input_type -> authms.tenant.v1.UpdateSessionPolicyRequest
+	27, // 50: authms.tenant.v1.TenantService.UpdateLockoutPolicy:input_type -> authms.tenant.v1.UpdateLockoutPolicyRequest
+	29, // 51: authms.tenant.v1.TenantService.UpdateBranding:input_type -> authms.tenant.v1.UpdateBrandingRequest
+	31, // 52: authms.tenant.v1.TenantService.AddDomain:input_type -> authms.tenant.v1.AddDomainRequest
+	33, // 53: authms.tenant.v1.TenantService.VerifyDomain:input_type -> authms.tenant.v1.VerifyDomainRequest
+	35, // 54: authms.tenant.v1.TenantService.RemoveDomain:input_type -> authms.tenant.v1.RemoveDomainRequest
+	37, // 55: authms.tenant.v1.TenantService.CheckPassword:input_type -> authms.tenant.v1.CheckPasswordRequest
+	12, // 56: authms.tenant.v1.TenantService.CreateTenant:output_type -> authms.tenant.v1.CreateTenantResponse
+	14, // 57: authms.tenant.v1.TenantService.GetTenant:output_type -> authms.tenant.v1.GetTenantResponse
+	16, // 58: authms.tenant.v1.TenantService.GetTenantBySlug:output_type -> authms.tenant.v1.GetTenantBySlugResponse
+	18, // 59: authms.tenant.v1.TenantService.ListTenants:output_type -> authms.tenant.v1.ListTenantsResponse
+	20, // 60: authms.tenant.v1.TenantService.UpdateTenant:output_type -> authms.tenant.v1.UpdateTenantResponse
+	22, // 61: authms.tenant.v1.TenantService.UpdatePasswordPolicy:output_type -> authms.tenant.v1.UpdatePasswordPolicyResponse
+	24, // 62: authms.tenant.v1.TenantService.UpdateMfaPolicy:output_type -> authms.tenant.v1.UpdateMfaPolicyResponse
+	26, // 63: authms.tenant.v1.TenantService.UpdateSessionPolicy:output_type -> authms.tenant.v1.UpdateSessionPolicyResponse
+	28, // 64: authms.tenant.v1.TenantService.UpdateLockoutPolicy:output_type -> authms.tenant.v1.UpdateLockoutPolicyResponse
+	30, // 65: authms.tenant.v1.TenantService.UpdateBranding:output_type -> authms.tenant.v1.UpdateBrandingResponse
+	32, // 66: authms.tenant.v1.TenantService.AddDomain:output_type -> authms.tenant.v1.AddDomainResponse
+	34, // 67: authms.tenant.v1.TenantService.VerifyDomain:output_type -> authms.tenant.v1.VerifyDomainResponse
+	36, // 68: authms.tenant.v1.TenantService.RemoveDomain:output_type -> authms.tenant.v1.RemoveDomainResponse
+	38, // 69: authms.tenant.v1.TenantService.CheckPassword:output_type -> authms.tenant.v1.CheckPasswordResponse
+	56, // [56:70] is the sub-list for method output_type
+	42, // [42:56] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_authms_tenant_v1_tenant_proto_init() }

@@ -95,8 +95,17 @@ const (
 type IdentityServiceClient interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
 	// A tenant identity does not know (not created, or not projected yet:
-	// identity learns of tenants from the TENANT stream) or that is not
-	// active is NOT_FOUND ("tenant not found").
+	// identity learns of tenants from the TENANT stream; pass CreateTenant's
+	// position as min_position) or that is not active is NOT_FOUND ("tenant
+	// not found").
+	//
+	// Registration is enumeration-safe: an address that already has an
+	// account in the tenant is answered like a new one, with a user that is
+	// not stored (its id names nobody), after the same password hashing, and
+	// the account's owner is told (identity.user.registration_attempted, for
+	// the notification service). Clients should therefore ask a new user to
+	// confirm their address rather than assume the account is theirs. An
+	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
@@ -426,8 +435,17 @@ func (c *identityServiceClient) CheckPermission(ctx context.Context, req *connec
 type IdentityServiceHandler interface {
 	// RegisterUser creates a user with an email and a password in a tenant.
 	// A tenant identity does not know (not created, or not projected yet:
-	// identity learns of tenants from the TENANT stream) or that is not
-	// active is NOT_FOUND ("tenant not found").
+	// identity learns of tenants from the TENANT stream; pass CreateTenant's
+	// position as min_position) or that is not active is NOT_FOUND ("tenant
+	// not found").
+	//
+	// Registration is enumeration-safe: an address that already has an
+	// account in the tenant is answered like a new one, with a user that is
+	// not stored (its id names nobody), after the same password hashing, and
+	// the account's owner is told (identity.user.registration_attempted, for
+	// the notification service). Clients should therefore ask a new user to
+	// confirm their address rather than assume the account is theirs. An
+	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
