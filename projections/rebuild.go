@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +50,8 @@ type Folder interface {
 
 // Progress reports a rebuild's progress.
 type Progress struct {
-	// Phase is "pausing", "replaying", "writing", "swapping" or "done".
+	// Phase is "pausing", "replaying", "writing" and "indexing" (a Folder's
+	// bulk write, then the indexes it waited for), "swapping" or "done".
 	Phase    string
 	Replayed uint64 // events replayed so far
 	Total    uint64 // events to replay
@@ -234,60 +236,99 @@ func (r *rebuild) createShadow(ctx context.Context) error {
 	return nil
 }
 
-// indexShadow gives the shadow tables the live tables' constraints and
-// indexes under the same names, so the tables swapped in look exactly like
-// the ones the migrations made.
+// indexShadow gives the shadow tables the live tables' indexes and
+// constraints under the same names, so the tables swapped in look exactly
+// like the ones the migrations made.
+//
+// Sorting a million keys is most of a bulk write, so the indexes are built
+// concurrently, each in a transaction of its own (CREATE INDEX locks its
+// table in SHARE mode, which does not conflict with itself). Primary key and
+// unique constraints then adopt their indexes (ADD CONSTRAINT ... USING
+// INDEX, which only records them); constraints no finished index can back
+// (exclusion and deferrable ones) are added after, one by one.
 func (r *rebuild) indexShadow(ctx context.Context) error {
+	var indexes, constraints []string
+	for _, t := range r.p.Rebuild.Tables {
+		idx, cons, err := r.shadowDDL(ctx, t)
+		if err != nil {
+			return err
+		}
+		indexes, constraints = append(indexes, idx...), append(constraints, cons...)
+	}
+	if err := r.execConcurrently(ctx, indexes); err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
-		for _, t := range r.p.Rebuild.Tables {
-			live, shadow := pgx.Identifier{"public", t}.Sanitize(), pgx.Identifier{r.shadow, t}.Sanitize()
-			var stmts []string
-			rows, err := tx.Query(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-				WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname`, live)
-			if err != nil {
-				return fmt.Errorf("read constraints of %s: %w", t, err)
-			}
-			constraints := map[string]bool{}
-			for rows.Next() {
-				var name, def string
-				if err := rows.Scan(&name, &def); err != nil {
-					return err
-				}
-				constraints[name] = true
-				stmts = append(stmts, "ALTER TABLE "+shadow+" ADD CONSTRAINT "+pgx.Identifier{name}.Sanitize()+" "+def)
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows, err = tx.Query(ctx, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY indexname", t)
-			if err != nil {
-				return fmt.Errorf("read indexes of %s: %w", t, err)
-			}
-			for rows.Next() {
-				var name, def string
-				if err := rows.Scan(&name, &def); err != nil {
-					return err
-				}
-				if constraints[name] {
-					continue // made with its constraint above
-				}
-				on := " ON " + pgx.Identifier{"public", t}.Sanitize() + " "
-				if !strings.Contains(def, on) {
-					on = " ON public." + t + " "
-				}
-				stmts = append(stmts, strings.Replace(def, on, " ON "+shadow+" ", 1))
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, stmt := range stmts {
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("index rebuilt %s: %w", t, err)
-				}
+		for _, stmt := range constraints {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("constrain rebuilt table: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+// shadowDDL returns the statements that give table t's shadow copy the
+// live table's indexes, and those that add its constraints after them.
+func (r *rebuild) shadowDDL(ctx context.Context, t string) (indexes, constraints []string, err error) {
+	live, shadow := pgx.Identifier{"public", t}.Sanitize(), pgx.Identifier{r.shadow, t}.Sanitize()
+	rows, err := r.cfg.Pool.Query(ctx, `
+		SELECT ' ON public.' || quote_ident($2) || ' ', pg_get_indexdef(x.indexrelid),
+			c.conname, c.contype, pg_get_constraintdef(c.oid), c.condeferrable
+		FROM pg_index x
+		JOIN pg_class i ON i.oid = x.indexrelid
+		LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u', 'x')
+		WHERE x.indrelid = $1::regclass
+		ORDER BY i.relname`, live, t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read indexes of %s: %w", t, err)
+	}
+	defer rows.Close()
+	addConstraint := "ALTER TABLE " + shadow + " ADD CONSTRAINT "
+	for rows.Next() {
+		var (
+			on, indexDef    string // on is " ON public.<table> " as indexDef spells it
+			name, kind, def *string
+			deferrable      *bool
+		)
+		if err := rows.Scan(&on, &indexDef, &name, &kind, &def, &deferrable); err != nil {
+			return nil, nil, fmt.Errorf("read indexes of %s: %w", t, err)
+		}
+		if name != nil {
+			constraint := pgx.Identifier{*name}.Sanitize()
+			switch {
+			case *kind == "x" || *deferrable:
+				constraints = append(constraints, addConstraint+constraint+" "+*def)
+				continue // the constraint makes its index
+			case *kind == "p":
+				constraints = append(constraints, addConstraint+constraint+" PRIMARY KEY USING INDEX "+constraint)
+			default:
+				constraints = append(constraints, addConstraint+constraint+" UNIQUE USING INDEX "+constraint)
+			}
+		}
+		if !strings.Contains(indexDef, on) {
+			return nil, nil, fmt.Errorf("index of %s: unexpected definition %q", t, indexDef)
+		}
+		indexes = append(indexes, strings.Replace(indexDef, on, " ON "+shadow+" ", 1))
+	}
+	return indexes, constraints, rows.Err()
+}
+
+// execConcurrently runs each statement in a transaction of its own, as
+// many at once as the pool allows; the first failure cancels the rest.
+func (r *rebuild) execConcurrently(ctx context.Context, stmts []string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, stmt := range stmts {
+		wg.Go(func() {
+			if _, err := r.cfg.Pool.Exec(ctx, stmt); err != nil {
+				cancel(fmt.Errorf("index rebuilt table: %w", err))
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // inShadow runs fn in a transaction whose unqualified table names resolve to
@@ -396,6 +437,7 @@ func (r *rebuild) replay(ctx context.Context, stream string, last uint64) error 
 		if err := r.inShadow(ctx, func(tx pgx.Tx) error { return folder.Flush(ctx, tx) }); err != nil {
 			return fmt.Errorf("write rebuilt rows: %w", err)
 		}
+		r.report("indexing", true)
 		if err := r.indexShadow(ctx); err != nil {
 			return err
 		}

@@ -63,8 +63,8 @@ var rebuildBenchSubjects = []string{"identity.user.created", "identity.user.emai
 // Also reported: the time of each rebuild phase (pause-s: pausing the
 // consumer, waiting for it to settle, creating the shadow tables and the
 // replay's consumer; replay-s: reading and folding the stream; write-s:
-// sealing the emails and COPY into the shadow table; swap-s: the swap
-// transaction), and the Go heap: heap-before-MB before the rebuild (after a
+// sealing the emails and COPY into the shadow table; index-s: building its
+// indexes and constraints; swap-s: the swap transaction), and the Go heap: heap-before-MB before the rebuild (after a
 // GC; the embedded NATS server lives in the same process) and peak-heap-MB
 // during it (heap objects, sampled every 10ms).
 //
@@ -118,6 +118,7 @@ func BenchmarkRebuild(b *testing.B) {
 		b.ReportMetric(phases["pausing"].Seconds(), "pause-s")
 		b.ReportMetric(phases["replaying"].Seconds(), "replay-s")
 		b.ReportMetric(phases["writing"].Seconds(), "write-s")
+		b.ReportMetric(phases["indexing"].Seconds(), "index-s")
 		b.ReportMetric(phases["swapping"].Seconds(), "swap-s")
 		b.ReportMetric(float64(heapBefore)/(1<<20), "heap-before-MB")
 		b.ReportMetric(float64(heapPeak)/(1<<20), "peak-heap-MB")

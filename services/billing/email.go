@@ -7,8 +7,10 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 
 	"github.com/google/uuid"
@@ -33,43 +35,49 @@ type emailCodec struct {
 }
 
 // sealer seals emails and computes blind indexes with keys read once; a
-// rebuild seals a million rows with one.
+// rebuild seals a million rows with one. It reuses its HMAC and a scratch
+// buffer, so it is not safe for concurrent use.
 type sealer struct {
-	aead     cipher.AEAD
-	indexKey []byte
+	aead cipher.AEAD
+	mac  hash.Hash // HMAC-SHA256 with the blind index key
+	buf  []byte
 }
 
 // sealer reads the service's keys.
-func (c emailCodec) sealer(ctx context.Context) (sealer, error) {
+func (c emailCodec) sealer(ctx context.Context) (*sealer, error) {
 	aead, err := c.aead(ctx)
 	if err != nil {
-		return sealer{}, err
+		return nil, err
 	}
 	key, err := c.key(ctx, keyEmailBlindIndex)
 	if err != nil {
-		return sealer{}, err
+		return nil, err
 	}
-	return sealer{aead: aead, indexKey: key}, nil
+	return &sealer{aead: aead, mac: hmac.New(sha256.New, key)}, nil
 }
 
 // seal encrypts email for the user's row. The tenant and user are the
 // additional data, so a ciphertext copied to another row does not open.
-func (s sealer) seal(tenantID, userID uuid.UUID, email string) ([]byte, error) {
+func (s *sealer) seal(tenantID, userID uuid.UUID, email string) ([]byte, error) {
 	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(email)+s.aead.Overhead())
 	out[0] = sealedV1
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, fmt.Errorf("email nonce: %w", err)
 	}
-	return s.aead.Seal(out, out[1:], []byte(email), additionalData(tenantID, userID)), nil
+	ad := appendAdditionalData(s.buf[:0], tenantID, userID)
+	s.buf = append(ad, email...)
+	return s.aead.Seal(out, out[1:], s.buf[len(ad):], ad), nil
 }
 
 // blindIndex is the keyed hash that finds an email by exact match:
 // HMAC-SHA256 over "<tenant_id>|<normalised email>", so equal addresses in
 // different tenants do not share a hash.
-func (s sealer) blindIndex(tenantID uuid.UUID, email string) []byte {
-	mac := hmac.New(sha256.New, s.indexKey)
-	mac.Write([]byte(tenantID.String() + "|" + normalizeEmail(email)))
-	return mac.Sum(nil)
+func (s *sealer) blindIndex(tenantID uuid.UUID, email string) []byte {
+	s.buf = append(appendUUID(s.buf[:0], tenantID), '|')
+	s.buf = append(s.buf, normalizeEmail(email)...)
+	s.mac.Reset()
+	s.mac.Write(s.buf)
+	return s.mac.Sum(nil)
 }
 
 // open decrypts what seal returned for the same tenant and user.
@@ -95,7 +103,8 @@ func (c emailCodec) blindIndex(ctx context.Context, tenantID uuid.UUID, email st
 	if err != nil {
 		return nil, err
 	}
-	return sealer{indexKey: key}.blindIndex(tenantID, email), nil
+	s := sealer{mac: hmac.New(sha256.New, key)}
+	return s.blindIndex(tenantID, email), nil
 }
 
 func (c emailCodec) aead(ctx context.Context) (cipher.AEAD, error) {
@@ -131,5 +140,20 @@ func normalizeEmail(email string) string {
 }
 
 func additionalData(tenantID, userID uuid.UUID) []byte {
-	return []byte(tenantID.String() + "|" + userID.String())
+	return appendAdditionalData(nil, tenantID, userID)
+}
+
+// appendAdditionalData appends "<tenant_id>|<user_id>".
+func appendAdditionalData(dst []byte, tenantID, userID uuid.UUID) []byte {
+	return appendUUID(append(appendUUID(dst, tenantID), '|'), userID)
+}
+
+// appendUUID appends id in its canonical text form, as id.String() spells
+// it, without allocating.
+func appendUUID(dst []byte, id uuid.UUID) []byte {
+	dst = hex.AppendEncode(dst, id[0:4])
+	for _, part := range [][2]int{{4, 6}, {6, 8}, {8, 10}, {10, 16}} {
+		dst = hex.AppendEncode(append(dst, '-'), id[part[0]:part[1]])
+	}
+	return dst
 }
