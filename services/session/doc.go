@@ -31,6 +31,14 @@
 // records session.refresh_token.reuse_detected. Refresh asks identity
 // (GetUser) for the user's status and current roles first.
 //
+// Refresh is public and each exchange writes a row, so it is rate limited
+// twice, in fixed windows counted in refresh_limits (shared by every
+// instance): per client address (Config.RefreshLimitPerAddress, 300 a
+// minute; an IPv6 client by its /64), counting every call, unknown and
+// malformed tokens included, and per session (RefreshLimitPerSession, 30
+// a minute). Over a limit the answer is ResourceExhausted with a
+// google.rpc.RetryInfo detail and a Retry-After header.
+//
 // Published (stream SESSION, aggregate id = session id):
 //   - session.session.created (sessionv1.SessionCreated)
 //   - session.session.revoked (sessionv1.SessionRevoked)

@@ -68,9 +68,10 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 	}, nil
 }
 
-// client describes who is calling.
+// client describes who is calling: its address, the network rate limits
+// count it by (clientip.Network) and its user agent.
 type client struct {
-	ip, userAgent string
+	ip, network, userAgent string
 }
 
 // login runs the login flow: risk's permission first, then identity's
@@ -177,12 +178,17 @@ func (s *Service) tokens(ctx context.Context, row store.Session, roles []string,
 	}, nil
 }
 
-// refresh exchanges a refresh token for its successor. Everything is
-// decided under the session's row lock, so concurrent refreshes of one
-// token are serialised: the first rotates, the others (within the grace
-// window) get the same successor, and one presented later revokes the
-// session.
-func (s *Service) refresh(ctx context.Context, token string) (*sessionv1.RefreshResponse, error) {
+// refresh exchanges a refresh token for its successor. Every call counts
+// against the client's address limit first, a token that names no session
+// included (guessing tokens is the attack it stops), then against the
+// limit of the token's session. Everything else is decided under the
+// session's row lock, so concurrent refreshes of one token are serialised:
+// the first rotates, the others (within the grace window) get the same
+// successor, and one presented later revokes the session.
+func (s *Service) refresh(ctx context.Context, token string, c client) (*sessionv1.RefreshResponse, error) {
+	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerAddress, limitAddress, c.network); err != nil {
+		return nil, err
+	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != refreshTokenSize {
 		return nil, ErrInvalidRefreshToken
@@ -195,6 +201,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*sessionv1.Refresh
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read refresh token: %w", err)
+	}
+	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerSession, limitSession, tok.SessionID.String()); err != nil {
+		return nil, err
 	}
 	sess, err := q.GetSession(ctx, store.GetSessionParams{ID: tok.SessionID, TenantID: tok.TenantID})
 	if errors.Is(err, pgx.ErrNoRows) {

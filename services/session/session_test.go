@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -621,4 +622,90 @@ func TestLockoutUnderParallelWrongPasswords(t *testing.T) {
 	var ce2 *connect.Error
 	require.ErrorAs(t, err2, &ce2)
 	assert.Equal(t, ce.Message(), ce2.Message())
+}
+
+// refreshFrom refreshes as the client at ip (loopback must be a trusted
+// proxy).
+func (e *env) refreshFrom(ctx context.Context, ip, token string) (*sessionv1.RefreshResponse, error) {
+	req := connect.NewRequest(&sessionv1.RefreshRequest{RefreshToken: token})
+	req.Header().Set("X-Forwarded-For", ip)
+	res, err := e.session.Refresh(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+// requireLimited checks a refresh refused by a rate limit: ResourceExhausted
+// with message, and when to retry.
+func requireLimited(t *testing.T, err error, message string) {
+	t.Helper()
+	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "%v", err)
+	var ce *connect.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, message, ce.Message())
+	assert.Equal(t, "60", ce.Meta().Get("Retry-After"), "the window started with the first call, at the test clock's now")
+	require.Len(t, ce.Details(), 1)
+	assert.Equal(t, "google.rpc.RetryInfo", ce.Details()[0].Type())
+}
+
+func TestRefreshIsRateLimited(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{
+		Now:                    clk.Now,
+		TrustedProxies:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
+		RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
+	}})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	ctx := t.Context()
+
+	t.Run("per address, unknown tokens included", func(t *testing.T) {
+		login := e.mustLogin(t, tenant, "alice@example.com")
+		sid := login.GetSession().GetId()
+		for i := range 5 {
+			unknown := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
+			_, err := e.refreshFrom(ctx, "198.51.100.1", unknown)
+			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", i)
+		}
+		// The guesser's address is spent: even a valid token is refused,
+		// and nothing is written.
+		_, err := e.refreshFrom(ctx, "198.51.100.1", login.GetTokens().GetRefreshToken())
+		requireLimited(t, err, "too many refresh attempts from this address; retry later")
+		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", sid))
+		// An IPv6 client counts by its /64.
+		for i := range 5 {
+			_, err := e.refreshFrom(ctx, fmt.Sprintf("2001:db8:1:2::%x", i+1), "not-a-token")
+			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+		}
+		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", login.GetTokens().GetRefreshToken())
+		requireLimited(t, err, "too many refresh attempts from this address; retry later")
+
+		res, err := e.refreshFrom(ctx, "198.51.100.2", login.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "another address is not limited")
+		clk.Advance(time.Minute)
+		_, err = e.refreshFrom(ctx, "198.51.100.1", res.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "the next window lets the address in again")
+	})
+
+	t.Run("per session", func(t *testing.T) {
+		login := e.mustLogin(t, tenant, "alice@example.com")
+		other := e.mustLogin(t, tenant, "alice@example.com")
+		token := login.GetTokens().GetRefreshToken()
+		for i := range 3 {
+			res, err := e.refreshFrom(ctx, fmt.Sprintf("203.0.113.%d", i+1), token)
+			require.NoError(t, err, "refresh %d", i)
+			token = res.GetTokens().GetRefreshToken()
+		}
+		_, err := e.refreshFrom(ctx, "203.0.113.10", token)
+		requireLimited(t, err, "too many refreshes of this session; retry later")
+		_, err = e.refreshFrom(ctx, "203.0.113.11", other.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "another session of the same user is not limited")
+
+		clk.Advance(time.Minute)
+		_, err = e.refreshFrom(ctx, "203.0.113.12", token)
+		require.NoError(t, err, "the refused call did not use the token: it still refreshes in the next window")
+	})
 }

@@ -11,6 +11,13 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type RefreshLimit struct {
+	Scope       string
+	Key         string
+	WindowStart time.Time
+	Hits        int32
+}
+
 type RefreshToken struct {
 	TokenHash     []byte
 	SessionID     uuid.UUID
