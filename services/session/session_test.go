@@ -151,11 +151,21 @@ func (e *env) jwks(t testing.TB) session.JWKS {
 	require.NoError(t, err)
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Equal(t, "max-age=60", res.Header.Get("Cache-Control"))
+	assert.LessOrEqual(t, cacheMaxAge(t, res.Header), 60, "never cached past the 60s a new key waits before it signs")
 	assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
 	var set session.JWKS
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&set))
 	return set
+}
+
+// cacheMaxAge returns the max-age of a JWKS response, which must be
+// "public, max-age=N".
+func cacheMaxAge(t testing.TB, h http.Header) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscanf(h.Get("Cache-Control"), "public, max-age=%d", &n)
+	require.NoError(t, err, "Cache-Control %q", h.Get("Cache-Control"))
+	return n
 }
 
 func kids(set session.JWKS) []string {
@@ -708,4 +718,43 @@ func TestRefreshIsRateLimited(t *testing.T) {
 		_, err = e.refreshFrom(ctx, "203.0.113.12", token)
 		require.NoError(t, err, "the refused call did not use the token: it still refreshes in the next window")
 	})
+}
+
+// TestJWKSIsServedFromMemory takes the session database away: the JWKS is
+// still served, unchanged, because it comes from the keys in memory, with
+// a max-age that shrinks as they age; once they are due for a reload
+// (KeyCheckInterval, 30s) and the database cannot be read, it is 503, not
+// stale keys.
+func TestJWKSIsServedFromMemory(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{Now: clk.Now}})
+	get := func() *http.Response {
+		res, err := http.Get(e.URL + session.JWKSPath)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = res.Body.Close() })
+		return res
+	}
+	want := kids(e.jwks(t))
+	require.Len(t, want, 1)
+
+	prov := e.PG.Provisioner()
+	require.NoError(t, prov.BlockConnections(t.Context(), "session"))
+	t.Cleanup(func() { _ = prov.AllowConnections(context.WithoutCancel(t.Context()), "session") })
+	for range 20 {
+		assert.Equal(t, want, kids(e.jwks(t)), "served with the database unreachable")
+	}
+	clk.Advance(10 * time.Second)
+	res := get()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, 50, cacheMaxAge(t, res.Header), "cached no longer than the keys' load plus 60s")
+
+	clk.Advance(20 * time.Second)
+	res = get()
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "keys due for a reload are not served stale")
+	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+
+	require.NoError(t, prov.AllowConnections(t.Context(), "session"))
+	require.Eventually(t, func() bool { return get().StatusCode == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, want, kids(e.jwks(t)))
 }
