@@ -223,7 +223,9 @@ func (s *Service) Mount(mux *http.ServeMux) {
 
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
-	return []projections.Projector{s.sessionPoliciesProjector(), s.userRevocationsProjector()}
+	return []projections.Projector{
+		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(), s.tenantSuspensionsProjector(),
+	}
 }
 
 // Run keeps the signing keys rotated and prunes ended sessions and

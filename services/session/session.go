@@ -68,6 +68,21 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 	}, nil
 }
 
+// requireActiveTenant refuses a tenant that session knows to be suspended
+// with refusal; a tenant it has not projected counts as active.
+func requireActiveTenant(ctx context.Context, q *store.Queries, tenantID uuid.UUID, refusal error) error {
+	suspended, err := q.GetTenantSuspended(ctx, tenantID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read status of tenant %s: %w", tenantID, err)
+	case suspended:
+		return refusal
+	}
+	return nil
+}
+
 // client describes who is calling: its address, the network rate limits
 // count it by (clientip.Network) and its user agent.
 type client struct {
@@ -127,6 +142,12 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 	)
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		// Identity refuses a suspended tenant's logins too, once it has
+		// projected the suspension; whichever service learns of it first
+		// stops them.
+		if err := requireActiveTenant(ctx, q, tenantID, ErrInvalidCredentials); err != nil {
+			return err
+		}
 		pol, err = s.policy(ctx, q, tenantID)
 		if err != nil {
 			return err
@@ -238,6 +259,9 @@ func (s *Service) refresh(ctx context.Context, token string, c client) (*session
 		now := s.now()
 		if ended(sess, now) {
 			return ErrSessionEnded
+		}
+		if err := requireActiveTenant(ctx, q, sess.TenantID, ErrSessionEnded); err != nil {
+			return err
 		}
 		if tok, err = q.LockRefreshToken(ctx, hash); err != nil {
 			return fmt.Errorf("lock refresh token of session %s: %w", sess.ID, err)

@@ -358,28 +358,94 @@ func TestLoginFollowsTheTenantsSessionPolicy(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(2*time.Hour), res.GetTokens().GetRefreshTokenExpireTime().AsTime(), time.Minute)
 }
 
-// A suspended tenant's users cannot log in: identity answers as for a
-// wrong password, so the login says nothing of the tenant.
-func TestLoginInASuspendedTenant(t *testing.T) {
+// TestSuspendedTenant suspends a tenant through the operator's
+// SuspendTenant, end to end: its users can no longer log in (the answer
+// reads as a wrong password, so it says nothing of the tenant) or register,
+// their sessions are revoked, so refreshes fail and verifiers refuse their
+// access tokens, while another tenant is untouched. Reactivation lets
+// users log in again; the revoked sessions stay revoked.
+func TestSuspendedTenant(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant, other := e.newTenant(t), e.newTenant(t)
+	userID := e.register(t, tenant, "alice@example.com")
+	e.register(t, other, "alice@example.com")
+	live := e.mustLogin(t, tenant, "alice@example.com")
+	bystander := e.mustLogin(t, other, "alice@example.com")
+	_, wrong := e.login(t.Context(), tenant, "alice@example.com", "wrong password, long enough")
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
+	as := func(login *sessionv1.LoginResponse) sessionv1connect.SessionServiceClient {
+		return sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL, servicestest.Bearer(login.GetTokens().GetAccessToken()))
+	}
+	listOwn := func(login *sessionv1.LoginResponse) error {
+		_, err := as(login).ListSessions(t.Context(), connect.NewRequest(&sessionv1.ListSessionsRequest{
+			TenantId: login.GetSession().GetTenantId(), UserId: login.GetSession().GetUserId(),
+		}))
+		return err
+	}
+	require.NoError(t, listOwn(live))
+
+	_, err := e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tenant, Reason: "unpaid invoices"}))
+	require.NoError(t, err)
+	e.WaitTenant(t, tenant, "suspended")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", live.GetSession().GetId()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "session revokes the tenant's sessions")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, live.GetSession().GetId()))
+
+	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
+	_, err = e.identity.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenant, Email: "bob@example.com", Password: password,
+	}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "no registration in a suspended tenant")
+	_, err = e.refresh(t.Context(), live.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Contains(t, err.Error(), "the session has ended")
+	require.Eventually(t, func() bool { return connect.CodeOf(listOwn(live)) == connect.CodeUnauthenticated },
+		10*time.Second, 20*time.Millisecond, "the revoked session's access token is refused")
+
+	require.NoError(t, listOwn(bystander), "another tenant's session is untouched")
+	_, err = e.refresh(t.Context(), bystander.GetTokens().GetRefreshToken())
+	require.NoError(t, err)
+
+	_, err = e.tenant.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tenant}))
+	require.NoError(t, err)
+	e.WaitTenant(t, tenant, "active")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1 AND NOT suspended", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	again := e.mustLogin(t, tenant, "alice@example.com")
+	assert.Equal(t, userID, again.GetSession().GetUserId())
+	_, err = e.refresh(t.Context(), again.GetTokens().GetRefreshToken())
+	require.NoError(t, err)
+	_, err = e.refresh(t.Context(), live.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "a session the suspension revoked stays revoked")
+}
+
+// TestRefreshRefusedWhileSessionKnowsTheTenantSuspended checks session's
+// own guard: with the suspension projected into tenant_statuses, Refresh
+// refuses a session that no revocation reached (as one opened in the
+// moment between the suspension and its projection would be).
+func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	t.Parallel()
 	e := start(t, servicestest.Options{})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
-	_, wrong := e.login(t.Context(), tenant, "alice@example.com", "wrong password, long enough")
-	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
-	setStatus := func(status tenantv1.TenantStatus, projected string) {
-		_, err := e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tenant, Status: &status}))
-		require.NoError(t, err)
-		e.WaitTenant(t, tenant, projected)
-	}
+	login := e.mustLogin(t, tenant, "alice@example.com")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1 AND NOT suspended", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err := e.pool.Exec(t.Context(), "UPDATE tenant_statuses SET suspended = true WHERE tenant_id = $1", tenant)
+	require.NoError(t, err)
 
-	setStatus(tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, "suspended")
-	_, err := e.login(t.Context(), tenant, "alice@example.com", password)
+	_, err = e.refresh(t.Context(), login.GetTokens().GetRefreshToken())
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
-	assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
-
-	setStatus(tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, "active")
-	e.mustLogin(t, tenant, "alice@example.com")
+	assert.Contains(t, err.Error(), "the session has ended")
+	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "identity still knows the tenant active; session refuses")
+	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE tenant_id = $1", tenant), "no session opened")
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {

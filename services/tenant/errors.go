@@ -23,6 +23,9 @@ var (
 	ErrDomainExists = errors.New("the tenant already has this domain")
 	// ErrDomainTaken reports a domain another tenant has verified.
 	ErrDomainTaken = errors.New("another tenant has verified this domain")
+	// ErrStatusOperatorOnly reports an UpdateTenant that sets the status,
+	// which only the platform operator changes.
+	ErrStatusOperatorOnly = errors.New("a tenant's status is changed by the platform operator only (SuspendTenant, ReactivateTenant); UpdateTenant changes the display name")
 )
 
 // connectError maps every error the API returns to a Connect error: domain
@@ -40,6 +43,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeAlreadyExists, ErrDomainExists)
 	case errors.Is(err, ErrDomainTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrDomainTaken)
+	case errors.Is(err, ErrStatusOperatorOnly):
+		return connect.NewError(connect.CodePermissionDenied, ErrStatusOperatorOnly)
 	}
 	return rpc.Error(ctx, logger, procedure, err)
 }

@@ -30,6 +30,8 @@ const aggregateTenant = "tenant"
 const (
 	eventCreated               = "created"
 	eventUpdated               = "updated"
+	eventSuspended             = "suspended"
+	eventReactivated           = "reactivated"
 	eventPasswordPolicyChanged = "password_policy_changed"
 	eventMfaPolicyChanged      = "mfa_policy_changed"
 	eventSessionPolicyChanged  = "session_policy_changed"
@@ -189,42 +191,83 @@ func wrote(what string, id uuid.UUID, n int64, err error) error {
 	return nil
 }
 
-// updateTenant changes the display name and/or the status.
+// updateTenant changes the display name. The status is not a tenant
+// admin's to change (see suspendTenant): a request that sets it is refused
+// before anything is read.
 func (s *Service) updateTenant(ctx context.Context, req *tenantv1.UpdateTenantRequest) (*tenantv1.Tenant, error) {
 	id, err := parseTenantID(req.GetTenantId())
 	if err != nil {
 		return nil, err
 	}
-	if req.DisplayName == nil && req.Status == nil {
-		return nil, &rpc.InvalidFieldError{Field: "display_name", Rule: "update_tenant.fields", Message: "set display_name, status or both"}
+	if req.Status != nil {
+		return nil, ErrStatusOperatorOnly
 	}
-	var name string
-	if req.DisplayName != nil {
-		if name, err = displayName(req.GetDisplayName()); err != nil {
-			return nil, err
-		}
+	if req.DisplayName == nil {
+		return nil, &rpc.InvalidFieldError{Field: "display_name", Rule: "update_tenant.fields", Message: "set display_name: it is all UpdateTenant changes"}
+	}
+	name, err := displayName(req.GetDisplayName())
+	if err != nil {
+		return nil, err
 	}
 	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, _ time.Time) (*events.Change, error) {
-			newName, newStatus := t.DisplayName, t.Status
-			if req.DisplayName != nil {
-				newName = name
-			}
-			if req.Status != nil {
-				newStatus = statusToStore(req.GetStatus())
-			}
-			if newName == t.DisplayName && newStatus == t.Status {
+			if name == t.DisplayName {
 				return nil, nil
 			}
-			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: newName, Status: newStatus})
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: name, Status: t.Status})
 			if err := wrote("update", id, n, err); err != nil {
 				return nil, err
 			}
 			return &events.Change{Name: eventUpdated, Payload: &tenantv1.TenantUpdated{
 				TenantId:       id.String(),
-				DisplayName:    newName,
-				Status:         statusFromStore(newStatus),
+				DisplayName:    name,
+				Status:         statusFromStore(t.Status),
 				PreviousStatus: statusFromStore(t.Status),
+			}}, nil
+		}})
+}
+
+// suspendTenant suspends an active tenant and records
+// tenant.tenant.suspended; a suspended tenant is left as it is.
+func (s *Service) suspendTenant(ctx context.Context, req *tenantv1.SuspendTenantRequest) (*tenantv1.Tenant, error) {
+	id, err := parseTenantID(req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(req.GetReason())
+	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
+		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, now time.Time) (*events.Change, error) {
+			if t.Status == statusSuspended {
+				return nil, nil
+			}
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: t.DisplayName, Status: statusSuspended})
+			if err := wrote("suspend", id, n, err); err != nil {
+				return nil, err
+			}
+			return &events.Change{Name: eventSuspended, Payload: &tenantv1.TenantSuspended{
+				TenantId: id.String(), Reason: reason, SuspendTime: timestamppb.New(now),
+			}}, nil
+		}})
+}
+
+// reactivateTenant makes a suspended tenant active and records
+// tenant.tenant.reactivated; an active tenant is left as it is.
+func (s *Service) reactivateTenant(ctx context.Context, req *tenantv1.ReactivateTenantRequest) (*tenantv1.Tenant, error) {
+	id, err := parseTenantID(req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
+		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, now time.Time) (*events.Change, error) {
+			if t.Status == statusActive {
+				return nil, nil
+			}
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: t.DisplayName, Status: statusActive})
+			if err := wrote("reactivate", id, n, err); err != nil {
+				return nil, err
+			}
+			return &events.Change{Name: eventReactivated, Payload: &tenantv1.TenantReactivated{
+				TenantId: id.String(), ReactivateTime: timestamppb.New(now),
 			}}, nil
 		}})
 }

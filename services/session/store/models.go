@@ -57,3 +57,9 @@ type TenantSessionPolicy struct {
 	RefreshReuseGraceMillis int32
 	Version                 int64
 }
+
+type TenantStatus struct {
+	TenantID  uuid.UUID
+	Suspended bool
+	Version   int64
+}
