@@ -32,7 +32,13 @@ var (
 // errors to their codes, anything else through rpc.Error, which logs it
 // and keeps internals out of the response.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
+	var challenge *ChallengeError
 	switch {
+	case errors.As(err, &challenge) && challenge.Lookup != nil:
+		logger.WarnContext(ctx, "DNS lookup for a domain verification failed", "procedure", procedure, "record", challenge.Record, "err", challenge.Lookup)
+		return connect.NewError(connect.CodeUnavailable, errors.New(challenge.Error()))
+	case errors.As(err, &challenge):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New(challenge.Error()))
 	case errors.Is(err, ErrTenantNotFound):
 		return connect.NewError(connect.CodeNotFound, ErrTenantNotFound)
 	case errors.Is(err, ErrDomainNotFound):

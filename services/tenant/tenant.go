@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -443,8 +444,12 @@ func (s *Service) addDomain(ctx context.Context, req *tenantv1.AddDomainRequest)
 	return &tenantv1.AddDomainResponse{Tenant: t, Domain: domainOf(t, name), VerificationToken: token}, nil
 }
 
-// verifyDomain verifies a pending domain whose token matches. Verifying a
-// verified domain again changes nothing.
+// verifyDomain verifies a pending domain once its DNS proves the tenant
+// controls it (proveDomain). The lookup runs before the command, so no
+// lock is held while DNS answers; the command then checks that the domain
+// still has the token the lookup proved (it may have been removed and
+// added again meanwhile). Verifying a verified domain again changes
+// nothing.
 func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRequest) (*tenantv1.VerifyDomainResponse, error) {
 	id, err := parseTenantID(req.GetTenantId())
 	if err != nil {
@@ -454,21 +459,26 @@ func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRe
 	if err != nil {
 		return nil, err
 	}
+	pending, err := findDomain(ctx, store.New(s.deps.Pool), id, name)
+	if err != nil {
+		return nil, err
+	}
+	if !pending.VerifiedAt.Valid {
+		if err := s.proveDomain(ctx, name, pending.VerificationTokenHash); err != nil {
+			return nil, err
+		}
+	}
 	t, err := s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, _ store.Tenant, now time.Time) (*events.Change, error) {
-			d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: id, Name: name})
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil, ErrDomainNotFound
-			}
+			d, err := findDomain(ctx, q, id, name)
 			if err != nil {
-				return nil, fmt.Errorf("get domain %s of tenant %s: %w", name, id, err)
-			}
-			if !tokenMatches(req.GetVerificationToken(), d.VerificationTokenHash) {
-				return nil, &rpc.InvalidFieldError{Field: "verification_token", Rule: "verification_token.match",
-					Message: "does not match the token AddDomain returned"}
+				return nil, err
 			}
 			if d.VerifiedAt.Valid {
 				return nil, nil
+			}
+			if !bytes.Equal(d.VerificationTokenHash, pending.VerificationTokenHash) {
+				return nil, &ChallengeError{Record: challengeLabel + "." + name}
 			}
 			n, err := q.SetDomainVerified(ctx, store.SetDomainVerifiedParams{TenantID: id, Name: name, VerifiedAt: timestamptz(now)})
 			if pg.IsUniqueViolation(err, uniqueVerifiedDomain) {
@@ -487,6 +497,18 @@ func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRe
 	return &tenantv1.VerifyDomainResponse{Tenant: t, Domain: domainOf(t, name)}, nil
 }
 
+// findDomain returns the tenant's domain named name.
+func findDomain(ctx context.Context, q *store.Queries, tenantID uuid.UUID, name string) (store.Domain, error) {
+	d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: tenantID, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Domain{}, ErrDomainNotFound
+	}
+	if err != nil {
+		return store.Domain{}, fmt.Errorf("get domain %s of tenant %s: %w", name, tenantID, err)
+	}
+	return d, nil
+}
+
 // removeDomain removes a pending or verified domain.
 func (s *Service) removeDomain(ctx context.Context, req *tenantv1.RemoveDomainRequest) (*tenantv1.Tenant, error) {
 	id, err := parseTenantID(req.GetTenantId())
@@ -499,12 +521,9 @@ func (s *Service) removeDomain(ctx context.Context, req *tenantv1.RemoveDomainRe
 	}
 	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, _ store.Tenant, _ time.Time) (*events.Change, error) {
-			d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: id, Name: name})
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil, ErrDomainNotFound
-			}
+			d, err := findDomain(ctx, q, id, name)
 			if err != nil {
-				return nil, fmt.Errorf("get domain %s of tenant %s: %w", name, id, err)
+				return nil, err
 			}
 			n, err := q.DeleteDomain(ctx, store.DeleteDomainParams{TenantID: id, Name: name})
 			if err := wrote("remove domain", id, n, err); err != nil {

@@ -25,13 +25,16 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
+	"github.com/authms/authms/services/tenant"
 )
 
-// env runs the tenant service for one test.
+// env runs the tenant service for one test, with an in-process DNS
+// server for domain verification.
 type env struct {
 	*servicestest.Env
 	tenant tenantv1connect.TenantServiceClient
 	pool   *pgxpool.Pool
+	dns    *zone
 }
 
 // member returns a client that calls as a user (no role) of tenantID.
@@ -42,11 +45,18 @@ func (e *env) member(t *testing.T, tenantID string) tenantv1connect.TenantServic
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "tenant")
+	z := startZone(t)
+	return startWith(t, z, tenant.Config{DNSServer: z.addr})
+}
+
+func startWith(t *testing.T, z *zone, cfg tenant.Config) *env {
+	t.Helper()
+	e := servicestest.StartWith(t, servicestest.Options{Tenant: cfg}, "tenant")
 	return &env{
 		Env:    e,
 		tenant: tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin)),
 		pool:   e.Pool("tenant"),
+		dns:    z,
 	}
 }
 

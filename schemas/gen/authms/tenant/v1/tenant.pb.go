@@ -2117,11 +2117,15 @@ func (x *AddDomainResponse) GetVerificationToken() string {
 }
 
 type VerifyDomainRequest struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	TenantId          string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Domain            string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
-	VerificationToken string                 `protobuf:"bytes,3,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
-	ExpectedVersion   *int64                 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Domain   string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	// verification_token is ignored: the token is read from DNS. Older
+	// clients sent the token AddDomain returned here.
+	//
+	// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
+	VerificationToken string `protobuf:"bytes,3,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	ExpectedVersion   *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2170,6 +2174,7 @@ func (x *VerifyDomainRequest) GetDomain() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
 func (x *VerifyDomainRequest) GetVerificationToken() string {
 	if x != nil {
 		return x.VerificationToken
@@ -2606,7 +2611,7 @@ const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x06domain\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x06domain\x129\n" +
 	"\x12verification_token\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x11verificationToken\x127\n" +
+	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\x11verificationToken\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
 	"\x11_expected_version\"z\n" +
 	"\x14VerifyDomainResponse\x120\n" +

@@ -118,10 +118,17 @@ type TenantServiceClient interface {
 	// UpdateBranding replaces the tenant's white-label branding.
 	UpdateBranding(context.Context, *connect.Request[v1.UpdateBrandingRequest]) (*connect.Response[v1.UpdateBrandingResponse], error)
 	// AddDomain adds a pending domain and returns its verification token,
-	// once: publish it as the DNS TXT record _authms-challenge.<domain>.
+	// once: publish it as a DNS TXT record of _authms-challenge.<domain>
+	// (the whole token, "authms-domain-verification=...").
 	AddDomain(context.Context, *connect.Request[v1.AddDomainRequest]) (*connect.Response[v1.AddDomainResponse], error)
-	// VerifyDomain marks a pending domain verified when the token matches.
-	// A domain is verified by at most one tenant.
+	// VerifyDomain looks up the TXT records of _authms-challenge.<domain>
+	// and marks the pending domain verified when one of them is its token:
+	// whoever publishes it controls the domain's DNS. No such record
+	// (NXDOMAIN, no TXT record, another value) is FAILED_PRECONDITION and
+	// changes nothing, so publish the record and call again; a lookup that
+	// fails (timeout, SERVFAIL) is UNAVAILABLE. A domain is verified by at
+	// most one tenant (ALREADY_EXISTS for the others). A development server
+	// (authms dev) may be configured to skip the DNS lookup.
 	VerifyDomain(context.Context, *connect.Request[v1.VerifyDomainRequest]) (*connect.Response[v1.VerifyDomainResponse], error)
 	// RemoveDomain removes a pending or verified domain.
 	RemoveDomain(context.Context, *connect.Request[v1.RemoveDomainRequest]) (*connect.Response[v1.RemoveDomainResponse], error)
@@ -382,10 +389,17 @@ type TenantServiceHandler interface {
 	// UpdateBranding replaces the tenant's white-label branding.
 	UpdateBranding(context.Context, *connect.Request[v1.UpdateBrandingRequest]) (*connect.Response[v1.UpdateBrandingResponse], error)
 	// AddDomain adds a pending domain and returns its verification token,
-	// once: publish it as the DNS TXT record _authms-challenge.<domain>.
+	// once: publish it as a DNS TXT record of _authms-challenge.<domain>
+	// (the whole token, "authms-domain-verification=...").
 	AddDomain(context.Context, *connect.Request[v1.AddDomainRequest]) (*connect.Response[v1.AddDomainResponse], error)
-	// VerifyDomain marks a pending domain verified when the token matches.
-	// A domain is verified by at most one tenant.
+	// VerifyDomain looks up the TXT records of _authms-challenge.<domain>
+	// and marks the pending domain verified when one of them is its token:
+	// whoever publishes it controls the domain's DNS. No such record
+	// (NXDOMAIN, no TXT record, another value) is FAILED_PRECONDITION and
+	// changes nothing, so publish the record and call again; a lookup that
+	// fails (timeout, SERVFAIL) is UNAVAILABLE. A domain is verified by at
+	// most one tenant (ALREADY_EXISTS for the others). A development server
+	// (authms dev) may be configured to skip the DNS lookup.
 	VerifyDomain(context.Context, *connect.Request[v1.VerifyDomainRequest]) (*connect.Response[v1.VerifyDomainResponse], error)
 	// RemoveDomain removes a pending or verified domain.
 	RemoveDomain(context.Context, *connect.Request[v1.RemoveDomainRequest]) (*connect.Response[v1.RemoveDomainResponse], error)
