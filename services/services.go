@@ -69,7 +69,9 @@ func Definitions() []Definition { return definitions(Config{}) }
 // definitions returns every service, built with cfg's per-service settings.
 func definitions(cfg Config) []Definition {
 	return []Definition{
-		define(tenant.Name, tenant.Migrations(), func(d platform.Deps) (*tenant.Service, error) { return tenant.New(d) }),
+		define(tenant.Name, tenant.Migrations(), func(d platform.Deps) (*tenant.Service, error) {
+			return tenant.NewWithConfig(d, cfg.Tenant)
+		}),
 		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) {
 			return identity.NewWithConfig(d, cfg.Identity)
 		}),
@@ -164,6 +166,9 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to call the APIs
 	// (CORS). Empty allows every origin, which suits development only.
 	AllowedOrigins []string
+	// Tenant configures the tenant service (the DNS server domain
+	// verification asks); zero fields take tenant's production defaults.
+	Tenant tenant.Config
 	// Identity configures the identity service (password hashing cost);
 	// zero fields take identity's production defaults.
 	Identity identity.Config

@@ -17,7 +17,7 @@
 // Configuration comes from flags and the environment: DATABASE_URL,
 // NATS_URL, NATS_REPLICAS, AUTHMS_API_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
 // AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS, AUTHMS_OPERATOR_TOKEN,
-// AUTHMS_LINK_BASE_URL.
+// AUTHMS_LINK_BASE_URL, AUTHMS_DNS_SERVER.
 package main
 
 import (
@@ -74,6 +74,7 @@ Environment:
   AUTHMS_CORS_ORIGINS     comma-separated browser origins allowed to call the APIs (default all)
   AUTHMS_OPERATOR_TOKEN   operator token (admin APIs, CreateTenant, ListTenants), at least 32 characters (default: authms dev generates one in <data>/secrets/authms.operator-token.key, which the CLI reads)
   AUTHMS_LINK_BASE_URL    base URL of the verification and reset links identity logs (default http://localhost:8080)
+  AUTHMS_DNS_SERVER       DNS server (host:port) VerifyDomain asks for _authms-challenge TXT records (authms dev: unset skips the DNS check, with a warning)
 `
 
 // errUsage reports a command line that cannot run; main prints the usage.

@@ -16,9 +16,6 @@ import (
 	"github.com/authms/authms/services/internal/tenantevents"
 )
 
-// subjectTenantUpdated carries a tenant's status change.
-const subjectTenantUpdated = "tenant.tenant.updated"
-
 // Tenant statuses as tenants.status holds them.
 const (
 	tenantActive    = "active"
@@ -34,31 +31,25 @@ var tenantsTable = projections.Table{
 }
 
 // tenantsProjector keeps tenants in step with the TENANT stream (durable
-// consumer "identity_tenants"). It is a pure cache, rebuildable by replay.
+// consumer "identity_tenants": tenant.tenant.created, updated, suspended
+// and reactivated). It is a pure cache, rebuildable by replay.
 func (s *Service) tenantsProjector() projections.Projector {
+	handlers := make(map[string]projections.Apply, len(tenantevents.StatusSubjects))
+	for _, subject := range tenantevents.StatusSubjects {
+		handlers[subject] = cacheTenant
+	}
 	return projections.Projector{
-		Service: Name,
-		Name:    "tenants",
-		Source:  "tenant",
-		Handlers: map[string]projections.Apply{
-			tenantevents.SubjectCreated: cacheTenant,
-			subjectTenantUpdated:        cacheTenant,
-		},
-		Rebuild: &projections.Rebuild{Tables: []string{tenantsTable.Name}},
+		Service:  Name,
+		Name:     "tenants",
+		Source:   "tenant",
+		Handlers: handlers,
+		Rebuild:  &projections.Rebuild{Tables: []string{tenantsTable.Name}},
 	}
 }
 
-// tenantStatusPart reads a tenant's status from the tenant events that carry it.
-var tenantStatusPart = tenantevents.Part[*tenantv1.TenantUpdated, tenantv1.TenantStatus]{
-	Subject:     subjectTenantUpdated,
-	New:         func() *tenantv1.TenantUpdated { return new(tenantv1.TenantUpdated) },
-	FromCreated: (*tenantv1.TenantCreated).GetStatus,
-	FromChange:  (*tenantv1.TenantUpdated).GetStatus,
-}
-
-// cacheTenant upserts the status a tenant event carries.
+// cacheTenant upserts the status a tenant event leaves the tenant in.
 func cacheTenant(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	tenantID, status, err := tenantStatusPart.Decode(ev)
+	tenantID, status, err := tenantevents.Status(ev)
 	if err != nil {
 		return err
 	}

@@ -45,22 +45,19 @@ func TestUnknownAndSuspendedTenantsAreRefused(t *testing.T) {
 		assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1 AND email = 'grace@example.com'", tenant))
 	}
-	setStatus := func(t *testing.T, status tenantv1.TenantStatus, projected string) {
-		t.Helper()
-		_, err := tenants.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tenant, Status: &status}))
-		require.NoError(t, err)
-		e.WaitTenant(t, tenant, projected)
-	}
-
 	t.Run("an unknown tenant", func(t *testing.T) { refused(t, uuid.NewString()) })
 
 	t.Run("a suspended tenant", func(t *testing.T) {
-		setStatus(t, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, "suspended")
+		_, err := tenants.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tenant}))
+		require.NoError(t, err)
+		e.WaitTenant(t, tenant, "suspended")
 		refused(t, tenant)
 	})
 
 	t.Run("a re-activated tenant", func(t *testing.T) {
-		setStatus(t, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, "active")
+		_, err := tenants.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tenant}))
+		require.NoError(t, err)
+		e.WaitTenant(t, tenant, "active")
 		res, err := e.authenticate(t, tenant, "ada@example.com", password)
 		require.NoError(t, err)
 		assert.Equal(t, u.GetId(), res.GetUserId())

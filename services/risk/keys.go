@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/authms/authms/services/internal/clientip"
 	"github.com/authms/authms/services/internal/email"
 	"github.com/authms/authms/services/internal/rpc"
 )
@@ -60,18 +61,15 @@ func (s *Service) accountKey(ctx context.Context, tenantID uuid.UUID, address st
 	return mac.Sum(nil), nil
 }
 
-// addressKey returns the key of a client address: the address itself, an
-// IPv4-mapped IPv6 address as IPv4, and an IPv6 address as its /64.
+// addressKey returns the key of a client address (clientip.Network): the
+// address itself, an IPv4-mapped IPv6 address as IPv4, and an IPv6 address
+// as its /64.
 func addressKey(ip string) (string, error) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return "", &rpc.InvalidFieldError{Field: "ip", Rule: "string.ip", Message: "must be an IP address"}
 	}
-	a = a.WithZone("").Unmap()
-	if a.Is4() {
-		return a.String(), nil
-	}
-	return netip.PrefixFrom(a, 64).Masked().String(), nil
+	return clientip.Network(a), nil
 }
 
 // parseUUID parses an id that the API schema declares a UUID.

@@ -47,6 +47,7 @@ import (
 	"github.com/authms/authms/services/internal/auth/authtest"
 	"github.com/authms/authms/services/internal/secrets"
 	"github.com/authms/authms/services/session"
+	"github.com/authms/authms/services/tenant"
 )
 
 // Test tunings: short enough that tests finish fast, long enough not to spin.
@@ -100,6 +101,9 @@ type Options struct {
 	// identity's production defaults; pass identity.DefaultConfig() to
 	// hash at production cost (benchmarks do).
 	Identity identity.Config
+	// Tenant configures the tenant service (services.Config.Tenant): the
+	// DNS server domain verification asks, typically one the test runs.
+	Tenant tenant.Config
 	// Session configures the session service (services.Config.Session):
 	// a test clock, short key rotation, trusted proxies. The zero value
 	// takes session's defaults.
@@ -178,6 +182,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		// 16 services in parallel tests must fit PostgreSQL's default 100
 		// connections; a relay holds one of each pool's.
 		Pool:               pg.PoolConfig{MaxConns: 4},
+		Tenant:             opts.Tenant,
 		Identity:           opts.Identity,
 		Session:            opts.Session,
 		TracerProvider:     opts.TracerProvider,

@@ -9,6 +9,7 @@ import (
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
 	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/clientip"
 )
 
 // api adapts the service to its Connect interface. Requests reach it
@@ -48,7 +49,11 @@ func (a *api) Login(ctx context.Context, req *connect.Request[sessionv1.LoginReq
 }
 
 func (a *api) Refresh(ctx context.Context, req *connect.Request[sessionv1.RefreshRequest]) (*connect.Response[sessionv1.RefreshResponse], error) {
-	res, err := a.s.refresh(ctx, req.Msg.GetRefreshToken())
+	c, err := a.client(req)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	res, err := a.s.refresh(ctx, req.Msg.GetRefreshToken(), c)
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
 	}
@@ -96,7 +101,7 @@ func (a *api) RevokeAllSessions(ctx context.Context, req *connect.Request[sessio
 }
 
 // client returns the caller's address (X-Forwarded-For only from trusted
-// proxies) and user agent.
+// proxies), the network rate limits count it by, and its user agent.
 func (a *api) client(req connect.AnyRequest) (client, error) {
 	ip, err := a.s.clients.ClientIP(req.Peer().Addr, req.Header())
 	if err != nil {
@@ -106,7 +111,7 @@ func (a *api) client(req connect.AnyRequest) (client, error) {
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
 	}
-	return client{ip: ip.String(), userAgent: strings.ToValidUTF8(ua, "")}, nil
+	return client{ip: ip.String(), network: clientip.Network(ip), userAgent: strings.ToValidUTF8(ua, "")}, nil
 }
 
 // fail maps err for the response through connectError.

@@ -21,7 +21,9 @@
 // every instance checks them every Config.KeyCheckInterval under an
 // advisory lock: a successor is published Config.JWKSMaxAge before it
 // signs, the key it replaces stays published until the longest access token
-// it may have signed has expired, then is deleted. JWKSPath serves them.
+// it may have signed has expired, then is deleted. JWKSPath serves them
+// from memory (see keyring.published for why that is safe with several
+// instances).
 //
 // Refresh tokens are 32 bytes, base64url, stored as SHA-256 only. Each
 // Refresh returns the next token of the session's chain, derived from the
@@ -30,6 +32,14 @@
 // same successor; a used token presented later revokes the session and
 // records session.refresh_token.reuse_detected. Refresh asks identity
 // (GetUser) for the user's status and current roles first.
+//
+// Refresh is public and each exchange writes a row, so it is rate limited
+// twice, in fixed windows counted in refresh_limits (shared by every
+// instance): per client address (Config.RefreshLimitPerAddress, 300 a
+// minute; an IPv6 client by its /64), counting every call, unknown and
+// malformed tokens included, and per session (RefreshLimitPerSession, 30
+// a minute). Over a limit the answer is ResourceExhausted with a
+// google.rpc.RetryInfo detail and a Retry-After header.
 //
 // Published (stream SESSION, aggregate id = session id):
 //   - session.session.created (sessionv1.SessionCreated)
@@ -41,6 +51,11 @@
 //     tenant.tenant.created, tenant.tenant.session_policy_changed, cached in
 //     tenant_session_policies (a tenant not yet projected gets Config's
 //     lifetimes);
+//   - stream TENANT, durable consumer "session_tenant_statuses":
+//     tenant.tenant.created, updated, suspended, reactivated, cached in
+//     tenant_statuses: Login and Refresh refuse a suspended tenant's users;
+//   - stream TENANT, durable consumer "session_tenant_suspensions":
+//     tenant.tenant.suspended revokes every live session of the tenant;
 //   - stream IDENTITY, durable consumer "session_user_revocations":
 //     identity.user.password_changed (a reset revokes every session of the
 //     user, a change all but keep_session_id), identity.user.disabled,

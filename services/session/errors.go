@@ -65,8 +65,9 @@ func (e *peerError) Unwrap() error { return e.err }
 // and keeps internals out of the response.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
 	var (
-		denied *DeniedError
-		peer   *peerError
+		denied  *DeniedError
+		limited *RefreshLimitedError
+		peer    *peerError
 	)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrInvalidRefreshToken),
@@ -75,7 +76,13 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 	case errors.Is(err, ErrSessionNotFound):
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.As(err, &denied):
-		return deniedError(denied)
+		code := connect.CodeResourceExhausted
+		if denied.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
+			code = connect.CodePermissionDenied
+		}
+		return retryError(code, denied, denied.RetryAfter)
+	case errors.As(err, &limited):
+		return retryError(connect.CodeResourceExhausted, limited, limited.RetryAfter)
 	case errors.As(err, &peer):
 		// A peer's message is not ours to pass on.
 		code := connect.CodeOf(peer.err)
@@ -89,16 +96,13 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 	return rpc.Error(ctx, logger, procedure, err)
 }
 
-// deniedError is RESOURCE_EXHAUSTED for a busy account or a throttled
-// address and PERMISSION_DENIED for a locked account, with a
-// google.rpc.RetryInfo detail and a Retry-After header in whole seconds.
-func deniedError(d *DeniedError) *connect.Error {
-	code := connect.CodeResourceExhausted
-	if d.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
-		code = connect.CodePermissionDenied
-	}
-	secs := max(int64((d.RetryAfter+time.Second-1)/time.Second), 1)
-	ce := connect.NewError(code, errors.New(d.Error()))
+// retryError is a refusal that lifts by itself: RESOURCE_EXHAUSTED for a
+// busy account, a throttled address or a refresh limit, PERMISSION_DENIED
+// for a locked account, with a google.rpc.RetryInfo detail and a
+// Retry-After header in whole seconds.
+func retryError(code connect.Code, err error, retryAfter time.Duration) *connect.Error {
+	secs := max(int64((retryAfter+time.Second-1)/time.Second), 1)
+	ce := connect.NewError(code, errors.New(err.Error()))
 	if detail, err := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)}); err == nil {
 		ce.AddDetail(detail)
 	}

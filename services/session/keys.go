@@ -69,33 +69,42 @@ func newKeyring(pool *pgxpool.Pool, secrets platform.Secrets, cfg Config, logger
 
 func (k *keyring) now() time.Time { return k.cfg.Now().UTC().Truncate(time.Microsecond) }
 
-// current returns the key that signs now, reloading the ring when it is
-// older than Config.KeyCheckInterval and creating the first key when there
-// is none.
+// current returns the key that signs now.
 func (k *keyring) current(ctx context.Context) (signingKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	if key, ok := activeAt(k.keys, now); ok && now.Sub(k.loadedAt) < k.cfg.KeyCheckInterval && !now.Before(k.loadedAt) {
-		return key, nil
-	}
-	if err := k.loadLocked(ctx); err != nil {
+	if err := k.refreshLocked(ctx, now); err != nil {
 		return signingKey{}, err
 	}
-	if key, ok := activeAt(k.keys, now); ok {
-		return key, nil
+	key, _ := activeAt(k.keys, now)
+	return key, nil
+}
+
+// refreshLocked makes sure the ring in memory is usable at now: loaded less
+// than Config.KeyCheckInterval ago and holding a key that signs. It
+// reloads the ring otherwise, and creates the first key when there is
+// none (the service's first start: Run has not run). k.mu is held.
+func (k *keyring) refreshLocked(ctx context.Context, now time.Time) error {
+	if _, ok := activeAt(k.keys, now); ok && now.Sub(k.loadedAt) < k.cfg.KeyCheckInterval && !now.Before(k.loadedAt) {
+		return nil
 	}
-	// No key signs yet: the service's first start (Run has not run).
+	if err := k.loadLocked(ctx); err != nil {
+		return err
+	}
+	if _, ok := activeAt(k.keys, now); ok {
+		return nil
+	}
 	if err := k.rotate(ctx); err != nil {
-		return signingKey{}, err
+		return err
 	}
 	if err := k.loadLocked(ctx); err != nil {
-		return signingKey{}, err
+		return err
 	}
-	if key, ok := activeAt(k.keys, now); ok {
-		return key, nil
+	if _, ok := activeAt(k.keys, now); ok {
+		return nil
 	}
-	return signingKey{}, errors.New("no signing key is active")
+	return errors.New("no signing key is active")
 }
 
 // activeAt returns the key that signs at t: the last one activated.
@@ -262,39 +271,44 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-// published returns the keys that may verify a live token at now: every
+// published returns the keys that may verify a live token at now, every
 // key created (including the next one, not yet signing) and not retired
-// more than keyRetention ago.
-func (k *keyring) published(ctx context.Context) (JWKS, error) {
-	rows, err := store.New(k.pool).ListSigningKeys(ctx)
-	if err != nil {
-		return JWKS{}, fmt.Errorf("list signing keys: %w", err)
-	}
+// more than keyRetention ago, and how long a verifier may cache them.
+//
+// It reads the ring in memory, not the database: the ring is reloaded
+// after every rotation this instance makes and at least every
+// Config.KeyCheckInterval, so a key another instance created at T is
+// served from T+KeyCheckInterval at the latest. That delay is taken off
+// the max-age: keys loaded at L are cached for JWKSMaxAge-(now-L), so
+// every copy of a JWKS that lacks the key expires by L+JWKSMaxAge, before
+// the key signs at T+JWKSMaxAge (L < T, or the load would have found it).
+func (k *keyring) published(ctx context.Context) (JWKS, time.Duration, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	now := k.now()
+	if err := k.refreshLocked(ctx, now); err != nil {
+		return JWKS{}, 0, err
+	}
 	out := JWKS{Keys: []JWK{}}
-	for _, r := range rows {
-		if r.RetiresAt.Valid && !r.RetiresAt.Time.Add(keyRetention).After(now) {
+	for _, key := range k.keys {
+		if !key.retiresAt.IsZero() && !key.retiresAt.Add(keyRetention).After(now) {
 			continue
 		}
 		out.Keys = append(out.Keys, JWK{
-			Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(r.PublicKey),
-			Kid: r.Kid, Use: "sig", Alg: "EdDSA",
+			Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(key.public),
+			Kid: key.kid, Use: "sig", Alg: "EdDSA",
 		})
 	}
-	return out, nil
+	return out, max(k.cfg.JWKSMaxAge-now.Sub(k.loadedAt), 0), nil
 }
 
-// jwksHandler serves the JWKS with Cache-Control: max-age=JWKSMaxAge.
+// jwksHandler serves the JWKS from memory (see [keyring.published]) with
+// Cache-Control: public, max-age at most JWKSMaxAge. When the ring is due
+// for a reload and the database cannot be read, it answers 503 rather
+// than keys older than KeyCheckInterval.
 func (s *Service) jwksHandler() http.Handler {
-	maxAge := "max-age=" + strconv.Itoa(int(s.cfg.JWKSMaxAge/time.Second))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		set, err := s.keys.published(r.Context())
-		if err == nil && len(set.Keys) == 0 {
-			// First start: publish the first key rather than nothing.
-			if _, err = s.keys.current(r.Context()); err == nil {
-				set, err = s.keys.published(r.Context())
-			}
-		}
+		set, maxAge, err := s.keys.published(r.Context())
 		if err != nil {
 			s.deps.Logger.ErrorContext(r.Context(), "serving the JWKS failed", "err", err)
 			w.Header().Set("Cache-Control", "no-store")
@@ -307,7 +321,7 @@ func (s *Service) jwksHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", maxAge)
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
 		_, _ = w.Write(body)
 	})
 }

@@ -67,3 +67,54 @@ func TestInstancesAgreeOnRotation(t *testing.T) {
 		assert.Equal(t, []string{kids[0], kids[0], kids[0], kids[0]}, kids, "round %d: every instance signs with the same key", round)
 	}
 }
+
+// TestJWKSPicksUpAnotherInstancesKey has instance B create a successor key
+// while instance A serves the JWKS from memory: A serves the new key once
+// its keys are KeyCheckInterval old, and until then caps max-age so that no
+// copy of its JWKS outlives the moment the new key signs.
+func TestJWKSPicksUpAnotherInstancesKey(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.Provision(t, Name,
+		pg.MigrationSource{Name: "events", FS: events.Migrations},
+		pg.MigrationSource{Name: Name, FS: Migrations()})
+	var (
+		mu  sync.Mutex
+		now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	)
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	cfg := Config{KeyRotation: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}.withDefaults()
+	keys := secrets.NewMemory().Service(Name)
+	a := newKeyring(pool, keys, cfg, slog.New(slog.DiscardHandler))
+	b := newKeyring(pool, keys, cfg, slog.New(slog.DiscardHandler))
+	published := func(r *keyring) (int, time.Duration) {
+		set, maxAge, err := r.published(t.Context())
+		require.NoError(t, err)
+		return len(set.Keys), maxAge
+	}
+
+	n, maxAge := published(a)
+	assert.Equal(t, 1, n, "the first key, created on demand")
+	assert.Equal(t, cfg.JWKSMaxAge, maxAge)
+
+	// A loads its keys 10s before the successor is due; B creates it.
+	advance(cfg.KeyRotation - cfg.JWKSMaxAge - 10*time.Second)
+	n, _ = published(a)
+	require.Equal(t, 1, n)
+	loaded := cfg.Now()
+	advance(10 * time.Second)
+	require.NoError(t, b.maintain(t.Context()))
+	n, _ = published(b)
+	require.Equal(t, 2, n, "B serves its new key at once")
+	next := b.keys[1].activatesAt
+
+	n, maxAge = published(a)
+	assert.Equal(t, 1, n, "A serves the keys it loaded, without reading the database")
+	assert.Equal(t, cfg.JWKSMaxAge-10*time.Second, maxAge)
+	assert.False(t, cfg.Now().Add(maxAge).After(next), "a verifier's copy expires before the new key signs")
+
+	advance(cfg.KeyCheckInterval - 10*time.Second)
+	require.Equal(t, cfg.KeyCheckInterval, cfg.Now().Sub(loaded))
+	n, maxAge = published(a)
+	assert.Equal(t, 2, n, "A reloads once its keys are KeyCheckInterval old")
+	assert.Equal(t, cfg.JWKSMaxAge, maxAge)
+}

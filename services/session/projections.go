@@ -13,6 +13,7 @@ import (
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 	"github.com/authms/authms/services/internal/tenantevents"
+	"github.com/authms/authms/services/session/store"
 )
 
 // Tenant subjects the session policy projector consumes.
@@ -66,6 +67,85 @@ func cacheSessionPolicy(ctx context.Context, tx pgx.Tx, ev events.Event) error {
 	}
 	_, err = sessionPoliciesTable.Upsert(ctx, tx, tenantID, int32(access.Seconds()), int32(refresh.Seconds()), int32(grace.Milliseconds()), ev.Version)
 	return err
+}
+
+// tenantStatusesTable caches whether each tenant is suspended, guarded by
+// the tenant aggregate's version.
+var tenantStatusesTable = projections.Table{
+	Name:    "tenant_statuses",
+	Key:     []string{"tenant_id"},
+	Columns: []string{"suspended"},
+}
+
+// tenantStatusesProjector keeps tenant_statuses in step with the tenants'
+// status (durable consumer "session_tenant_statuses": tenant.tenant.created,
+// updated, suspended, reactivated), so Login and Refresh refuse a suspended
+// tenant's users. It is a pure cache, rebuildable by replay.
+func (s *Service) tenantStatusesProjector() projections.Projector {
+	handlers := make(map[string]projections.Apply, len(tenantevents.StatusSubjects))
+	for _, subject := range tenantevents.StatusSubjects {
+		handlers[subject] = cacheTenantStatus
+	}
+	return projections.Projector{
+		Service:  Name,
+		Name:     "tenant_statuses",
+		Source:   "tenant",
+		Handlers: handlers,
+		Rebuild:  &projections.Rebuild{Tables: []string{tenantStatusesTable.Name}},
+	}
+}
+
+// cacheTenantStatus upserts the status a tenant event leaves the tenant in.
+func cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	tenantID, status, err := tenantevents.Status(ev)
+	if err != nil {
+		return err
+	}
+	if status != tenantv1.TenantStatus_TENANT_STATUS_ACTIVE && status != tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED {
+		return events.Permanent(fmt.Errorf("event %s: invalid tenant status %v", ev.ID, status))
+	}
+	_, err = tenantStatusesTable.Upsert(ctx, tx, tenantID, status == tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, ev.Version)
+	return err
+}
+
+// tenantSuspensionsProjector revokes every live session of a tenant the
+// operator suspends (durable consumer "session_tenant_suspensions":
+// tenant.tenant.suspended), so verifiers that follow
+// session.session.revoked refuse the sessions' access tokens on their
+// next call. The revocations commit with the consumer's processed_events
+// row, so each suspension revokes once. Like user_revocations it reacts
+// rather than caches and has no rebuild: replaying it would revoke
+// sessions opened since a reactivation.
+func (s *Service) tenantSuspensionsProjector() projections.Projector {
+	return projections.Projector{
+		Service:  Name,
+		Name:     "tenant_suspensions",
+		Source:   "tenant",
+		Handlers: map[string]projections.Apply{tenantevents.SubjectSuspended: s.revokeOnSuspension},
+	}
+}
+
+// revokeOnSuspension revokes the live sessions of the suspended tenant.
+func (s *Service) revokeOnSuspension(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	tenantID, _, err := tenantevents.Status(ev)
+	if err != nil {
+		return err
+	}
+	rows, err := store.New(tx).LockLiveSessionsOfTenant(ctx, store.LockLiveSessionsOfTenantParams{TenantID: tenantID, Now: s.now()})
+	if err != nil {
+		return fmt.Errorf("lock sessions of tenant %s: %w", tenantID, err)
+	}
+	ctx, now := events.CausedBy(ctx, ev), s.now()
+	for _, r := range rows {
+		sess := store.Session{ID: r.ID, TenantID: tenantID, UserID: r.UserID}
+		if err := s.revokeLocked(ctx, tx, sess, sessionv1.RevokeReason_REVOKE_REASON_TENANT_SUSPENDED, now); err != nil {
+			return err
+		}
+	}
+	if len(rows) > 0 {
+		s.deps.Logger.InfoContext(ctx, "sessions of a suspended tenant revoked", "tenant_id", tenantID, "sessions", len(rows))
+	}
+	return nil
 }
 
 // Identity subjects the revocation projector consumes.

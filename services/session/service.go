@@ -76,6 +76,17 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For names the
 	// client (none by default: the client is the connection's peer).
 	TrustedProxies []netip.Prefix
+	// RefreshLimitPerAddress bounds the Refresh calls of one client
+	// address (an IPv6 client by its /64), valid token or not, so nobody
+	// guesses tokens or fills refresh_tokens from one address (default 300
+	// per minute: a NAT of a few thousand users refreshing every 10
+	// minutes stays well below it).
+	RefreshLimitPerAddress RateLimit
+	// RefreshLimitPerSession bounds the Refresh calls presenting a token of
+	// one session (default 30 per minute: a client refreshes once per
+	// access token lifetime, and a burst of concurrent refreshes within
+	// the reuse grace fits easily).
+	RefreshLimitPerSession RateLimit
 	// Now is the clock (default time.Now); tests move it to age tokens
 	// and keys.
 	Now func() time.Time
@@ -112,6 +123,12 @@ func (c Config) withDefaults() Config {
 	if c.ServiceTokenTTL == 0 {
 		c.ServiceTokenTTL = 5 * time.Minute
 	}
+	if c.RefreshLimitPerAddress == (RateLimit{}) {
+		c.RefreshLimitPerAddress = RateLimit{Max: 300, Window: time.Minute}
+	}
+	if c.RefreshLimitPerSession == (RateLimit{}) {
+		c.RefreshLimitPerSession = RateLimit{Max: 30, Window: time.Minute}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -142,6 +159,11 @@ func (c Config) Validate() error {
 	}
 	if c.ServiceTokenTTL < time.Minute || c.ServiceTokenTTL > maxAccessTokenTTL {
 		errs = append(errs, fmt.Errorf("service token TTL %v: want 1 to 15 minutes", c.ServiceTokenTTL))
+	}
+	for name, l := range map[string]RateLimit{"address": c.RefreshLimitPerAddress, "session": c.RefreshLimitPerSession} {
+		if l.Max < 1 || l.Window < time.Second || l.Window > time.Hour {
+			errs = append(errs, fmt.Errorf("refresh limit per %s %d per %v: want at least 1 call per 1 second to 1 hour", name, l.Max, l.Window))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("session config: %w", err)
@@ -201,12 +223,14 @@ func (s *Service) Mount(mux *http.ServeMux) {
 
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
-	return []projections.Projector{s.sessionPoliciesProjector(), s.userRevocationsProjector()}
+	return []projections.Projector{
+		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(), s.tenantSuspensionsProjector(),
+	}
 }
 
-// Run keeps the signing keys rotated and prunes ended sessions, every
-// Config.KeyCheckInterval, until ctx ends. A failed pass is logged and
-// retried at the next tick.
+// Run keeps the signing keys rotated and prunes ended sessions and
+// finished refresh limit windows, every Config.KeyCheckInterval, until ctx
+// ends. A failed pass is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.KeyCheckInterval)
 	defer t.Stop()
@@ -216,6 +240,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if err := s.prune(ctx); err != nil && ctx.Err() == nil {
 			s.deps.Logger.WarnContext(ctx, "pruning ended sessions failed; retrying at the next tick", "err", err)
+		}
+		if err := s.pruneRefreshLimits(ctx); err != nil && ctx.Err() == nil {
+			s.deps.Logger.WarnContext(ctx, "pruning refresh limit counters failed; retrying at the next tick", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -68,9 +68,25 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 	}, nil
 }
 
-// client describes who is calling.
+// requireActiveTenant refuses a tenant that session knows to be suspended
+// with refusal; a tenant it has not projected counts as active.
+func requireActiveTenant(ctx context.Context, q *store.Queries, tenantID uuid.UUID, refusal error) error {
+	suspended, err := q.GetTenantSuspended(ctx, tenantID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read status of tenant %s: %w", tenantID, err)
+	case suspended:
+		return refusal
+	}
+	return nil
+}
+
+// client describes who is calling: its address, the network rate limits
+// count it by (clientip.Network) and its user agent.
 type client struct {
-	ip, userAgent string
+	ip, network, userAgent string
 }
 
 // login runs the login flow: risk's permission first, then identity's
@@ -126,6 +142,12 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 	)
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		// Identity refuses a suspended tenant's logins too, once it has
+		// projected the suspension; whichever service learns of it first
+		// stops them.
+		if err := requireActiveTenant(ctx, q, tenantID, ErrInvalidCredentials); err != nil {
+			return err
+		}
 		pol, err = s.policy(ctx, q, tenantID)
 		if err != nil {
 			return err
@@ -177,12 +199,17 @@ func (s *Service) tokens(ctx context.Context, row store.Session, roles []string,
 	}, nil
 }
 
-// refresh exchanges a refresh token for its successor. Everything is
-// decided under the session's row lock, so concurrent refreshes of one
-// token are serialised: the first rotates, the others (within the grace
-// window) get the same successor, and one presented later revokes the
-// session.
-func (s *Service) refresh(ctx context.Context, token string) (*sessionv1.RefreshResponse, error) {
+// refresh exchanges a refresh token for its successor. Every call counts
+// against the client's address limit first, a token that names no session
+// included (guessing tokens is the attack it stops), then against the
+// limit of the token's session. Everything else is decided under the
+// session's row lock, so concurrent refreshes of one token are serialised:
+// the first rotates, the others (within the grace window) get the same
+// successor, and one presented later revokes the session.
+func (s *Service) refresh(ctx context.Context, token string, c client) (*sessionv1.RefreshResponse, error) {
+	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerAddress, limitAddress, c.network); err != nil {
+		return nil, err
+	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != refreshTokenSize {
 		return nil, ErrInvalidRefreshToken
@@ -195,6 +222,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*sessionv1.Refresh
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read refresh token: %w", err)
+	}
+	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerSession, limitSession, tok.SessionID.String()); err != nil {
+		return nil, err
 	}
 	sess, err := q.GetSession(ctx, store.GetSessionParams{ID: tok.SessionID, TenantID: tok.TenantID})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -229,6 +259,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*sessionv1.Refresh
 		now := s.now()
 		if ended(sess, now) {
 			return ErrSessionEnded
+		}
+		if err := requireActiveTenant(ctx, q, sess.TenantID, ErrSessionEnded); err != nil {
+			return err
 		}
 		if tok, err = q.LockRefreshToken(ctx, hash); err != nil {
 			return fmt.Errorf("lock refresh token of session %s: %w", sess.ID, err)

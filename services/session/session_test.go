@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -150,11 +151,21 @@ func (e *env) jwks(t testing.TB) session.JWKS {
 	require.NoError(t, err)
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Equal(t, "max-age=60", res.Header.Get("Cache-Control"))
+	assert.LessOrEqual(t, cacheMaxAge(t, res.Header), 60, "never cached past the 60s a new key waits before it signs")
 	assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
 	var set session.JWKS
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&set))
 	return set
+}
+
+// cacheMaxAge returns the max-age of a JWKS response, which must be
+// "public, max-age=N".
+func cacheMaxAge(t testing.TB, h http.Header) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscanf(h.Get("Cache-Control"), "public, max-age=%d", &n)
+	require.NoError(t, err, "Cache-Control %q", h.Get("Cache-Control"))
+	return n
 }
 
 func kids(set session.JWKS) []string {
@@ -347,28 +358,94 @@ func TestLoginFollowsTheTenantsSessionPolicy(t *testing.T) {
 	assert.WithinDuration(t, time.Now().Add(2*time.Hour), res.GetTokens().GetRefreshTokenExpireTime().AsTime(), time.Minute)
 }
 
-// A suspended tenant's users cannot log in: identity answers as for a
-// wrong password, so the login says nothing of the tenant.
-func TestLoginInASuspendedTenant(t *testing.T) {
+// TestSuspendedTenant suspends a tenant through the operator's
+// SuspendTenant, end to end: its users can no longer log in (the answer
+// reads as a wrong password, so it says nothing of the tenant) or register,
+// their sessions are revoked, so refreshes fail and verifiers refuse their
+// access tokens, while another tenant is untouched. Reactivation lets
+// users log in again; the revoked sessions stay revoked.
+func TestSuspendedTenant(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant, other := e.newTenant(t), e.newTenant(t)
+	userID := e.register(t, tenant, "alice@example.com")
+	e.register(t, other, "alice@example.com")
+	live := e.mustLogin(t, tenant, "alice@example.com")
+	bystander := e.mustLogin(t, other, "alice@example.com")
+	_, wrong := e.login(t.Context(), tenant, "alice@example.com", "wrong password, long enough")
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
+	as := func(login *sessionv1.LoginResponse) sessionv1connect.SessionServiceClient {
+		return sessionv1connect.NewSessionServiceClient(e.HTTP, e.URL, servicestest.Bearer(login.GetTokens().GetAccessToken()))
+	}
+	listOwn := func(login *sessionv1.LoginResponse) error {
+		_, err := as(login).ListSessions(t.Context(), connect.NewRequest(&sessionv1.ListSessionsRequest{
+			TenantId: login.GetSession().GetTenantId(), UserId: login.GetSession().GetUserId(),
+		}))
+		return err
+	}
+	require.NoError(t, listOwn(live))
+
+	_, err := e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tenant, Reason: "unpaid invoices"}))
+	require.NoError(t, err)
+	e.WaitTenant(t, tenant, "suspended")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", live.GetSession().GetId()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "session revokes the tenant's sessions")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, live.GetSession().GetId()))
+
+	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
+	_, err = e.identity.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenant, Email: "bob@example.com", Password: password,
+	}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "no registration in a suspended tenant")
+	_, err = e.refresh(t.Context(), live.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+	assert.Contains(t, err.Error(), "the session has ended")
+	require.Eventually(t, func() bool { return connect.CodeOf(listOwn(live)) == connect.CodeUnauthenticated },
+		10*time.Second, 20*time.Millisecond, "the revoked session's access token is refused")
+
+	require.NoError(t, listOwn(bystander), "another tenant's session is untouched")
+	_, err = e.refresh(t.Context(), bystander.GetTokens().GetRefreshToken())
+	require.NoError(t, err)
+
+	_, err = e.tenant.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tenant}))
+	require.NoError(t, err)
+	e.WaitTenant(t, tenant, "active")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1 AND NOT suspended", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	again := e.mustLogin(t, tenant, "alice@example.com")
+	assert.Equal(t, userID, again.GetSession().GetUserId())
+	_, err = e.refresh(t.Context(), again.GetTokens().GetRefreshToken())
+	require.NoError(t, err)
+	_, err = e.refresh(t.Context(), live.GetTokens().GetRefreshToken())
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "a session the suspension revoked stays revoked")
+}
+
+// TestRefreshRefusedWhileSessionKnowsTheTenantSuspended checks session's
+// own guard: with the suspension projected into tenant_statuses, Refresh
+// refuses a session that no revocation reached (as one opened in the
+// moment between the suspension and its projection would be).
+func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	t.Parallel()
 	e := start(t, servicestest.Options{})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
-	_, wrong := e.login(t.Context(), tenant, "alice@example.com", "wrong password, long enough")
-	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(wrong))
-	setStatus := func(status tenantv1.TenantStatus, projected string) {
-		_, err := e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tenant, Status: &status}))
-		require.NoError(t, err)
-		e.WaitTenant(t, tenant, projected)
-	}
+	login := e.mustLogin(t, tenant, "alice@example.com")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1 AND NOT suspended", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err := e.pool.Exec(t.Context(), "UPDATE tenant_statuses SET suspended = true WHERE tenant_id = $1", tenant)
+	require.NoError(t, err)
 
-	setStatus(tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, "suspended")
-	_, err := e.login(t.Context(), tenant, "alice@example.com", password)
+	_, err = e.refresh(t.Context(), login.GetTokens().GetRefreshToken())
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
-	assert.Equal(t, wrong.Error(), err.Error(), "reads as a wrong password")
-
-	setStatus(tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, "active")
-	e.mustLogin(t, tenant, "alice@example.com")
+	assert.Contains(t, err.Error(), "the session has ended")
+	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "identity still knows the tenant active; session refuses")
+	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE tenant_id = $1", tenant), "no session opened")
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
@@ -621,4 +698,129 @@ func TestLockoutUnderParallelWrongPasswords(t *testing.T) {
 	var ce2 *connect.Error
 	require.ErrorAs(t, err2, &ce2)
 	assert.Equal(t, ce.Message(), ce2.Message())
+}
+
+// refreshFrom refreshes as the client at ip (loopback must be a trusted
+// proxy).
+func (e *env) refreshFrom(ctx context.Context, ip, token string) (*sessionv1.RefreshResponse, error) {
+	req := connect.NewRequest(&sessionv1.RefreshRequest{RefreshToken: token})
+	req.Header().Set("X-Forwarded-For", ip)
+	res, err := e.session.Refresh(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+// requireLimited checks a refresh refused by a rate limit: ResourceExhausted
+// with message, and when to retry.
+func requireLimited(t *testing.T, err error, message string) {
+	t.Helper()
+	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "%v", err)
+	var ce *connect.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, message, ce.Message())
+	assert.Equal(t, "60", ce.Meta().Get("Retry-After"), "the window started with the first call, at the test clock's now")
+	require.Len(t, ce.Details(), 1)
+	assert.Equal(t, "google.rpc.RetryInfo", ce.Details()[0].Type())
+}
+
+func TestRefreshIsRateLimited(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{
+		Now:                    clk.Now,
+		TrustedProxies:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
+		RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
+	}})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	ctx := t.Context()
+
+	t.Run("per address, unknown tokens included", func(t *testing.T) {
+		login := e.mustLogin(t, tenant, "alice@example.com")
+		sid := login.GetSession().GetId()
+		for i := range 5 {
+			unknown := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
+			_, err := e.refreshFrom(ctx, "198.51.100.1", unknown)
+			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", i)
+		}
+		// The guesser's address is spent: even a valid token is refused,
+		// and nothing is written.
+		_, err := e.refreshFrom(ctx, "198.51.100.1", login.GetTokens().GetRefreshToken())
+		requireLimited(t, err, "too many refresh attempts from this address; retry later")
+		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", sid))
+		// An IPv6 client counts by its /64.
+		for i := range 5 {
+			_, err := e.refreshFrom(ctx, fmt.Sprintf("2001:db8:1:2::%x", i+1), "not-a-token")
+			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+		}
+		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", login.GetTokens().GetRefreshToken())
+		requireLimited(t, err, "too many refresh attempts from this address; retry later")
+
+		res, err := e.refreshFrom(ctx, "198.51.100.2", login.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "another address is not limited")
+		clk.Advance(time.Minute)
+		_, err = e.refreshFrom(ctx, "198.51.100.1", res.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "the next window lets the address in again")
+	})
+
+	t.Run("per session", func(t *testing.T) {
+		login := e.mustLogin(t, tenant, "alice@example.com")
+		other := e.mustLogin(t, tenant, "alice@example.com")
+		token := login.GetTokens().GetRefreshToken()
+		for i := range 3 {
+			res, err := e.refreshFrom(ctx, fmt.Sprintf("203.0.113.%d", i+1), token)
+			require.NoError(t, err, "refresh %d", i)
+			token = res.GetTokens().GetRefreshToken()
+		}
+		_, err := e.refreshFrom(ctx, "203.0.113.10", token)
+		requireLimited(t, err, "too many refreshes of this session; retry later")
+		_, err = e.refreshFrom(ctx, "203.0.113.11", other.GetTokens().GetRefreshToken())
+		require.NoError(t, err, "another session of the same user is not limited")
+
+		clk.Advance(time.Minute)
+		_, err = e.refreshFrom(ctx, "203.0.113.12", token)
+		require.NoError(t, err, "the refused call did not use the token: it still refreshes in the next window")
+	})
+}
+
+// TestJWKSIsServedFromMemory takes the session database away: the JWKS is
+// still served, unchanged, because it comes from the keys in memory, with
+// a max-age that shrinks as they age; once they are due for a reload
+// (KeyCheckInterval, 30s) and the database cannot be read, it is 503, not
+// stale keys.
+func TestJWKSIsServedFromMemory(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := start(t, servicestest.Options{Session: session.Config{Now: clk.Now}})
+	get := func() *http.Response {
+		res, err := http.Get(e.URL + session.JWKSPath)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = res.Body.Close() })
+		return res
+	}
+	want := kids(e.jwks(t))
+	require.Len(t, want, 1)
+
+	prov := e.PG.Provisioner()
+	require.NoError(t, prov.BlockConnections(t.Context(), "session"))
+	t.Cleanup(func() { _ = prov.AllowConnections(context.WithoutCancel(t.Context()), "session") })
+	for range 20 {
+		assert.Equal(t, want, kids(e.jwks(t)), "served with the database unreachable")
+	}
+	clk.Advance(10 * time.Second)
+	res := get()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, 50, cacheMaxAge(t, res.Header), "cached no longer than the keys' load plus 60s")
+
+	clk.Advance(20 * time.Second)
+	res = get()
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "keys due for a reload are not served stale")
+	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+
+	require.NoError(t, prov.AllowConnections(t.Context(), "session"))
+	require.Eventually(t, func() bool { return get().StatusCode == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, want, kids(e.jwks(t)))
 }

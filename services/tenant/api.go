@@ -62,6 +62,24 @@ func (a *api) UpdateTenant(ctx context.Context, req *connect.Request[tenantv1.Up
 	return connect.NewResponse(&tenantv1.UpdateTenantResponse{Tenant: t}), nil
 }
 
+func (a *api) SuspendTenant(ctx context.Context, req *connect.Request[tenantv1.SuspendTenantRequest]) (*connect.Response[tenantv1.SuspendTenantResponse], error) {
+	t, err := a.s.suspendTenant(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "tenant suspended", "tenant_id", t.GetId(), "version", t.GetVersion())
+	return connect.NewResponse(&tenantv1.SuspendTenantResponse{Tenant: t}), nil
+}
+
+func (a *api) ReactivateTenant(ctx context.Context, req *connect.Request[tenantv1.ReactivateTenantRequest]) (*connect.Response[tenantv1.ReactivateTenantResponse], error) {
+	t, err := a.s.reactivateTenant(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	a.s.deps.Logger.InfoContext(ctx, "tenant reactivated", "tenant_id", t.GetId(), "version", t.GetVersion())
+	return connect.NewResponse(&tenantv1.ReactivateTenantResponse{Tenant: t}), nil
+}
+
 func (a *api) UpdatePasswordPolicy(ctx context.Context, req *connect.Request[tenantv1.UpdatePasswordPolicyRequest]) (*connect.Response[tenantv1.UpdatePasswordPolicyResponse], error) {
 	t, err := a.s.updatePasswordPolicy(ctx, req.Msg)
 	if err != nil {
@@ -139,13 +157,16 @@ func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error
 	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 }
 
-// Policies says who may call each procedure: the platform operator creates
-// and lists tenants (across tenants); the users of a tenant read it; its
-// admins change it; services check passwords against its policy.
+// Policies says who may call each procedure: the platform operator creates,
+// lists, suspends and reactivates tenants (across tenants); the users of a
+// tenant read it; its admins change its name and configuration; services
+// check passwords against its policy.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
 		tenantv1connect.TenantServiceCreateTenantProcedure:         auth.Operator,
 		tenantv1connect.TenantServiceListTenantsProcedure:          auth.Operator,
+		tenantv1connect.TenantServiceSuspendTenantProcedure:        auth.Operator,
+		tenantv1connect.TenantServiceReactivateTenantProcedure:     auth.Operator,
 		tenantv1connect.TenantServiceGetTenantProcedure:            auth.Tenant,
 		tenantv1connect.TenantServiceGetTenantBySlugProcedure:      auth.Tenant, // scoped in the handler: the request names no tenant id
 		tenantv1connect.TenantServiceCheckPasswordProcedure:        auth.Tenant.OrService(),

@@ -13,15 +13,26 @@
 // command, and its event carries the whole new policy, so projectors in
 // other services upsert it guarded by the tenant's version.
 //
+// A tenant's status is the platform operator's: SuspendTenant and
+// ReactivateTenant take the operator token, and an UpdateTenant (a tenant
+// admin's) that sets the status is PermissionDenied.
+//
 // Domains: AddDomain stores a domain pending, in IDNA ASCII form and lower
 // case, with the SHA-256 of a random verification token that only the
-// response carries; VerifyDomain with that token verifies it. Several
-// tenants may have the same domain pending, so adding a domain first
-// squats nothing; only one tenant can verify it.
+// response carries. The tenant publishes the token as a TXT record of
+// _authms-challenge.<domain>; VerifyDomain looks it up (through the system
+// resolver, or Config.DNSServer) and verifies the domain when a record
+// hashes to the stored SHA-256. The lookup runs before the command's
+// transaction, so no lock waits on DNS. Several tenants may have the same
+// domain pending, so adding a domain first squats nothing; only one
+// tenant can verify it. Config.InsecureSkipDomainCheck (authms dev
+// without AUTHMS_DNS_SERVER) verifies without DNS and logs a warning.
 //
 // Published (stream TENANT, subjects tenant.tenant.<event>):
 //   - tenant.tenant.created (tenantv1.TenantCreated, with the default policies)
-//   - tenant.tenant.updated (tenantv1.TenantUpdated)
+//   - tenant.tenant.updated (tenantv1.TenantUpdated: the display name)
+//   - tenant.tenant.suspended, reactivated (tenantv1.TenantSuspended,
+//     TenantReactivated)
 //   - tenant.tenant.password_policy_changed (tenantv1.PasswordPolicyChanged)
 //   - tenant.tenant.mfa_policy_changed (tenantv1.MfaPolicyChanged)
 //   - tenant.tenant.session_policy_changed (tenantv1.SessionPolicyChanged)
@@ -32,7 +43,7 @@
 //
 // Consumed: nothing.
 //
-// The API is not authenticated yet: the JWT interceptor (a later step)
-// will require the platform or tenant admin role, or a service identity
-// for the reads and CheckPassword (see schemas/authms/tenant/v1).
+// Who may call what is [Service.Policies]: the operator creates, lists,
+// suspends and reactivates tenants; a tenant's admins change the rest;
+// its users read it; services also check passwords.
 package tenant

@@ -1,10 +1,14 @@
 package tenant
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -66,4 +70,68 @@ func newVerificationToken() (token string, hash []byte, err error) {
 func tokenMatches(token string, hash []byte) bool {
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], hash) == 1
+}
+
+// challengeLabel is the label under which a tenant publishes a domain's
+// verification token as a TXT record: _authms-challenge.<domain>.
+const challengeLabel = "_authms-challenge"
+
+// ChallengeError reports a domain whose ownership VerifyDomain could not
+// prove: no TXT record at Record holds its token, or (Lookup set) the DNS
+// lookup failed.
+type ChallengeError struct {
+	// Record is the name looked up, "_authms-challenge.<domain>".
+	Record string
+	// Lookup is the resolver's error; nil when the lookup answered without
+	// the token.
+	Lookup error
+}
+
+func (e *ChallengeError) Error() string {
+	if e.Lookup != nil {
+		return fmt.Sprintf("could not look up the TXT records of %s; retry later", e.Record)
+	}
+	return fmt.Sprintf("no TXT record of %s holds the domain's verification token: publish the token AddDomain returned there, then verify again", e.Record)
+}
+
+func (e *ChallengeError) Unwrap() error { return e.Lookup }
+
+// newResolver returns the system resolver, or one that asks only server
+// ("host:port", UDP with the usual fallback to TCP) when it is set.
+func newResolver(server string) *net.Resolver {
+	if server == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
+}
+
+// proveDomain checks that one of the TXT records of
+// _authms-challenge.<domain> is the token that hashes to hash: whoever
+// can publish it controls the domain's DNS. A domain with no such record
+// (NXDOMAIN, no TXT records, other values) is a *ChallengeError; so is a
+// failed lookup, with Lookup set. With Config.InsecureSkipDomainCheck it
+// checks nothing and logs a warning.
+func (s *Service) proveDomain(ctx context.Context, domain string, hash []byte) error {
+	record := challengeLabel + "." + domain
+	if s.cfg.InsecureSkipDomainCheck {
+		s.deps.Logger.WarnContext(ctx, "domain verified without a DNS check (InsecureSkipDomainCheck: development only)", "domain", domain)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DNSTimeout)
+	defer cancel()
+	// The trailing dot makes the name absolute: no search domain applies.
+	values, err := s.resolver.LookupTXT(ctx, record+".")
+	var dnsErr *net.DNSError
+	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return &ChallengeError{Record: record, Lookup: err}
+	}
+	for _, v := range values {
+		if tokenMatches(strings.TrimSpace(v), hash) {
+			return nil
+		}
+	}
+	return &ChallengeError{Record: record}
 }

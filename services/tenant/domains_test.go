@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/services/tenant"
 )
 
 func (e *env) addDomain(t *testing.T, tenantID, domain string) *tenantv1.AddDomainResponse {
@@ -20,9 +21,9 @@ func (e *env) addDomain(t *testing.T, tenantID, domain string) *tenantv1.AddDoma
 	return res.Msg
 }
 
-func (e *env) verifyDomain(tenantID, domain, token string, t *testing.T) (*tenantv1.VerifyDomainResponse, error) {
+func (e *env) verifyDomain(t *testing.T, tenantID, domain string) (*tenantv1.VerifyDomainResponse, error) {
 	res, err := e.tenant.VerifyDomain(t.Context(), connect.NewRequest(&tenantv1.VerifyDomainRequest{
-		TenantId: tenantID, Domain: domain, VerificationToken: token,
+		TenantId: tenantID, Domain: domain,
 	}))
 	if err != nil {
 		return nil, err
@@ -52,18 +53,31 @@ func TestDomains(t *testing.T) {
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM events WHERE position(convert_to($1, 'UTF8') in data) > 0", added.GetVerificationToken()),
 			"the token itself is never in an event")
 
-		_, err := e.verifyDomain(tn.GetId(), "bücher.example", "authms-domain-verification=wrong", t)
-		requireInvalid(t, err, "verification_token")
+		const record = "_authms-challenge.xn--bcher-kva.example"
+		notProven := "failed_precondition: no TXT record of " + record + " holds the domain's verification token: " +
+			"publish the token AddDomain returned there, then verify again"
+		_, err := e.verifyDomain(t, tn.GetId(), "bücher.example")
+		require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "no record yet (NXDOMAIN)")
+		assert.Equal(t, notProven, err.Error())
+		e.dns.publish(record, "v=spf1 -all", "authms-domain-verification=not-this-one")
+		_, err = e.verifyDomain(t, tn.GetId(), "bücher.example")
+		require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "records, none of them the token")
+		assert.Equal(t, notProven, err.Error())
 		other := e.create(t)
-		_, err = e.verifyDomain(other.GetId(), "bücher.example", added.GetVerificationToken(), t)
-		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another tenant's token does not verify it")
+		_, err = e.verifyDomain(t, other.GetId(), "bücher.example")
+		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "a tenant without the domain")
+		assert.Equal(t, []string{"created", "domain_added"}, e.storedEvents(t, tn.GetId()), "a failed verification writes nothing")
 
-		verified, err := e.verifyDomain(tn.GetId(), "XN--BCHER-KVA.example", added.GetVerificationToken(), t)
-		require.NoError(t, err, "the A-label form names the same domain")
+		e.dns.publish(record, added.GetVerificationToken())
+		verified, err := e.verifyDomain(t, tn.GetId(), "XN--BCHER-KVA.example")
+		require.NoError(t, err, "the token is published; the A-label form names the same domain")
 		assert.Equal(t, tenantv1.DomainStatus_DOMAIN_STATUS_VERIFIED, verified.GetDomain().GetStatus())
 		assert.NotNil(t, verified.GetDomain().GetVerifyTime())
 		assert.Equal(t, int64(3), verified.GetTenant().GetVersion())
-		again, err := e.verifyDomain(tn.GetId(), "bücher.example", added.GetVerificationToken(), t)
+		var verifiedEv tenantv1.DomainVerified
+		published(t, e.JS, tn.GetId(), 3, &verifiedEv)
+		assert.Equal(t, "xn--bcher-kva.example", verifiedEv.GetDomain())
+		again, err := e.verifyDomain(t, tn.GetId(), "bücher.example")
 		require.NoError(t, err)
 		assert.Equal(t, int64(3), again.GetTenant().GetVersion(), "verifying twice is a no-op")
 
@@ -94,10 +108,14 @@ func TestDomains(t *testing.T) {
 		a, b := e.create(t), e.create(t)
 		addedA := e.addDomain(t, a.GetId(), "shared.example")
 		addedB := e.addDomain(t, b.GetId(), "shared.example") // pending twice: nobody squats it
-		_, err := e.verifyDomain(a.GetId(), "shared.example", addedA.GetVerificationToken(), t)
+		e.dns.publish("_authms-challenge.shared.example", addedA.GetVerificationToken())
+		_, err := e.verifyDomain(t, b.GetId(), "shared.example")
+		assert.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "A's token does not verify B's claim")
+		_, err = e.verifyDomain(t, a.GetId(), "shared.example")
 		require.NoError(t, err)
 
-		_, err = e.verifyDomain(b.GetId(), "shared.example", addedB.GetVerificationToken(), t)
+		e.dns.publish("_authms-challenge.shared.example", addedB.GetVerificationToken())
+		_, err = e.verifyDomain(t, b.GetId(), "shared.example")
 		assert.Equal(t, connect.CodeAlreadyExists, connect.CodeOf(err))
 		c := e.create(t)
 		_, err = e.tenant.AddDomain(t.Context(), connect.NewRequest(&tenantv1.AddDomainRequest{TenantId: c.GetId(), Domain: "SHARED.example"}))
@@ -105,9 +123,20 @@ func TestDomains(t *testing.T) {
 
 		_, err = e.tenant.RemoveDomain(t.Context(), connect.NewRequest(&tenantv1.RemoveDomainRequest{TenantId: a.GetId(), Domain: "shared.example"}))
 		require.NoError(t, err)
-		verified, err := e.verifyDomain(b.GetId(), "shared.example", addedB.GetVerificationToken(), t)
+		verified, err := e.verifyDomain(t, b.GetId(), "shared.example")
 		require.NoError(t, err, "free again once the owner removed it")
 		assert.Equal(t, tenantv1.DomainStatus_DOMAIN_STATUS_VERIFIED, verified.GetDomain().GetStatus())
+	})
+
+	t.Run("a failing DNS lookup is Unavailable", func(t *testing.T) {
+		t.Parallel()
+		tn := e.create(t)
+		e.addDomain(t, tn.GetId(), "broken.example")
+		e.dns.fail("_authms-challenge.broken.example")
+		_, err := e.verifyDomain(t, tn.GetId(), "broken.example")
+		require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err))
+		assert.Equal(t, "unavailable: could not look up the TXT records of _authms-challenge.broken.example; retry later", err.Error())
+		assert.Equal(t, tenantv1.DomainStatus_DOMAIN_STATUS_PENDING, e.get(t, tn.GetId()).GetDomains()[0].GetStatus())
 	})
 
 	t.Run("invalid domains write nothing", func(t *testing.T) {
@@ -123,6 +152,19 @@ func TestDomains(t *testing.T) {
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM domains WHERE tenant_id = $1", tn.GetId()))
 		assert.Equal(t, []string{"created"}, e.storedEvents(t, tn.GetId()))
 	})
+}
+
+// TestDomainsWithoutDNSCheck runs the service as authms dev does without
+// AUTHMS_DNS_SERVER: VerifyDomain verifies without asking DNS (the zone
+// holds no record).
+func TestDomainsWithoutDNSCheck(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, startZone(t), tenant.Config{InsecureSkipDomainCheck: true})
+	tn := e.create(t)
+	e.addDomain(t, tn.GetId(), "dev.example")
+	verified, err := e.verifyDomain(t, tn.GetId(), "dev.example")
+	require.NoError(t, err)
+	assert.Equal(t, tenantv1.DomainStatus_DOMAIN_STATUS_VERIFIED, verified.GetDomain().GetStatus())
 }
 
 func TestCheckPassword(t *testing.T) {

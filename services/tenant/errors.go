@@ -23,13 +23,22 @@ var (
 	ErrDomainExists = errors.New("the tenant already has this domain")
 	// ErrDomainTaken reports a domain another tenant has verified.
 	ErrDomainTaken = errors.New("another tenant has verified this domain")
+	// ErrStatusOperatorOnly reports an UpdateTenant that sets the status,
+	// which only the platform operator changes.
+	ErrStatusOperatorOnly = errors.New("a tenant's status is changed by the platform operator only (SuspendTenant, ReactivateTenant); UpdateTenant changes the display name")
 )
 
 // connectError maps every error the API returns to a Connect error: domain
 // errors to their codes, anything else through rpc.Error, which logs it
 // and keeps internals out of the response.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
+	var challenge *ChallengeError
 	switch {
+	case errors.As(err, &challenge) && challenge.Lookup != nil:
+		logger.WarnContext(ctx, "DNS lookup for a domain verification failed", "procedure", procedure, "record", challenge.Record, "err", challenge.Lookup)
+		return connect.NewError(connect.CodeUnavailable, errors.New(challenge.Error()))
+	case errors.As(err, &challenge):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New(challenge.Error()))
 	case errors.Is(err, ErrTenantNotFound):
 		return connect.NewError(connect.CodeNotFound, ErrTenantNotFound)
 	case errors.Is(err, ErrDomainNotFound):
@@ -40,6 +49,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeAlreadyExists, ErrDomainExists)
 	case errors.Is(err, ErrDomainTaken):
 		return connect.NewError(connect.CodeAlreadyExists, ErrDomainTaken)
+	case errors.Is(err, ErrStatusOperatorOnly):
+		return connect.NewError(connect.CodePermissionDenied, ErrStatusOperatorOnly)
 	}
 	return rpc.Error(ctx, logger, procedure, err)
 }

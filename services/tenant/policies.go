@@ -51,13 +51,6 @@ func newTenantRow(p store.InsertTenantParams) store.InsertTenantParams {
 	return p
 }
 
-func statusToStore(s tenantv1.TenantStatus) string {
-	if s == tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED {
-		return statusSuspended
-	}
-	return statusActive
-}
-
 func statusFromStore(s string) tenantv1.TenantStatus {
 	switch s {
 	case statusActive:

@@ -3,7 +3,10 @@ package tenant
 import (
 	"context"
 	"embed"
+	"errors"
+	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"time"
 
@@ -30,26 +33,78 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// Config tunes the tenant service. Zero fields take their defaults.
+type Config struct {
+	// DNSServer is the address ("host:port") of the DNS server VerifyDomain
+	// asks for a domain's TXT records; empty: the system resolver.
+	DNSServer string
+	// DNSTimeout bounds VerifyDomain's DNS lookup (default 5 seconds).
+	DNSTimeout time.Duration
+	// InsecureSkipDomainCheck makes VerifyDomain verify a pending domain
+	// without looking at DNS, so whoever adds a domain owns it. It is for
+	// authms dev, where a developer has no DNS zone to publish the record
+	// in; the service warns at start and logs every such verification at
+	// warn level.
+	InsecureSkipDomainCheck bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.DNSTimeout == 0 {
+		c.DNSTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+			errs = append(errs, fmt.Errorf("DNS server %q: want host:port", c.DNSServer))
+		}
+	}
+	if c.DNSTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DNS timeout %v: want positive", c.DNSTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tenant config: %w", err)
+	}
+	return nil
+}
+
 // Service is the tenant service.
 type Service struct {
 	deps     platform.Deps
+	cfg      Config
 	events   *events.Store
 	breached *breached.List
+	resolver *net.Resolver
 	now      func() time.Time
 }
 
 var _ platform.Service = (*Service)(nil)
 
-// New builds the service from its dependencies.
-func New(d platform.Deps) (*Service, error) {
+// New builds the service from its dependencies with the default Config.
+func New(d platform.Deps) (*Service, error) { return NewWithConfig(d, Config{}) }
+
+// NewWithConfig builds the service from its dependencies and cfg (zero
+// fields take their defaults).
+func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	list, err := breached.Load()
 	if err != nil {
 		return nil, err
 	}
-	return &Service{deps: d, events: events.NewStore(Name), breached: list, now: time.Now}, nil
+	if cfg.InsecureSkipDomainCheck {
+		d.Logger.Warn("VerifyDomain verifies domains without checking their DNS TXT record (development only)")
+	}
+	cfg = cfg.withDefaults()
+	return &Service{deps: d, cfg: cfg, events: events.NewStore(Name), breached: list, resolver: newResolver(cfg.DNSServer), now: time.Now}, nil
 }
 
 // Name returns "tenant".

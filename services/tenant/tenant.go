@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -30,6 +31,8 @@ const aggregateTenant = "tenant"
 const (
 	eventCreated               = "created"
 	eventUpdated               = "updated"
+	eventSuspended             = "suspended"
+	eventReactivated           = "reactivated"
 	eventPasswordPolicyChanged = "password_policy_changed"
 	eventMfaPolicyChanged      = "mfa_policy_changed"
 	eventSessionPolicyChanged  = "session_policy_changed"
@@ -189,42 +192,83 @@ func wrote(what string, id uuid.UUID, n int64, err error) error {
 	return nil
 }
 
-// updateTenant changes the display name and/or the status.
+// updateTenant changes the display name. The status is not a tenant
+// admin's to change (see suspendTenant): a request that sets it is refused
+// before anything is read.
 func (s *Service) updateTenant(ctx context.Context, req *tenantv1.UpdateTenantRequest) (*tenantv1.Tenant, error) {
 	id, err := parseTenantID(req.GetTenantId())
 	if err != nil {
 		return nil, err
 	}
-	if req.DisplayName == nil && req.Status == nil {
-		return nil, &rpc.InvalidFieldError{Field: "display_name", Rule: "update_tenant.fields", Message: "set display_name, status or both"}
+	if req.Status != nil {
+		return nil, ErrStatusOperatorOnly
 	}
-	var name string
-	if req.DisplayName != nil {
-		if name, err = displayName(req.GetDisplayName()); err != nil {
-			return nil, err
-		}
+	if req.DisplayName == nil {
+		return nil, &rpc.InvalidFieldError{Field: "display_name", Rule: "update_tenant.fields", Message: "set display_name: it is all UpdateTenant changes"}
+	}
+	name, err := displayName(req.GetDisplayName())
+	if err != nil {
+		return nil, err
 	}
 	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, _ time.Time) (*events.Change, error) {
-			newName, newStatus := t.DisplayName, t.Status
-			if req.DisplayName != nil {
-				newName = name
-			}
-			if req.Status != nil {
-				newStatus = statusToStore(req.GetStatus())
-			}
-			if newName == t.DisplayName && newStatus == t.Status {
+			if name == t.DisplayName {
 				return nil, nil
 			}
-			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: newName, Status: newStatus})
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: name, Status: t.Status})
 			if err := wrote("update", id, n, err); err != nil {
 				return nil, err
 			}
 			return &events.Change{Name: eventUpdated, Payload: &tenantv1.TenantUpdated{
 				TenantId:       id.String(),
-				DisplayName:    newName,
-				Status:         statusFromStore(newStatus),
+				DisplayName:    name,
+				Status:         statusFromStore(t.Status),
 				PreviousStatus: statusFromStore(t.Status),
+			}}, nil
+		}})
+}
+
+// suspendTenant suspends an active tenant and records
+// tenant.tenant.suspended; a suspended tenant is left as it is.
+func (s *Service) suspendTenant(ctx context.Context, req *tenantv1.SuspendTenantRequest) (*tenantv1.Tenant, error) {
+	id, err := parseTenantID(req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(req.GetReason())
+	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
+		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, now time.Time) (*events.Change, error) {
+			if t.Status == statusSuspended {
+				return nil, nil
+			}
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: t.DisplayName, Status: statusSuspended})
+			if err := wrote("suspend", id, n, err); err != nil {
+				return nil, err
+			}
+			return &events.Change{Name: eventSuspended, Payload: &tenantv1.TenantSuspended{
+				TenantId: id.String(), Reason: reason, SuspendTime: timestamppb.New(now),
+			}}, nil
+		}})
+}
+
+// reactivateTenant makes a suspended tenant active and records
+// tenant.tenant.reactivated; an active tenant is left as it is.
+func (s *Service) reactivateTenant(ctx context.Context, req *tenantv1.ReactivateTenantRequest) (*tenantv1.Tenant, error) {
+	id, err := parseTenantID(req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
+		decide: func(ctx context.Context, q *store.Queries, t store.Tenant, now time.Time) (*events.Change, error) {
+			if t.Status == statusActive {
+				return nil, nil
+			}
+			n, err := q.SetTenantInfo(ctx, store.SetTenantInfoParams{ID: id, DisplayName: t.DisplayName, Status: statusActive})
+			if err := wrote("reactivate", id, n, err); err != nil {
+				return nil, err
+			}
+			return &events.Change{Name: eventReactivated, Payload: &tenantv1.TenantReactivated{
+				TenantId: id.String(), ReactivateTime: timestamppb.New(now),
 			}}, nil
 		}})
 }
@@ -400,8 +444,12 @@ func (s *Service) addDomain(ctx context.Context, req *tenantv1.AddDomainRequest)
 	return &tenantv1.AddDomainResponse{Tenant: t, Domain: domainOf(t, name), VerificationToken: token}, nil
 }
 
-// verifyDomain verifies a pending domain whose token matches. Verifying a
-// verified domain again changes nothing.
+// verifyDomain verifies a pending domain once its DNS proves the tenant
+// controls it (proveDomain). The lookup runs before the command, so no
+// lock is held while DNS answers; the command then checks that the domain
+// still has the token the lookup proved (it may have been removed and
+// added again meanwhile). Verifying a verified domain again changes
+// nothing.
 func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRequest) (*tenantv1.VerifyDomainResponse, error) {
 	id, err := parseTenantID(req.GetTenantId())
 	if err != nil {
@@ -411,21 +459,26 @@ func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRe
 	if err != nil {
 		return nil, err
 	}
+	pending, err := findDomain(ctx, store.New(s.deps.Pool), id, name)
+	if err != nil {
+		return nil, err
+	}
+	if !pending.VerifiedAt.Valid {
+		if err := s.proveDomain(ctx, name, pending.VerificationTokenHash); err != nil {
+			return nil, err
+		}
+	}
 	t, err := s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, _ store.Tenant, now time.Time) (*events.Change, error) {
-			d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: id, Name: name})
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil, ErrDomainNotFound
-			}
+			d, err := findDomain(ctx, q, id, name)
 			if err != nil {
-				return nil, fmt.Errorf("get domain %s of tenant %s: %w", name, id, err)
-			}
-			if !tokenMatches(req.GetVerificationToken(), d.VerificationTokenHash) {
-				return nil, &rpc.InvalidFieldError{Field: "verification_token", Rule: "verification_token.match",
-					Message: "does not match the token AddDomain returned"}
+				return nil, err
 			}
 			if d.VerifiedAt.Valid {
 				return nil, nil
+			}
+			if !bytes.Equal(d.VerificationTokenHash, pending.VerificationTokenHash) {
+				return nil, &ChallengeError{Record: challengeLabel + "." + name}
 			}
 			n, err := q.SetDomainVerified(ctx, store.SetDomainVerifiedParams{TenantID: id, Name: name, VerifiedAt: timestamptz(now)})
 			if pg.IsUniqueViolation(err, uniqueVerifiedDomain) {
@@ -444,6 +497,18 @@ func (s *Service) verifyDomain(ctx context.Context, req *tenantv1.VerifyDomainRe
 	return &tenantv1.VerifyDomainResponse{Tenant: t, Domain: domainOf(t, name)}, nil
 }
 
+// findDomain returns the tenant's domain named name.
+func findDomain(ctx context.Context, q *store.Queries, tenantID uuid.UUID, name string) (store.Domain, error) {
+	d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: tenantID, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Domain{}, ErrDomainNotFound
+	}
+	if err != nil {
+		return store.Domain{}, fmt.Errorf("get domain %s of tenant %s: %w", name, tenantID, err)
+	}
+	return d, nil
+}
+
 // removeDomain removes a pending or verified domain.
 func (s *Service) removeDomain(ctx context.Context, req *tenantv1.RemoveDomainRequest) (*tenantv1.Tenant, error) {
 	id, err := parseTenantID(req.GetTenantId())
@@ -456,12 +521,9 @@ func (s *Service) removeDomain(ctx context.Context, req *tenantv1.RemoveDomainRe
 	}
 	return s.run(ctx, command{tenantID: id, expectedVersion: req.ExpectedVersion,
 		decide: func(ctx context.Context, q *store.Queries, _ store.Tenant, _ time.Time) (*events.Change, error) {
-			d, err := q.GetDomain(ctx, store.GetDomainParams{TenantID: id, Name: name})
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil, ErrDomainNotFound
-			}
+			d, err := findDomain(ctx, q, id, name)
 			if err != nil {
-				return nil, fmt.Errorf("get domain %s of tenant %s: %w", name, id, err)
+				return nil, err
 			}
 			n, err := q.DeleteDomain(ctx, store.DeleteDomainParams{TenantID: id, Name: name})
 			if err := wrote("remove domain", id, n, err); err != nil {

@@ -25,13 +25,16 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
+	"github.com/authms/authms/services/tenant"
 )
 
-// env runs the tenant service for one test.
+// env runs the tenant service for one test, with an in-process DNS
+// server for domain verification.
 type env struct {
 	*servicestest.Env
 	tenant tenantv1connect.TenantServiceClient
 	pool   *pgxpool.Pool
+	dns    *zone
 }
 
 // member returns a client that calls as a user (no role) of tenantID.
@@ -42,11 +45,18 @@ func (e *env) member(t *testing.T, tenantID string) tenantv1connect.TenantServic
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "tenant")
+	z := startZone(t)
+	return startWith(t, z, tenant.Config{DNSServer: z.addr})
+}
+
+func startWith(t *testing.T, z *zone, cfg tenant.Config) *env {
+	t.Helper()
+	e := servicestest.StartWith(t, servicestest.Options{Tenant: cfg}, "tenant")
 	return &env{
 		Env:    e,
 		tenant: tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin)),
 		pool:   e.Pool("tenant"),
+		dns:    z,
 	}
 }
 
@@ -202,7 +212,7 @@ func TestTenant(t *testing.T) {
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM tenants WHERE display_name = 'Other'"))
 	})
 
-	t.Run("update display name and status", func(t *testing.T) {
+	t.Run("update the display name", func(t *testing.T) {
 		t.Parallel()
 		tn := e.create(t)
 		res, err := e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{
@@ -211,38 +221,96 @@ func TestTenant(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "Acme Inc.", res.Msg.GetTenant().GetDisplayName())
 		assert.Equal(t, int64(2), res.Msg.GetTenant().GetVersion())
-
-		res, err = e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{
-			TenantId: tn.GetId(), Status: tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED.Enum(),
-		}))
-		require.NoError(t, err)
-		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, res.Msg.GetTenant().GetStatus())
-		assert.Equal(t, "Acme Inc.", res.Msg.GetTenant().GetDisplayName())
-		assert.Equal(t, int64(3), res.Msg.GetTenant().GetVersion())
 		assert.True(t, res.Msg.GetTenant().GetUpdateTime().AsTime().After(tn.GetCreateTime().AsTime()))
 
 		var updated tenantv1.TenantUpdated
-		published(t, e.JS, tn.GetId(), 3, &updated)
+		published(t, e.JS, tn.GetId(), 2, &updated)
 		assert.Empty(t, cmp.Diff(&tenantv1.TenantUpdated{
 			TenantId: tn.GetId(), DisplayName: "Acme Inc.",
-			Status: tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, PreviousStatus: tenantv1.TenantStatus_TENANT_STATUS_ACTIVE,
+			Status: tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, PreviousStatus: tenantv1.TenantStatus_TENANT_STATUS_ACTIVE,
 		}, &updated, protocmp.Transform()))
 
-		// The same values again change nothing and record nothing.
+		// The same name again changes nothing and records nothing.
 		res, err = e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{
-			TenantId: tn.GetId(), DisplayName: proto.String(" Acme Inc. "), Status: tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED.Enum(),
+			TenantId: tn.GetId(), DisplayName: proto.String(" Acme Inc. "),
 		}))
 		require.NoError(t, err)
-		assert.Equal(t, int64(3), res.Msg.GetTenant().GetVersion())
-		assert.Equal(t, []string{"created", "updated", "updated"}, e.storedEvents(t, tn.GetId()))
+		assert.Equal(t, int64(2), res.Msg.GetTenant().GetVersion())
+		assert.Equal(t, []string{"created", "updated"}, e.storedEvents(t, tn.GetId()))
 
 		_, err = e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{TenantId: tn.GetId()}))
 		requireInvalid(t, err, "display_name", "nothing to update")
 		_, err = e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{
-			TenantId: tn.GetId(), DisplayName: proto.String("New name"), ExpectedVersion: proto.Int64(2),
+			TenantId: tn.GetId(), DisplayName: proto.String("New name"), ExpectedVersion: proto.Int64(1),
 		}))
 		assert.Equal(t, connect.CodeAborted, connect.CodeOf(err), "a stale expected version")
 		assert.Equal(t, "Acme Inc.", e.get(t, tn.GetId()).GetDisplayName())
+	})
+
+	t.Run("a tenant admin cannot change the status", func(t *testing.T) {
+		t.Parallel()
+		tn := e.create(t)
+		for _, status := range []tenantv1.TenantStatus{tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE} {
+			_, err := e.tenant.UpdateTenant(t.Context(), connect.NewRequest(&tenantv1.UpdateTenantRequest{
+				TenantId: tn.GetId(), DisplayName: proto.String("Renamed"), Status: status.Enum(),
+			}))
+			require.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), status.String())
+			assert.Equal(t, "permission_denied: a tenant's status is changed by the platform operator only (SuspendTenant, ReactivateTenant); UpdateTenant changes the display name", err.Error())
+		}
+		admin := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.Token(t, tn.GetId(), uuid.NewString(), auth.RoleAdmin)))
+		_, err := admin.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tn.GetId()}))
+		assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "SuspendTenant is the operator's")
+		_, err = admin.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tn.GetId()}))
+		assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "ReactivateTenant is the operator's")
+		got := e.get(t, tn.GetId())
+		assert.Equal(t, "Acme Corp", got.GetDisplayName(), "nothing changed")
+		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, got.GetStatus())
+		assert.Equal(t, []string{"created"}, e.storedEvents(t, tn.GetId()))
+	})
+
+	t.Run("the operator suspends and reactivates", func(t *testing.T) {
+		t.Parallel()
+		tn := e.create(t)
+		res, err := e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{
+			TenantId: tn.GetId(), Reason: "  unpaid invoices ", ExpectedVersion: proto.Int64(1),
+		}))
+		require.NoError(t, err)
+		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, res.Msg.GetTenant().GetStatus())
+		assert.Equal(t, int64(2), res.Msg.GetTenant().GetVersion())
+		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, e.get(t, tn.GetId()).GetStatus())
+		var suspended tenantv1.TenantSuspended
+		ev := published(t, e.JS, tn.GetId(), 2, &suspended)
+		assert.Equal(t, "tenant.tenant.suspended.v1", ev.Type())
+		assert.Empty(t, cmp.Diff(&tenantv1.TenantSuspended{
+			TenantId: tn.GetId(), Reason: "unpaid invoices", SuspendTime: res.Msg.GetTenant().GetUpdateTime(),
+		}, &suspended, protocmp.Transform()))
+
+		res, err = e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tn.GetId()}))
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), res.Msg.GetTenant().GetVersion(), "suspending again changes nothing")
+		_, err = e.tenant.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{
+			TenantId: tn.GetId(), ExpectedVersion: proto.Int64(1),
+		}))
+		assert.Equal(t, connect.CodeAborted, connect.CodeOf(err), "a stale expected version")
+
+		re, err := e.tenant.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tn.GetId()}))
+		require.NoError(t, err)
+		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, re.Msg.GetTenant().GetStatus())
+		var reactivated tenantv1.TenantReactivated
+		published(t, e.JS, tn.GetId(), 3, &reactivated)
+		assert.Empty(t, cmp.Diff(&tenantv1.TenantReactivated{
+			TenantId: tn.GetId(), ReactivateTime: re.Msg.GetTenant().GetUpdateTime(),
+		}, &reactivated, protocmp.Transform()))
+		re, err = e.tenant.ReactivateTenant(t.Context(), connect.NewRequest(&tenantv1.ReactivateTenantRequest{TenantId: tn.GetId()}))
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), re.Msg.GetTenant().GetVersion(), "reactivating an active tenant changes nothing")
+		assert.Equal(t, []string{"created", "suspended", "reactivated"}, e.storedEvents(t, tn.GetId()))
+
+		_, err = e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tn.GetId(), Reason: strings.Repeat("x", 501)}))
+		requireInvalid(t, err, "reason")
+		_, err = e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: uuid.NewString()}))
+		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "an unknown tenant")
+		assert.Equal(t, tenantv1.TenantStatus_TENANT_STATUS_ACTIVE, e.get(t, tn.GetId()).GetStatus())
 	})
 
 	t.Run("an unknown tenant is NotFound", func(t *testing.T) {

@@ -97,6 +97,18 @@ func (r Resolver) ClientIP(remoteAddr string, h http.Header) (netip.Addr, error)
 	return client, nil
 }
 
+// Network returns what a rate limit counts a client by: an IPv4 address
+// itself, an IPv6 address by its /64, which one subscriber usually holds
+// whole (so rotating through it gains nothing). IPv4-mapped IPv6 addresses
+// count as IPv4; zones are dropped.
+func Network(a netip.Addr) string {
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // FromRequest is ClientIP for an HTTP request.
 func (r Resolver) FromRequest(req *http.Request) (netip.Addr, error) {
 	return r.ClientIP(req.RemoteAddr, req.Header)

@@ -113,3 +113,16 @@ func TestParsePrefixes(t *testing.T) {
 	assert.Contains(t, err.Error(), `"nonsense"`)
 	assert.Contains(t, err.Error(), `"10.0.0.0/33"`)
 }
+
+func TestNetwork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{in: "203.0.113.7", want: "203.0.113.7"},
+		{in: "::ffff:203.0.113.7", want: "203.0.113.7"},
+		{in: "2001:db8:1:2:3:4:5:6", want: "2001:db8:1:2::/64"},
+		{in: "2001:DB8:1:2::1", want: "2001:db8:1:2::/64"},
+		{in: "fe80::1%eth0", want: "fe80::/64"},
+	} {
+		assert.Equal(t, tc.want, clientip.Network(netip.MustParseAddr(tc.in)), tc.in)
+	}
+}

@@ -1,8 +1,9 @@
 // Package tenantevents reads the TENANT stream's events for the services
-// that cache something of each tenant (identity its status and password
-// policy, risk its lockout policy, session its lifetimes): every such cache
-// is fed by tenant.tenant.created, which carries the tenant whole, and by
-// the one event that changes the part it keeps.
+// that cache something of each tenant (identity and session its status,
+// identity its password policy, risk its lockout policy, session its
+// lifetimes): every such cache is fed by tenant.tenant.created, which
+// carries the tenant whole, and by the events that change the part it
+// keeps (one per policy; three for the status, see [Status]).
 package tenantevents
 
 import (
@@ -15,8 +16,57 @@ import (
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 )
 
-// SubjectCreated is the subject of tenant.tenant.created.
-const SubjectCreated = "tenant.tenant.created"
+// Subjects of the events that carry a tenant's status.
+const (
+	SubjectCreated     = "tenant.tenant.created"
+	SubjectUpdated     = "tenant.tenant.updated"
+	SubjectSuspended   = "tenant.tenant.suspended"
+	SubjectReactivated = "tenant.tenant.reactivated"
+)
+
+// StatusSubjects are the subjects [Status] reads: tenant.tenant.created,
+// tenant.tenant.updated (which changed the status before SuspendTenant
+// existed, and carries it unchanged since), tenant.tenant.suspended and
+// tenant.tenant.reactivated.
+var StatusSubjects = []string{SubjectCreated, SubjectUpdated, SubjectSuspended, SubjectReactivated}
+
+// Status returns the tenant and the status ev leaves it in, for an event
+// on one of StatusSubjects; any other is a permanent error.
+func Status(ev events.Event) (uuid.UUID, tenantv1.TenantStatus, error) {
+	switch ev.Subject() {
+	case SubjectSuspended:
+		return suspendedPart.Decode(ev)
+	case SubjectReactivated:
+		return reactivatedPart.Decode(ev)
+	}
+	return updatedPart.Decode(ev)
+}
+
+// The parts behind [Status].
+var (
+	updatedPart = Part[*tenantv1.TenantUpdated, tenantv1.TenantStatus]{
+		Subject:     SubjectUpdated,
+		New:         func() *tenantv1.TenantUpdated { return new(tenantv1.TenantUpdated) },
+		FromCreated: (*tenantv1.TenantCreated).GetStatus,
+		FromChange:  (*tenantv1.TenantUpdated).GetStatus,
+	}
+	suspendedPart = Part[*tenantv1.TenantSuspended, tenantv1.TenantStatus]{
+		Subject:     SubjectSuspended,
+		New:         func() *tenantv1.TenantSuspended { return new(tenantv1.TenantSuspended) },
+		FromCreated: (*tenantv1.TenantCreated).GetStatus,
+		FromChange: func(*tenantv1.TenantSuspended) tenantv1.TenantStatus {
+			return tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED
+		},
+	}
+	reactivatedPart = Part[*tenantv1.TenantReactivated, tenantv1.TenantStatus]{
+		Subject:     SubjectReactivated,
+		New:         func() *tenantv1.TenantReactivated { return new(tenantv1.TenantReactivated) },
+		FromCreated: (*tenantv1.TenantCreated).GetStatus,
+		FromChange: func(*tenantv1.TenantReactivated) tenantv1.TenantStatus {
+			return tenantv1.TenantStatus_TENANT_STATUS_ACTIVE
+		},
+	}
+)
 
 // Change is an event that changes one part of a tenant.
 type Change interface {

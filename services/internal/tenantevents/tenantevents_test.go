@@ -80,3 +80,32 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	tenant := uuid.New()
+	id := tenant.String()
+	for _, tt := range []struct {
+		name string
+		ev   events.Event
+		want tenantv1.TenantStatus
+	}{
+		{"created", tenantEvent(t, "created", &tenantv1.TenantCreated{TenantId: id, Status: tenantv1.TenantStatus_TENANT_STATUS_ACTIVE}), tenantv1.TenantStatus_TENANT_STATUS_ACTIVE},
+		{"updated, as before SuspendTenant", tenantEvent(t, "updated", &tenantv1.TenantUpdated{TenantId: id, Status: tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED}), tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED},
+		{"suspended", tenantEvent(t, "suspended", &tenantv1.TenantSuspended{TenantId: id}), tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED},
+		{"reactivated", tenantEvent(t, "reactivated", &tenantv1.TenantReactivated{TenantId: id}), tenantv1.TenantStatus_TENANT_STATUS_ACTIVE},
+	} {
+		got, status, err := tenantevents.Status(tt.ev)
+		require.NoError(t, err, tt.name)
+		assert.Equal(t, tenant, got, tt.name)
+		assert.Equal(t, tt.want, status, tt.name)
+	}
+	for _, ev := range []events.Event{
+		tenantEvent(t, "branding_changed", &tenantv1.BrandingChanged{TenantId: id}),
+		tenantEvent(t, "suspended", &tenantv1.TenantSuspended{TenantId: "acme"}),
+		tenantEvent(t, "reactivated", &tenantv1.DomainAdded{TenantId: id, Domain: "example.com"}),
+	} {
+		_, _, err := tenantevents.Status(ev)
+		assert.True(t, events.IsPermanent(err), "%s: %v is permanent", ev.Subject(), err)
+	}
+}

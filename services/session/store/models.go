@@ -11,6 +11,13 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type RefreshLimit struct {
+	Scope       string
+	Key         string
+	WindowStart time.Time
+	Hits        int32
+}
+
 type RefreshToken struct {
 	TokenHash     []byte
 	SessionID     uuid.UUID
@@ -49,4 +56,10 @@ type TenantSessionPolicy struct {
 	RefreshTokenTtlSeconds  int32
 	RefreshReuseGraceMillis int32
 	Version                 int64
+}
+
+type TenantStatus struct {
+	TenantID  uuid.UUID
+	Suspended bool
+	Version   int64
 }

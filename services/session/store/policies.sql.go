@@ -29,3 +29,16 @@ func (q *Queries) GetTenantSessionPolicy(ctx context.Context, tenantID uuid.UUID
 	err := row.Scan(&i.AccessTokenTtlSeconds, &i.RefreshTokenTtlSeconds, &i.RefreshReuseGraceMillis)
 	return i, err
 }
+
+const getTenantSuspended = `-- name: GetTenantSuspended :one
+SELECT suspended
+FROM tenant_statuses
+WHERE tenant_id = $1
+`
+
+func (q *Queries) GetTenantSuspended(ctx context.Context, tenantID uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, getTenantSuspended, tenantID)
+	var suspended bool
+	err := row.Scan(&suspended)
+	return suspended, err
+}

@@ -135,6 +135,46 @@ func (q *Queries) ListLiveSessions(ctx context.Context, arg ListLiveSessionsPara
 	return items, nil
 }
 
+const lockLiveSessionsOfTenant = `-- name: LockLiveSessionsOfTenant :many
+SELECT id, user_id
+FROM sessions
+WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2
+ORDER BY id
+FOR UPDATE
+`
+
+type LockLiveSessionsOfTenantParams struct {
+	TenantID uuid.UUID
+	Now      time.Time
+}
+
+type LockLiveSessionsOfTenantRow struct {
+	ID     uuid.UUID
+	UserID uuid.UUID
+}
+
+// LockLiveSessionsOfTenant locks the tenant's live sessions in id order,
+// so concurrent revocations never deadlock.
+func (q *Queries) LockLiveSessionsOfTenant(ctx context.Context, arg LockLiveSessionsOfTenantParams) ([]LockLiveSessionsOfTenantRow, error) {
+	rows, err := q.db.Query(ctx, lockLiveSessionsOfTenant, arg.TenantID, arg.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockLiveSessionsOfTenantRow
+	for rows.Next() {
+		var i LockLiveSessionsOfTenantRow
+		if err := rows.Scan(&i.ID, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockLiveSessionsOfUser = `-- name: LockLiveSessionsOfUser :many
 SELECT id, expires_at
 FROM sessions

@@ -44,3 +44,12 @@ WHERE expires_at < @before;
 SELECT id, tenant_id, user_id, created_at, refreshed_at, expires_at, revoked_at, revoke_reason, ip, user_agent
 FROM sessions
 WHERE id = @id AND tenant_id = @tenant_id;
+
+-- name: LockLiveSessionsOfTenant :many
+-- LockLiveSessionsOfTenant locks the tenant's live sessions in id order,
+-- so concurrent revocations never deadlock.
+SELECT id, user_id
+FROM sessions
+WHERE tenant_id = @tenant_id AND revoked_at IS NULL AND expires_at > @now
+ORDER BY id
+FOR UPDATE;

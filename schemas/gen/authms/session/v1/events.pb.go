@@ -43,6 +43,8 @@ const (
 	RevokeReason_REVOKE_REASON_USER_DELETED RevokeReason = 7
 	// The user's roles changed: their access tokens carry the old set.
 	RevokeReason_REVOKE_REASON_ROLES_CHANGED RevokeReason = 8
+	// The platform operator suspended the user's tenant.
+	RevokeReason_REVOKE_REASON_TENANT_SUSPENDED RevokeReason = 9
 )
 
 // Enum value maps for RevokeReason.
@@ -57,6 +59,7 @@ var (
 		6: "REVOKE_REASON_USER_DISABLED",
 		7: "REVOKE_REASON_USER_DELETED",
 		8: "REVOKE_REASON_ROLES_CHANGED",
+		9: "REVOKE_REASON_TENANT_SUSPENDED",
 	}
 	RevokeReason_value = map[string]int32{
 		"REVOKE_REASON_UNSPECIFIED":         0,
@@ -68,6 +71,7 @@ var (
 		"REVOKE_REASON_USER_DISABLED":       6,
 		"REVOKE_REASON_USER_DELETED":        7,
 		"REVOKE_REASON_ROLES_CHANGED":       8,
+		"REVOKE_REASON_TENANT_SUSPENDED":    9,
 	}
 )
 
@@ -378,7 +382,7 @@ const file_authms_session_v1_events_proto_rawDesc = "" +
 	"generation\x125\n" +
 	"\buse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\auseTime\x12;\n" +
 	"\vdetect_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"detectTime*\xb1\x02\n" +
+	"detectTime*\xd5\x02\n" +
 	"\fRevokeReason\x12\x1d\n" +
 	"\x19REVOKE_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REVOKE_REASON_LOGOUT\x10\x01\x12\x19\n" +
@@ -388,7 +392,8 @@ const file_authms_session_v1_events_proto_rawDesc = "" +
 	"\x1cREVOKE_REASON_PASSWORD_RESET\x10\x05\x12\x1f\n" +
 	"\x1bREVOKE_REASON_USER_DISABLED\x10\x06\x12\x1e\n" +
 	"\x1aREVOKE_REASON_USER_DELETED\x10\a\x12\x1f\n" +
-	"\x1bREVOKE_REASON_ROLES_CHANGED\x10\bBBZ@github.com/authms/authms/schemas/gen/authms/session/v1;sessionv1b\x06proto3"
+	"\x1bREVOKE_REASON_ROLES_CHANGED\x10\b\x12\"\n" +
+	"\x1eREVOKE_REASON_TENANT_SUSPENDED\x10\tBBZ@github.com/authms/authms/schemas/gen/authms/session/v1;sessionv1b\x06proto3"
 
 var (
 	file_authms_session_v1_events_proto_rawDescOnce sync.Once

@@ -141,7 +141,10 @@ func (x *TenantCreated) GetCreateTime() *timestamppb.Timestamp {
 }
 
 // TenantUpdated is published as tenant.tenant.updated when the display
-// name or the status changes; it carries both as they are now.
+// name changes; it carries the display name and the status as they are
+// now. Before SuspendTenant and ReactivateTenant existed it also recorded
+// status changes (previous_status then differs from status), so consumers
+// of the status still read it.
 type TenantUpdated struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -210,6 +213,125 @@ func (x *TenantUpdated) GetPreviousStatus() TenantStatus {
 	return TenantStatus_TENANT_STATUS_UNSPECIFIED
 }
 
+// TenantSuspended is published as tenant.tenant.suspended when the
+// operator suspends an active tenant (SuspendTenant): its status is now
+// TENANT_STATUS_SUSPENDED. Identity stops logging in and registering the
+// tenant's users; session revokes the tenant's live sessions.
+type TenantSuspended struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// reason is the operator's note, possibly empty.
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	SuspendTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=suspend_time,json=suspendTime,proto3" json:"suspend_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantSuspended) Reset() {
+	*x = TenantSuspended{}
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantSuspended) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantSuspended) ProtoMessage() {}
+
+func (x *TenantSuspended) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantSuspended.ProtoReflect.Descriptor instead.
+func (*TenantSuspended) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TenantSuspended) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TenantSuspended) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TenantSuspended) GetSuspendTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuspendTime
+	}
+	return nil
+}
+
+// TenantReactivated is published as tenant.tenant.reactivated when the
+// operator makes a suspended tenant active again (ReactivateTenant).
+type TenantReactivated struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	ReactivateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=reactivate_time,json=reactivateTime,proto3" json:"reactivate_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TenantReactivated) Reset() {
+	*x = TenantReactivated{}
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantReactivated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantReactivated) ProtoMessage() {}
+
+func (x *TenantReactivated) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantReactivated.ProtoReflect.Descriptor instead.
+func (*TenantReactivated) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TenantReactivated) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TenantReactivated) GetReactivateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReactivateTime
+	}
+	return nil
+}
+
 // PasswordPolicyChanged is published as tenant.tenant.password_policy_changed.
 type PasswordPolicyChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -221,7 +343,7 @@ type PasswordPolicyChanged struct {
 
 func (x *PasswordPolicyChanged) Reset() {
 	*x = PasswordPolicyChanged{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[2]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +355,7 @@ func (x *PasswordPolicyChanged) String() string {
 func (*PasswordPolicyChanged) ProtoMessage() {}
 
 func (x *PasswordPolicyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[2]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +368,7 @@ func (x *PasswordPolicyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PasswordPolicyChanged.ProtoReflect.Descriptor instead.
 func (*PasswordPolicyChanged) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{2}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PasswordPolicyChanged) GetTenantId() string {
@@ -274,7 +396,7 @@ type MfaPolicyChanged struct {
 
 func (x *MfaPolicyChanged) Reset() {
 	*x = MfaPolicyChanged{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[3]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +408,7 @@ func (x *MfaPolicyChanged) String() string {
 func (*MfaPolicyChanged) ProtoMessage() {}
 
 func (x *MfaPolicyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[3]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +421,7 @@ func (x *MfaPolicyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MfaPolicyChanged.ProtoReflect.Descriptor instead.
 func (*MfaPolicyChanged) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MfaPolicyChanged) GetTenantId() string {
@@ -327,7 +449,7 @@ type SessionPolicyChanged struct {
 
 func (x *SessionPolicyChanged) Reset() {
 	*x = SessionPolicyChanged{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[4]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +461,7 @@ func (x *SessionPolicyChanged) String() string {
 func (*SessionPolicyChanged) ProtoMessage() {}
 
 func (x *SessionPolicyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[4]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +474,7 @@ func (x *SessionPolicyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionPolicyChanged.ProtoReflect.Descriptor instead.
 func (*SessionPolicyChanged) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SessionPolicyChanged) GetTenantId() string {
@@ -380,7 +502,7 @@ type LockoutPolicyChanged struct {
 
 func (x *LockoutPolicyChanged) Reset() {
 	*x = LockoutPolicyChanged{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[5]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +514,7 @@ func (x *LockoutPolicyChanged) String() string {
 func (*LockoutPolicyChanged) ProtoMessage() {}
 
 func (x *LockoutPolicyChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[5]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +527,7 @@ func (x *LockoutPolicyChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockoutPolicyChanged.ProtoReflect.Descriptor instead.
 func (*LockoutPolicyChanged) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LockoutPolicyChanged) GetTenantId() string {
@@ -433,7 +555,7 @@ type BrandingChanged struct {
 
 func (x *BrandingChanged) Reset() {
 	*x = BrandingChanged{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[6]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +567,7 @@ func (x *BrandingChanged) String() string {
 func (*BrandingChanged) ProtoMessage() {}
 
 func (x *BrandingChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[6]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +580,7 @@ func (x *BrandingChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrandingChanged.ProtoReflect.Descriptor instead.
 func (*BrandingChanged) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BrandingChanged) GetTenantId() string {
@@ -490,7 +612,7 @@ type DomainAdded struct {
 
 func (x *DomainAdded) Reset() {
 	*x = DomainAdded{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[7]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +624,7 @@ func (x *DomainAdded) String() string {
 func (*DomainAdded) ProtoMessage() {}
 
 func (x *DomainAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[7]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +637,7 @@ func (x *DomainAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainAdded.ProtoReflect.Descriptor instead.
 func (*DomainAdded) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DomainAdded) GetTenantId() string {
@@ -551,7 +673,7 @@ type DomainVerified struct {
 
 func (x *DomainVerified) Reset() {
 	*x = DomainVerified{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[8]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +685,7 @@ func (x *DomainVerified) String() string {
 func (*DomainVerified) ProtoMessage() {}
 
 func (x *DomainVerified) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[8]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +698,7 @@ func (x *DomainVerified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainVerified.ProtoReflect.Descriptor instead.
 func (*DomainVerified) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DomainVerified) GetTenantId() string {
@@ -613,7 +735,7 @@ type DomainRemoved struct {
 
 func (x *DomainRemoved) Reset() {
 	*x = DomainRemoved{}
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[9]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +747,7 @@ func (x *DomainRemoved) String() string {
 func (*DomainRemoved) ProtoMessage() {}
 
 func (x *DomainRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_events_proto_msgTypes[9]
+	mi := &file_authms_tenant_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +760,7 @@ func (x *DomainRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DomainRemoved.ProtoReflect.Descriptor instead.
 func (*DomainRemoved) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_authms_tenant_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DomainRemoved) GetTenantId() string {
@@ -685,7 +807,14 @@ const file_authms_tenant_v1_events_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x126\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1e.authms.tenant.v1.TenantStatusR\x06status\x12G\n" +
-	"\x0fprevious_status\x18\x04 \x01(\x0e2\x1e.authms.tenant.v1.TenantStatusR\x0epreviousStatus\"n\n" +
+	"\x0fprevious_status\x18\x04 \x01(\x0e2\x1e.authms.tenant.v1.TenantStatusR\x0epreviousStatus\"\x85\x01\n" +
+	"\x0fTenantSuspended\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12=\n" +
+	"\fsuspend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vsuspendTime\"u\n" +
+	"\x11TenantReactivated\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12C\n" +
+	"\x0freactivate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0ereactivateTime\"n\n" +
 	"\x15PasswordPolicyChanged\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x128\n" +
 	"\x06policy\x18\x02 \x01(\v2 .authms.tenant.v1.PasswordPolicyR\x06policy\"d\n" +
@@ -727,47 +856,51 @@ func file_authms_tenant_v1_events_proto_rawDescGZIP() []byte {
 	return file_authms_tenant_v1_events_proto_rawDescData
 }
 
-var file_authms_tenant_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_authms_tenant_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_authms_tenant_v1_events_proto_goTypes = []any{
 	(*TenantCreated)(nil),         // 0: authms.tenant.v1.TenantCreated
 	(*TenantUpdated)(nil),         // 1: authms.tenant.v1.TenantUpdated
-	(*PasswordPolicyChanged)(nil), // 2: authms.tenant.v1.PasswordPolicyChanged
-	(*MfaPolicyChanged)(nil),      // 3: authms.tenant.v1.MfaPolicyChanged
-	(*SessionPolicyChanged)(nil),  // 4: authms.tenant.v1.SessionPolicyChanged
-	(*LockoutPolicyChanged)(nil),  // 5: authms.tenant.v1.LockoutPolicyChanged
-	(*BrandingChanged)(nil),       // 6: authms.tenant.v1.BrandingChanged
-	(*DomainAdded)(nil),           // 7: authms.tenant.v1.DomainAdded
-	(*DomainVerified)(nil),        // 8: authms.tenant.v1.DomainVerified
-	(*DomainRemoved)(nil),         // 9: authms.tenant.v1.DomainRemoved
-	(TenantStatus)(0),             // 10: authms.tenant.v1.TenantStatus
-	(*PasswordPolicy)(nil),        // 11: authms.tenant.v1.PasswordPolicy
-	(*MfaPolicy)(nil),             // 12: authms.tenant.v1.MfaPolicy
-	(*SessionPolicy)(nil),         // 13: authms.tenant.v1.SessionPolicy
-	(*LockoutPolicy)(nil),         // 14: authms.tenant.v1.LockoutPolicy
-	(*Branding)(nil),              // 15: authms.tenant.v1.Branding
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*TenantSuspended)(nil),       // 2: authms.tenant.v1.TenantSuspended
+	(*TenantReactivated)(nil),     // 3: authms.tenant.v1.TenantReactivated
+	(*PasswordPolicyChanged)(nil), // 4: authms.tenant.v1.PasswordPolicyChanged
+	(*MfaPolicyChanged)(nil),      // 5: authms.tenant.v1.MfaPolicyChanged
+	(*SessionPolicyChanged)(nil),  // 6: authms.tenant.v1.SessionPolicyChanged
+	(*LockoutPolicyChanged)(nil),  // 7: authms.tenant.v1.LockoutPolicyChanged
+	(*BrandingChanged)(nil),       // 8: authms.tenant.v1.BrandingChanged
+	(*DomainAdded)(nil),           // 9: authms.tenant.v1.DomainAdded
+	(*DomainVerified)(nil),        // 10: authms.tenant.v1.DomainVerified
+	(*DomainRemoved)(nil),         // 11: authms.tenant.v1.DomainRemoved
+	(TenantStatus)(0),             // 12: authms.tenant.v1.TenantStatus
+	(*PasswordPolicy)(nil),        // 13: authms.tenant.v1.PasswordPolicy
+	(*MfaPolicy)(nil),             // 14: authms.tenant.v1.MfaPolicy
+	(*SessionPolicy)(nil),         // 15: authms.tenant.v1.SessionPolicy
+	(*LockoutPolicy)(nil),         // 16: authms.tenant.v1.LockoutPolicy
+	(*Branding)(nil),              // 17: authms.tenant.v1.Branding
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_authms_tenant_v1_events_proto_depIdxs = []int32{
-	10, // 0: authms.tenant.v1.TenantCreated.status:type_name -> authms.tenant.v1.TenantStatus
-	11, // 1: authms.tenant.v1.TenantCreated.password_policy:type_name -> authms.tenant.v1.PasswordPolicy
-	12, // 2: authms.tenant.v1.TenantCreated.mfa_policy:type_name -> authms.tenant.v1.MfaPolicy
-	13, // 3: authms.tenant.v1.TenantCreated.session_policy:type_name -> authms.tenant.v1.SessionPolicy
-	14, // 4: authms.tenant.v1.TenantCreated.lockout_policy:type_name -> authms.tenant.v1.LockoutPolicy
-	15, // 5: authms.tenant.v1.TenantCreated.branding:type_name -> authms.tenant.v1.Branding
-	16, // 6: authms.tenant.v1.TenantCreated.create_time:type_name -> google.protobuf.Timestamp
-	10, // 7: authms.tenant.v1.TenantUpdated.status:type_name -> authms.tenant.v1.TenantStatus
-	10, // 8: authms.tenant.v1.TenantUpdated.previous_status:type_name -> authms.tenant.v1.TenantStatus
-	11, // 9: authms.tenant.v1.PasswordPolicyChanged.policy:type_name -> authms.tenant.v1.PasswordPolicy
-	12, // 10: authms.tenant.v1.MfaPolicyChanged.policy:type_name -> authms.tenant.v1.MfaPolicy
-	13, // 11: authms.tenant.v1.SessionPolicyChanged.policy:type_name -> authms.tenant.v1.SessionPolicy
-	14, // 12: authms.tenant.v1.LockoutPolicyChanged.policy:type_name -> authms.tenant.v1.LockoutPolicy
-	15, // 13: authms.tenant.v1.BrandingChanged.branding:type_name -> authms.tenant.v1.Branding
-	16, // 14: authms.tenant.v1.DomainVerified.verify_time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 0: authms.tenant.v1.TenantCreated.status:type_name -> authms.tenant.v1.TenantStatus
+	13, // 1: authms.tenant.v1.TenantCreated.password_policy:type_name -> authms.tenant.v1.PasswordPolicy
+	14, // 2: authms.tenant.v1.TenantCreated.mfa_policy:type_name -> authms.tenant.v1.MfaPolicy
+	15, // 3: authms.tenant.v1.TenantCreated.session_policy:type_name -> authms.tenant.v1.SessionPolicy
+	16, // 4: authms.tenant.v1.TenantCreated.lockout_policy:type_name -> authms.tenant.v1.LockoutPolicy
+	17, // 5: authms.tenant.v1.TenantCreated.branding:type_name -> authms.tenant.v1.Branding
+	18, // 6: authms.tenant.v1.TenantCreated.create_time:type_name -> google.protobuf.Timestamp
+	12, // 7: authms.tenant.v1.TenantUpdated.status:type_name -> authms.tenant.v1.TenantStatus
+	12, // 8: authms.tenant.v1.TenantUpdated.previous_status:type_name -> authms.tenant.v1.TenantStatus
+	18, // 9: authms.tenant.v1.TenantSuspended.suspend_time:type_name -> google.protobuf.Timestamp
+	18, // 10: authms.tenant.v1.TenantReactivated.reactivate_time:type_name -> google.protobuf.Timestamp
+	13, // 11: authms.tenant.v1.PasswordPolicyChanged.policy:type_name -> authms.tenant.v1.PasswordPolicy
+	14, // 12: authms.tenant.v1.MfaPolicyChanged.policy:type_name -> authms.tenant.v1.MfaPolicy
+	15, // 13: authms.tenant.v1.SessionPolicyChanged.policy:type_name -> authms.tenant.v1.SessionPolicy
+	16, // 14: authms.tenant.v1.LockoutPolicyChanged.policy:type_name -> authms.tenant.v1.LockoutPolicy
+	17, // 15: authms.tenant.v1.BrandingChanged.branding:type_name -> authms.tenant.v1.Branding
+	18, // 16: authms.tenant.v1.DomainVerified.verify_time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_authms_tenant_v1_events_proto_init() }
@@ -782,7 +915,7 @@ func file_authms_tenant_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_tenant_v1_events_proto_rawDesc), len(file_authms_tenant_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -32,8 +32,10 @@ const (
 	// Users of an active tenant can log in.
 	TenantStatus_TENANT_STATUS_ACTIVE TenantStatus = 1
 	// A suspended tenant keeps its data; identity refuses its users at login
-	// (as for a wrong password) and registers or imports none, once it has
-	// projected the suspension (tenant.tenant.updated).
+	// (as for a wrong password) and registers or imports none, and session
+	// refuses their refreshes and revokes their sessions, once they have
+	// projected the suspension (tenant.tenant.suspended). Only the platform
+	// operator suspends and reactivates tenants.
 	TenantStatus_TENANT_STATUS_SUSPENDED TenantStatus = 2
 )
 
@@ -1151,13 +1153,17 @@ func (x *ListTenantsResponse) GetNextPageToken() string {
 	return ""
 }
 
-// UpdateTenantRequest sets at least one of display_name and status.
+// UpdateTenantRequest sets display_name.
 type UpdateTenantRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	TenantId        string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	DisplayName     *string                `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
-	Status          *TenantStatus          `protobuf:"varint,3,opt,name=status,proto3,enum=authms.tenant.v1.TenantStatus,oneof" json:"status,omitempty"`
-	ExpectedVersion *int64                 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	DisplayName *string                `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
+	// status is the platform operator's to change, with SuspendTenant and
+	// ReactivateTenant: a request that sets it is PERMISSION_DENIED.
+	//
+	// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
+	Status          *TenantStatus `protobuf:"varint,3,opt,name=status,proto3,enum=authms.tenant.v1.TenantStatus,oneof" json:"status,omitempty"`
+	ExpectedVersion *int64        `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1206,6 +1212,7 @@ func (x *UpdateTenantRequest) GetDisplayName() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
 func (x *UpdateTenantRequest) GetStatus() TenantStatus {
 	if x != nil && x.Status != nil {
 		return *x.Status
@@ -1264,6 +1271,208 @@ func (x *UpdateTenantResponse) GetTenant() *Tenant {
 	return nil
 }
 
+type SuspendTenantRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// reason is the operator's note, recorded in tenant.tenant.suspended
+	// (for the audit trail; no user sees it). Up to 500 characters.
+	Reason          string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	ExpectedVersion *int64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SuspendTenantRequest) Reset() {
+	*x = SuspendTenantRequest{}
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendTenantRequest) ProtoMessage() {}
+
+func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
+func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SuspendTenantRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SuspendTenantRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SuspendTenantRequest) GetExpectedVersion() int64 {
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
+	}
+	return 0
+}
+
+type SuspendTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendTenantResponse) Reset() {
+	*x = SuspendTenantResponse{}
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendTenantResponse) ProtoMessage() {}
+
+func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
+func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SuspendTenantResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+type ReactivateTenantRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	TenantId        string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	ExpectedVersion *int64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReactivateTenantRequest) Reset() {
+	*x = ReactivateTenantRequest{}
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateTenantRequest) ProtoMessage() {}
+
+func (x *ReactivateTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateTenantRequest.ProtoReflect.Descriptor instead.
+func (*ReactivateTenantRequest) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReactivateTenantRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ReactivateTenantRequest) GetExpectedVersion() int64 {
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
+	}
+	return 0
+}
+
+type ReactivateTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateTenantResponse) Reset() {
+	*x = ReactivateTenantResponse{}
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateTenantResponse) ProtoMessage() {}
+
+func (x *ReactivateTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateTenantResponse.ProtoReflect.Descriptor instead.
+func (*ReactivateTenantResponse) Descriptor() ([]byte, []int) {
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReactivateTenantResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 type UpdatePasswordPolicyRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	TenantId        string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -1275,7 +1484,7 @@ type UpdatePasswordPolicyRequest struct {
 
 func (x *UpdatePasswordPolicyRequest) Reset() {
 	*x = UpdatePasswordPolicyRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1496,7 @@ func (x *UpdatePasswordPolicyRequest) String() string {
 func (*UpdatePasswordPolicyRequest) ProtoMessage() {}
 
 func (x *UpdatePasswordPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1509,7 @@ func (x *UpdatePasswordPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePasswordPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePasswordPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdatePasswordPolicyRequest) GetTenantId() string {
@@ -1333,7 +1542,7 @@ type UpdatePasswordPolicyResponse struct {
 
 func (x *UpdatePasswordPolicyResponse) Reset() {
 	*x = UpdatePasswordPolicyResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1554,7 @@ func (x *UpdatePasswordPolicyResponse) String() string {
 func (*UpdatePasswordPolicyResponse) ProtoMessage() {}
 
 func (x *UpdatePasswordPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1567,7 @@ func (x *UpdatePasswordPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePasswordPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePasswordPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdatePasswordPolicyResponse) GetTenant() *Tenant {
@@ -1379,7 +1588,7 @@ type UpdateMfaPolicyRequest struct {
 
 func (x *UpdateMfaPolicyRequest) Reset() {
 	*x = UpdateMfaPolicyRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1600,7 @@ func (x *UpdateMfaPolicyRequest) String() string {
 func (*UpdateMfaPolicyRequest) ProtoMessage() {}
 
 func (x *UpdateMfaPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1613,7 @@ func (x *UpdateMfaPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMfaPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMfaPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateMfaPolicyRequest) GetTenantId() string {
@@ -1437,7 +1646,7 @@ type UpdateMfaPolicyResponse struct {
 
 func (x *UpdateMfaPolicyResponse) Reset() {
 	*x = UpdateMfaPolicyResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[20]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1658,7 @@ func (x *UpdateMfaPolicyResponse) String() string {
 func (*UpdateMfaPolicyResponse) ProtoMessage() {}
 
 func (x *UpdateMfaPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[20]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1671,7 @@ func (x *UpdateMfaPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMfaPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMfaPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{20}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpdateMfaPolicyResponse) GetTenant() *Tenant {
@@ -1483,7 +1692,7 @@ type UpdateSessionPolicyRequest struct {
 
 func (x *UpdateSessionPolicyRequest) Reset() {
 	*x = UpdateSessionPolicyRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[21]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1704,7 @@ func (x *UpdateSessionPolicyRequest) String() string {
 func (*UpdateSessionPolicyRequest) ProtoMessage() {}
 
 func (x *UpdateSessionPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[21]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1717,7 @@ func (x *UpdateSessionPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{21}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateSessionPolicyRequest) GetTenantId() string {
@@ -1541,7 +1750,7 @@ type UpdateSessionPolicyResponse struct {
 
 func (x *UpdateSessionPolicyResponse) Reset() {
 	*x = UpdateSessionPolicyResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[22]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1762,7 @@ func (x *UpdateSessionPolicyResponse) String() string {
 func (*UpdateSessionPolicyResponse) ProtoMessage() {}
 
 func (x *UpdateSessionPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[22]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1775,7 @@ func (x *UpdateSessionPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{22}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateSessionPolicyResponse) GetTenant() *Tenant {
@@ -1587,7 +1796,7 @@ type UpdateLockoutPolicyRequest struct {
 
 func (x *UpdateLockoutPolicyRequest) Reset() {
 	*x = UpdateLockoutPolicyRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[23]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1808,7 @@ func (x *UpdateLockoutPolicyRequest) String() string {
 func (*UpdateLockoutPolicyRequest) ProtoMessage() {}
 
 func (x *UpdateLockoutPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[23]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1821,7 @@ func (x *UpdateLockoutPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLockoutPolicyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLockoutPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{23}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UpdateLockoutPolicyRequest) GetTenantId() string {
@@ -1645,7 +1854,7 @@ type UpdateLockoutPolicyResponse struct {
 
 func (x *UpdateLockoutPolicyResponse) Reset() {
 	*x = UpdateLockoutPolicyResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[24]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1866,7 @@ func (x *UpdateLockoutPolicyResponse) String() string {
 func (*UpdateLockoutPolicyResponse) ProtoMessage() {}
 
 func (x *UpdateLockoutPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[24]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1879,7 @@ func (x *UpdateLockoutPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLockoutPolicyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLockoutPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{24}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateLockoutPolicyResponse) GetTenant() *Tenant {
@@ -1691,7 +1900,7 @@ type UpdateBrandingRequest struct {
 
 func (x *UpdateBrandingRequest) Reset() {
 	*x = UpdateBrandingRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[25]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1912,7 @@ func (x *UpdateBrandingRequest) String() string {
 func (*UpdateBrandingRequest) ProtoMessage() {}
 
 func (x *UpdateBrandingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[25]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1925,7 @@ func (x *UpdateBrandingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateBrandingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateBrandingRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{25}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateBrandingRequest) GetTenantId() string {
@@ -1749,7 +1958,7 @@ type UpdateBrandingResponse struct {
 
 func (x *UpdateBrandingResponse) Reset() {
 	*x = UpdateBrandingResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[26]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1970,7 @@ func (x *UpdateBrandingResponse) String() string {
 func (*UpdateBrandingResponse) ProtoMessage() {}
 
 func (x *UpdateBrandingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[26]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1983,7 @@ func (x *UpdateBrandingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateBrandingResponse.ProtoReflect.Descriptor instead.
 func (*UpdateBrandingResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{26}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateBrandingResponse) GetTenant() *Tenant {
@@ -1797,7 +2006,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[27]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +2018,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[27]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +2031,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{27}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddDomainRequest) GetTenantId() string {
@@ -1858,7 +2067,7 @@ type AddDomainResponse struct {
 
 func (x *AddDomainResponse) Reset() {
 	*x = AddDomainResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[28]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2079,7 @@ func (x *AddDomainResponse) String() string {
 func (*AddDomainResponse) ProtoMessage() {}
 
 func (x *AddDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[28]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2092,7 @@ func (x *AddDomainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainResponse.ProtoReflect.Descriptor instead.
 func (*AddDomainResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{28}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddDomainResponse) GetTenant() *Tenant {
@@ -1908,18 +2117,22 @@ func (x *AddDomainResponse) GetVerificationToken() string {
 }
 
 type VerifyDomainRequest struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	TenantId          string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Domain            string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
-	VerificationToken string                 `protobuf:"bytes,3,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
-	ExpectedVersion   *int64                 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Domain   string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	// verification_token is ignored: the token is read from DNS. Older
+	// clients sent the token AddDomain returned here.
+	//
+	// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
+	VerificationToken string `protobuf:"bytes,3,opt,name=verification_token,json=verificationToken,proto3" json:"verification_token,omitempty"`
+	ExpectedVersion   *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VerifyDomainRequest) Reset() {
 	*x = VerifyDomainRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[29]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2144,7 @@ func (x *VerifyDomainRequest) String() string {
 func (*VerifyDomainRequest) ProtoMessage() {}
 
 func (x *VerifyDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[29]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2157,7 @@ func (x *VerifyDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyDomainRequest.ProtoReflect.Descriptor instead.
 func (*VerifyDomainRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{29}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *VerifyDomainRequest) GetTenantId() string {
@@ -1961,6 +2174,7 @@ func (x *VerifyDomainRequest) GetDomain() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in authms/tenant/v1/tenant.proto.
 func (x *VerifyDomainRequest) GetVerificationToken() string {
 	if x != nil {
 		return x.VerificationToken
@@ -1985,7 +2199,7 @@ type VerifyDomainResponse struct {
 
 func (x *VerifyDomainResponse) Reset() {
 	*x = VerifyDomainResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[30]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2211,7 @@ func (x *VerifyDomainResponse) String() string {
 func (*VerifyDomainResponse) ProtoMessage() {}
 
 func (x *VerifyDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[30]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2224,7 @@ func (x *VerifyDomainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyDomainResponse.ProtoReflect.Descriptor instead.
 func (*VerifyDomainResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{30}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *VerifyDomainResponse) GetTenant() *Tenant {
@@ -2038,7 +2252,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[31]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2264,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[31]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2277,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{31}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveDomainRequest) GetTenantId() string {
@@ -2096,7 +2310,7 @@ type RemoveDomainResponse struct {
 
 func (x *RemoveDomainResponse) Reset() {
 	*x = RemoveDomainResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[32]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2322,7 @@ func (x *RemoveDomainResponse) String() string {
 func (*RemoveDomainResponse) ProtoMessage() {}
 
 func (x *RemoveDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[32]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2335,7 @@ func (x *RemoveDomainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainResponse.ProtoReflect.Descriptor instead.
 func (*RemoveDomainResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{32}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveDomainResponse) GetTenant() *Tenant {
@@ -2141,7 +2355,7 @@ type CheckPasswordRequest struct {
 
 func (x *CheckPasswordRequest) Reset() {
 	*x = CheckPasswordRequest{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[33]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2367,7 @@ func (x *CheckPasswordRequest) String() string {
 func (*CheckPasswordRequest) ProtoMessage() {}
 
 func (x *CheckPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[33]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2380,7 @@ func (x *CheckPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPasswordRequest.ProtoReflect.Descriptor instead.
 func (*CheckPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{33}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CheckPasswordRequest) GetTenantId() string {
@@ -2197,7 +2411,7 @@ type CheckPasswordResponse struct {
 
 func (x *CheckPasswordResponse) Reset() {
 	*x = CheckPasswordResponse{}
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[34]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2423,7 @@ func (x *CheckPasswordResponse) String() string {
 func (*CheckPasswordResponse) ProtoMessage() {}
 
 func (x *CheckPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[34]
+	mi := &file_authms_tenant_v1_tenant_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2436,7 @@ func (x *CheckPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPasswordResponse.ProtoReflect.Descriptor instead.
 func (*CheckPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{34}
+	return file_authms_tenant_v1_tenant_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CheckPasswordResponse) GetViolations() []PasswordViolation {
@@ -2322,18 +2536,30 @@ const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpageToken\"q\n" +
 	"\x13ListTenantsResponse\x122\n" +
 	"\atenants\x18\x01 \x03(\v2\x18.authms.tenant.v1.TenantR\atenants\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa3\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x02\n" +
 	"\x13UpdateTenantRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x122\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01H\x00R\vdisplayName\x88\x01\x01\x12G\n" +
-	"\x06status\x18\x03 \x01(\x0e2\x1e.authms.tenant.v1.TenantStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00H\x01R\x06status\x88\x01\x01\x127\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01H\x00R\vdisplayName\x88\x01\x01\x12I\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1e.authms.tenant.v1.TenantStatusB\f\xbaH\a\x82\x01\x04\x10\x01 \x00\x18\x01H\x01R\x06status\x88\x01\x01\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x02R\x0fexpectedVersion\x88\x01\x01B\x0f\n" +
 	"\r_display_nameB\t\n" +
 	"\a_statusB\x13\n" +
 	"\x11_expected_version\"H\n" +
 	"\x14UpdateTenantResponse\x120\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x18.authms.tenant.v1.TenantR\x06tenant\"\xad\x01\n" +
+	"\x14SuspendTenantRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\x127\n" +
+	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x11_expected_version\"I\n" +
+	"\x15SuspendTenantResponse\x120\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x18.authms.tenant.v1.TenantR\x06tenant\"\x8e\x01\n" +
+	"\x17ReactivateTenantRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x127\n" +
+	"\x10expected_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x11_expected_version\"L\n" +
+	"\x18ReactivateTenantResponse\x120\n" +
 	"\x06tenant\x18\x01 \x01(\v2\x18.authms.tenant.v1.TenantR\x06tenant\"\xd4\x01\n" +
 	"\x1bUpdatePasswordPolicyRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12@\n" +
@@ -2385,7 +2611,7 @@ const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x06domain\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x06domain\x129\n" +
 	"\x12verification_token\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x11verificationToken\x127\n" +
+	"\xbaH\x05r\x03\x18\x80\x01\x18\x01R\x11verificationToken\x127\n" +
 	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
 	"\x11_expected_version\"z\n" +
 	"\x14VerifyDomainResponse\x120\n" +
@@ -2423,13 +2649,15 @@ const file_authms_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x11PasswordViolation\x12\"\n" +
 	"\x1ePASSWORD_VIOLATION_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cPASSWORD_VIOLATION_TOO_SHORT\x10\x01\x12\x1f\n" +
-	"\x1bPASSWORD_VIOLATION_BREACHED\x10\x022\xb1\v\n" +
+	"\x1bPASSWORD_VIOLATION_BREACHED\x10\x022\x82\r\n" +
 	"\rTenantService\x12_\n" +
 	"\fCreateTenant\x12%.authms.tenant.v1.CreateTenantRequest\x1a&.authms.tenant.v1.CreateTenantResponse\"\x00\x12Y\n" +
 	"\tGetTenant\x12\".authms.tenant.v1.GetTenantRequest\x1a#.authms.tenant.v1.GetTenantResponse\"\x03\x90\x02\x01\x12k\n" +
 	"\x0fGetTenantBySlug\x12(.authms.tenant.v1.GetTenantBySlugRequest\x1a).authms.tenant.v1.GetTenantBySlugResponse\"\x03\x90\x02\x01\x12_\n" +
 	"\vListTenants\x12$.authms.tenant.v1.ListTenantsRequest\x1a%.authms.tenant.v1.ListTenantsResponse\"\x03\x90\x02\x01\x12_\n" +
-	"\fUpdateTenant\x12%.authms.tenant.v1.UpdateTenantRequest\x1a&.authms.tenant.v1.UpdateTenantResponse\"\x00\x12w\n" +
+	"\fUpdateTenant\x12%.authms.tenant.v1.UpdateTenantRequest\x1a&.authms.tenant.v1.UpdateTenantResponse\"\x00\x12b\n" +
+	"\rSuspendTenant\x12&.authms.tenant.v1.SuspendTenantRequest\x1a'.authms.tenant.v1.SuspendTenantResponse\"\x00\x12k\n" +
+	"\x10ReactivateTenant\x12).authms.tenant.v1.ReactivateTenantRequest\x1a*.authms.tenant.v1.ReactivateTenantResponse\"\x00\x12w\n" +
 	"\x14UpdatePasswordPolicy\x12-.authms.tenant.v1.UpdatePasswordPolicyRequest\x1a..authms.tenant.v1.UpdatePasswordPolicyResponse\"\x00\x12h\n" +
 	"\x0fUpdateMfaPolicy\x12(.authms.tenant.v1.UpdateMfaPolicyRequest\x1a).authms.tenant.v1.UpdateMfaPolicyResponse\"\x00\x12t\n" +
 	"\x13UpdateSessionPolicy\x12,.authms.tenant.v1.UpdateSessionPolicyRequest\x1a-.authms.tenant.v1.UpdateSessionPolicyResponse\"\x00\x12t\n" +
@@ -2453,7 +2681,7 @@ func file_authms_tenant_v1_tenant_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_tenant_v1_tenant_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_authms_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_authms_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_authms_tenant_v1_tenant_proto_goTypes = []any{
 	(TenantStatus)(0),                    // 0: authms.tenant.v1.TenantStatus
 	(MfaRequirement)(0),                  // 1: authms.tenant.v1.MfaRequirement
@@ -2476,38 +2704,42 @@ var file_authms_tenant_v1_tenant_proto_goTypes = []any{
 	(*ListTenantsResponse)(nil),          // 18: authms.tenant.v1.ListTenantsResponse
 	(*UpdateTenantRequest)(nil),          // 19: authms.tenant.v1.UpdateTenantRequest
 	(*UpdateTenantResponse)(nil),         // 20: authms.tenant.v1.UpdateTenantResponse
-	(*UpdatePasswordPolicyRequest)(nil),  // 21: authms.tenant.v1.UpdatePasswordPolicyRequest
-	(*UpdatePasswordPolicyResponse)(nil), // 22: authms.tenant.v1.UpdatePasswordPolicyResponse
-	(*UpdateMfaPolicyRequest)(nil),       // 23: authms.tenant.v1.UpdateMfaPolicyRequest
-	(*UpdateMfaPolicyResponse)(nil),      // 24: authms.tenant.v1.UpdateMfaPolicyResponse
-	(*UpdateSessionPolicyRequest)(nil),   // 25: authms.tenant.v1.UpdateSessionPolicyRequest
-	(*UpdateSessionPolicyResponse)(nil),  // 26: authms.tenant.v1.UpdateSessionPolicyResponse
-	(*UpdateLockoutPolicyRequest)(nil),   // 27: authms.tenant.v1.UpdateLockoutPolicyRequest
-	(*UpdateLockoutPolicyResponse)(nil),  // 28: authms.tenant.v1.UpdateLockoutPolicyResponse
-	(*UpdateBrandingRequest)(nil),        // 29: authms.tenant.v1.UpdateBrandingRequest
-	(*UpdateBrandingResponse)(nil),       // 30: authms.tenant.v1.UpdateBrandingResponse
-	(*AddDomainRequest)(nil),             // 31: authms.tenant.v1.AddDomainRequest
-	(*AddDomainResponse)(nil),            // 32: authms.tenant.v1.AddDomainResponse
-	(*VerifyDomainRequest)(nil),          // 33: authms.tenant.v1.VerifyDomainRequest
-	(*VerifyDomainResponse)(nil),         // 34: authms.tenant.v1.VerifyDomainResponse
-	(*RemoveDomainRequest)(nil),          // 35: authms.tenant.v1.RemoveDomainRequest
-	(*RemoveDomainResponse)(nil),         // 36: authms.tenant.v1.RemoveDomainResponse
-	(*CheckPasswordRequest)(nil),         // 37: authms.tenant.v1.CheckPasswordRequest
-	(*CheckPasswordResponse)(nil),        // 38: authms.tenant.v1.CheckPasswordResponse
-	(*durationpb.Duration)(nil),          // 39: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
-	(*v1.Position)(nil),                  // 41: authms.common.v1.Position
+	(*SuspendTenantRequest)(nil),         // 21: authms.tenant.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),        // 22: authms.tenant.v1.SuspendTenantResponse
+	(*ReactivateTenantRequest)(nil),      // 23: authms.tenant.v1.ReactivateTenantRequest
+	(*ReactivateTenantResponse)(nil),     // 24: authms.tenant.v1.ReactivateTenantResponse
+	(*UpdatePasswordPolicyRequest)(nil),  // 25: authms.tenant.v1.UpdatePasswordPolicyRequest
+	(*UpdatePasswordPolicyResponse)(nil), // 26: authms.tenant.v1.UpdatePasswordPolicyResponse
+	(*UpdateMfaPolicyRequest)(nil),       // 27: authms.tenant.v1.UpdateMfaPolicyRequest
+	(*UpdateMfaPolicyResponse)(nil),      // 28: authms.tenant.v1.UpdateMfaPolicyResponse
+	(*UpdateSessionPolicyRequest)(nil),   // 29: authms.tenant.v1.UpdateSessionPolicyRequest
+	(*UpdateSessionPolicyResponse)(nil),  // 30: authms.tenant.v1.UpdateSessionPolicyResponse
+	(*UpdateLockoutPolicyRequest)(nil),   // 31: authms.tenant.v1.UpdateLockoutPolicyRequest
+	(*UpdateLockoutPolicyResponse)(nil),  // 32: authms.tenant.v1.UpdateLockoutPolicyResponse
+	(*UpdateBrandingRequest)(nil),        // 33: authms.tenant.v1.UpdateBrandingRequest
+	(*UpdateBrandingResponse)(nil),       // 34: authms.tenant.v1.UpdateBrandingResponse
+	(*AddDomainRequest)(nil),             // 35: authms.tenant.v1.AddDomainRequest
+	(*AddDomainResponse)(nil),            // 36: authms.tenant.v1.AddDomainResponse
+	(*VerifyDomainRequest)(nil),          // 37: authms.tenant.v1.VerifyDomainRequest
+	(*VerifyDomainResponse)(nil),         // 38: authms.tenant.v1.VerifyDomainResponse
+	(*RemoveDomainRequest)(nil),          // 39: authms.tenant.v1.RemoveDomainRequest
+	(*RemoveDomainResponse)(nil),         // 40: authms.tenant.v1.RemoveDomainResponse
+	(*CheckPasswordRequest)(nil),         // 41: authms.tenant.v1.CheckPasswordRequest
+	(*CheckPasswordResponse)(nil),        // 42: authms.tenant.v1.CheckPasswordResponse
+	(*durationpb.Duration)(nil),          // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),        // 44: google.protobuf.Timestamp
+	(*v1.Position)(nil),                  // 45: authms.common.v1.Position
 }
 var file_authms_tenant_v1_tenant_proto_depIdxs = []int32{
 	1,  // 0: authms.tenant.v1.MfaPolicy.requirement:type_name -> authms.tenant.v1.MfaRequirement
-	39, // 1: authms.tenant.v1.SessionPolicy.access_token_ttl:type_name -> google.protobuf.Duration
-	39, // 2: authms.tenant.v1.SessionPolicy.refresh_token_ttl:type_name -> google.protobuf.Duration
-	39, // 3: authms.tenant.v1.SessionPolicy.refresh_reuse_grace:type_name -> google.protobuf.Duration
-	39, // 4: authms.tenant.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
-	39, // 5: authms.tenant.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
+	43, // 1: authms.tenant.v1.SessionPolicy.access_token_ttl:type_name -> google.protobuf.Duration
+	43, // 2: authms.tenant.v1.SessionPolicy.refresh_token_ttl:type_name -> google.protobuf.Duration
+	43, // 3: authms.tenant.v1.SessionPolicy.refresh_reuse_grace:type_name -> google.protobuf.Duration
+	43, // 4: authms.tenant.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
+	43, // 5: authms.tenant.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
 	2,  // 6: authms.tenant.v1.Domain.status:type_name -> authms.tenant.v1.DomainStatus
-	40, // 7: authms.tenant.v1.Domain.create_time:type_name -> google.protobuf.Timestamp
-	40, // 8: authms.tenant.v1.Domain.verify_time:type_name -> google.protobuf.Timestamp
+	44, // 7: authms.tenant.v1.Domain.create_time:type_name -> google.protobuf.Timestamp
+	44, // 8: authms.tenant.v1.Domain.verify_time:type_name -> google.protobuf.Timestamp
 	0,  // 9: authms.tenant.v1.Tenant.status:type_name -> authms.tenant.v1.TenantStatus
 	4,  // 10: authms.tenant.v1.Tenant.password_policy:type_name -> authms.tenant.v1.PasswordPolicy
 	5,  // 11: authms.tenant.v1.Tenant.mfa_policy:type_name -> authms.tenant.v1.MfaPolicy
@@ -2515,65 +2747,71 @@ var file_authms_tenant_v1_tenant_proto_depIdxs = []int32{
 	7,  // 13: authms.tenant.v1.Tenant.lockout_policy:type_name -> authms.tenant.v1.LockoutPolicy
 	8,  // 14: authms.tenant.v1.Tenant.branding:type_name -> authms.tenant.v1.Branding
 	9,  // 15: authms.tenant.v1.Tenant.domains:type_name -> authms.tenant.v1.Domain
-	40, // 16: authms.tenant.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	40, // 17: authms.tenant.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	44, // 16: authms.tenant.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	44, // 17: authms.tenant.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	10, // 18: authms.tenant.v1.CreateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	41, // 19: authms.tenant.v1.CreateTenantResponse.position:type_name -> authms.common.v1.Position
+	45, // 19: authms.tenant.v1.CreateTenantResponse.position:type_name -> authms.common.v1.Position
 	10, // 20: authms.tenant.v1.GetTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
 	10, // 21: authms.tenant.v1.GetTenantBySlugResponse.tenant:type_name -> authms.tenant.v1.Tenant
 	10, // 22: authms.tenant.v1.ListTenantsResponse.tenants:type_name -> authms.tenant.v1.Tenant
 	0,  // 23: authms.tenant.v1.UpdateTenantRequest.status:type_name -> authms.tenant.v1.TenantStatus
 	10, // 24: authms.tenant.v1.UpdateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	4,  // 25: authms.tenant.v1.UpdatePasswordPolicyRequest.policy:type_name -> authms.tenant.v1.PasswordPolicy
-	10, // 26: authms.tenant.v1.UpdatePasswordPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	5,  // 27: authms.tenant.v1.UpdateMfaPolicyRequest.policy:type_name -> authms.tenant.v1.MfaPolicy
-	10, // 28: authms.tenant.v1.UpdateMfaPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	6,  // 29: authms.tenant.v1.UpdateSessionPolicyRequest.policy:type_name -> authms.tenant.v1.SessionPolicy
-	10, // 30: authms.tenant.v1.UpdateSessionPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	7,  // 31: authms.tenant.v1.UpdateLockoutPolicyRequest.policy:type_name -> authms.tenant.v1.LockoutPolicy
-	10, // 32: authms.tenant.v1.UpdateLockoutPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	8,  // 33: authms.tenant.v1.UpdateBrandingRequest.branding:type_name -> authms.tenant.v1.Branding
-	10, // 34: authms.tenant.v1.UpdateBrandingResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	10, // 35: authms.tenant.v1.AddDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	9,  // 36: authms.tenant.v1.AddDomainResponse.domain:type_name -> authms.tenant.v1.Domain
-	10, // 37: authms.tenant.v1.VerifyDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	9,  // 38: authms.tenant.v1.VerifyDomainResponse.domain:type_name -> authms.tenant.v1.Domain
-	10, // 39: authms.tenant.v1.RemoveDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
-	3,  // 40: authms.tenant.v1.CheckPasswordResponse.violations:type_name -> authms.tenant.v1.PasswordViolation
-	4,  // 41: authms.tenant.v1.CheckPasswordResponse.policy:type_name -> authms.tenant.v1.PasswordPolicy
-	11, // 42: authms.tenant.v1.TenantService.CreateTenant:input_type -> authms.tenant.v1.CreateTenantRequest
-	13, // 43: authms.tenant.v1.TenantService.GetTenant:input_type -> authms.tenant.v1.GetTenantRequest
-	15, // 44: authms.tenant.v1.TenantService.GetTenantBySlug:input_type -> authms.tenant.v1.GetTenantBySlugRequest
-	17, // 45: authms.tenant.v1.TenantService.ListTenants:input_type -> authms.tenant.v1.ListTenantsRequest
-	19, // 46: authms.tenant.v1.TenantService.UpdateTenant:input_type -> authms.tenant.v1.UpdateTenantRequest
-	21, // 47: authms.tenant.v1.TenantService.UpdatePasswordPolicy:input_type -> authms.tenant.v1.UpdatePasswordPolicyRequest
-	23, // 48: authms.tenant.v1.TenantService.UpdateMfaPolicy:input_type -> authms.tenant.v1.UpdateMfaPolicyRequest
-	25, // 49: authms.tenant.v1.TenantService.UpdateSessionPolicy:input_type -> authms.tenant.v1.UpdateSessionPolicyRequest
-	27, // 50: authms.tenant.v1.TenantService.UpdateLockoutPolicy:input_type -> authms.tenant.v1.UpdateLockoutPolicyRequest
-	29, // 51: authms.tenant.v1.TenantService.UpdateBranding:input_type -> authms.tenant.v1.UpdateBrandingRequest
-	31, // 52: authms.tenant.v1.TenantService.AddDomain:input_type -> authms.tenant.v1.AddDomainRequest
-	33, // 53: authms.tenant.v1.TenantService.VerifyDomain:input_type -> authms.tenant.v1.VerifyDomainRequest
-	35, // 54: authms.tenant.v1.TenantService.RemoveDomain:input_type -> authms.tenant.v1.RemoveDomainRequest
-	37, // 55: authms.tenant.v1.TenantService.CheckPassword:input_type -> authms.tenant.v1.CheckPasswordRequest
-	12, // 56: authms.tenant.v1.TenantService.CreateTenant:output_type -> authms.tenant.v1.CreateTenantResponse
-	14, // 57: authms.tenant.v1.TenantService.GetTenant:output_type -> authms.tenant.v1.GetTenantResponse
-	16, // 58: authms.tenant.v1.TenantService.GetTenantBySlug:output_type -> authms.tenant.v1.GetTenantBySlugResponse
-	18, // 59: authms.tenant.v1.TenantService.ListTenants:output_type -> authms.tenant.v1.ListTenantsResponse
-	20, // 60: authms.tenant.v1.TenantService.UpdateTenant:output_type -> authms.tenant.v1.UpdateTenantResponse
-	22, // 61: authms.tenant.v1.TenantService.UpdatePasswordPolicy:output_type -> authms.tenant.v1.UpdatePasswordPolicyResponse
-	24, // 62: authms.tenant.v1.TenantService.UpdateMfaPolicy:output_type -> authms.tenant.v1.UpdateMfaPolicyResponse
-	26, // 63: authms.tenant.v1.TenantService.UpdateSessionPolicy:output_type -> authms.tenant.v1.UpdateSessionPolicyResponse
-	28, // 64: authms.tenant.v1.TenantService.UpdateLockoutPolicy:output_type -> authms.tenant.v1.UpdateLockoutPolicyResponse
-	30, // 65: authms.tenant.v1.TenantService.UpdateBranding:output_type -> authms.tenant.v1.UpdateBrandingResponse
-	32, // 66: authms.tenant.v1.TenantService.AddDomain:output_type -> authms.tenant.v1.AddDomainResponse
-	34, // 67: authms.tenant.v1.TenantService.VerifyDomain:output_type -> authms.tenant.v1.VerifyDomainResponse
-	36, // 68: authms.tenant.v1.TenantService.RemoveDomain:output_type -> authms.tenant.v1.RemoveDomainResponse
-	38, // 69: authms.tenant.v1.TenantService.CheckPassword:output_type -> authms.tenant.v1.CheckPasswordResponse
-	56, // [56:70] is the sub-list for method output_type
-	42, // [42:56] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	10, // 25: authms.tenant.v1.SuspendTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	10, // 26: authms.tenant.v1.ReactivateTenantResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	4,  // 27: authms.tenant.v1.UpdatePasswordPolicyRequest.policy:type_name -> authms.tenant.v1.PasswordPolicy
+	10, // 28: authms.tenant.v1.UpdatePasswordPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	5,  // 29: authms.tenant.v1.UpdateMfaPolicyRequest.policy:type_name -> authms.tenant.v1.MfaPolicy
+	10, // 30: authms.tenant.v1.UpdateMfaPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	6,  // 31: authms.tenant.v1.UpdateSessionPolicyRequest.policy:type_name -> authms.tenant.v1.SessionPolicy
+	10, // 32: authms.tenant.v1.UpdateSessionPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	7,  // 33: authms.tenant.v1.UpdateLockoutPolicyRequest.policy:type_name -> authms.tenant.v1.LockoutPolicy
+	10, // 34: authms.tenant.v1.UpdateLockoutPolicyResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	8,  // 35: authms.tenant.v1.UpdateBrandingRequest.branding:type_name -> authms.tenant.v1.Branding
+	10, // 36: authms.tenant.v1.UpdateBrandingResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	10, // 37: authms.tenant.v1.AddDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	9,  // 38: authms.tenant.v1.AddDomainResponse.domain:type_name -> authms.tenant.v1.Domain
+	10, // 39: authms.tenant.v1.VerifyDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	9,  // 40: authms.tenant.v1.VerifyDomainResponse.domain:type_name -> authms.tenant.v1.Domain
+	10, // 41: authms.tenant.v1.RemoveDomainResponse.tenant:type_name -> authms.tenant.v1.Tenant
+	3,  // 42: authms.tenant.v1.CheckPasswordResponse.violations:type_name -> authms.tenant.v1.PasswordViolation
+	4,  // 43: authms.tenant.v1.CheckPasswordResponse.policy:type_name -> authms.tenant.v1.PasswordPolicy
+	11, // 44: authms.tenant.v1.TenantService.CreateTenant:input_type -> authms.tenant.v1.CreateTenantRequest
+	13, // 45: authms.tenant.v1.TenantService.GetTenant:input_type -> authms.tenant.v1.GetTenantRequest
+	15, // 46: authms.tenant.v1.TenantService.GetTenantBySlug:input_type -> authms.tenant.v1.GetTenantBySlugRequest
+	17, // 47: authms.tenant.v1.TenantService.ListTenants:input_type -> authms.tenant.v1.ListTenantsRequest
+	19, // 48: authms.tenant.v1.TenantService.UpdateTenant:input_type -> authms.tenant.v1.UpdateTenantRequest
+	21, // 49: authms.tenant.v1.TenantService.SuspendTenant:input_type -> authms.tenant.v1.SuspendTenantRequest
+	23, // 50: authms.tenant.v1.TenantService.ReactivateTenant:input_type -> authms.tenant.v1.ReactivateTenantRequest
+	25, // 51: authms.tenant.v1.TenantService.UpdatePasswordPolicy:input_type -> authms.tenant.v1.UpdatePasswordPolicyRequest
+	27, // 52: authms.tenant.v1.TenantService.UpdateMfaPolicy:input_type -> authms.tenant.v1.UpdateMfaPolicyRequest
+	29, // 53: authms.tenant.v1.TenantService.UpdateSessionPolicy:input_type -> authms.tenant.v1.UpdateSessionPolicyRequest
+	31, // 54: authms.tenant.v1.TenantService.UpdateLockoutPolicy:input_type -> authms.tenant.v1.UpdateLockoutPolicyRequest
+	33, // 55: authms.tenant.v1.TenantService.UpdateBranding:input_type -> authms.tenant.v1.UpdateBrandingRequest
+	35, // 56: authms.tenant.v1.TenantService.AddDomain:input_type -> authms.tenant.v1.AddDomainRequest
+	37, // 57: authms.tenant.v1.TenantService.VerifyDomain:input_type -> authms.tenant.v1.VerifyDomainRequest
+	39, // 58: authms.tenant.v1.TenantService.RemoveDomain:input_type -> authms.tenant.v1.RemoveDomainRequest
+	41, // 59: authms.tenant.v1.TenantService.CheckPassword:input_type -> authms.tenant.v1.CheckPasswordRequest
+	12, // 60: authms.tenant.v1.TenantService.CreateTenant:output_type -> authms.tenant.v1.CreateTenantResponse
+	14, // 61: authms.tenant.v1.TenantService.GetTenant:output_type -> authms.tenant.v1.GetTenantResponse
+	16, // 62: authms.tenant.v1.TenantService.GetTenantBySlug:output_type -> authms.tenant.v1.GetTenantBySlugResponse
+	18, // 63: authms.tenant.v1.TenantService.ListTenants:output_type -> authms.tenant.v1.ListTenantsResponse
+	20, // 64: authms.tenant.v1.TenantService.UpdateTenant:output_type -> authms.tenant.v1.UpdateTenantResponse
+	22, // 65: authms.tenant.v1.TenantService.SuspendTenant:output_type -> authms.tenant.v1.SuspendTenantResponse
+	24, // 66: authms.tenant.v1.TenantService.ReactivateTenant:output_type -> authms.tenant.v1.ReactivateTenantResponse
+	26, // 67: authms.tenant.v1.TenantService.UpdatePasswordPolicy:output_type -> authms.tenant.v1.UpdatePasswordPolicyResponse
+	28, // 68: authms.tenant.v1.TenantService.UpdateMfaPolicy:output_type -> authms.tenant.v1.UpdateMfaPolicyResponse
+	30, // 69: authms.tenant.v1.TenantService.UpdateSessionPolicy:output_type -> authms.tenant.v1.UpdateSessionPolicyResponse
+	32, // 70: authms.tenant.v1.TenantService.UpdateLockoutPolicy:output_type -> authms.tenant.v1.UpdateLockoutPolicyResponse
+	34, // 71: authms.tenant.v1.TenantService.UpdateBranding:output_type -> authms.tenant.v1.UpdateBrandingResponse
+	36, // 72: authms.tenant.v1.TenantService.AddDomain:output_type -> authms.tenant.v1.AddDomainResponse
+	38, // 73: authms.tenant.v1.TenantService.VerifyDomain:output_type -> authms.tenant.v1.VerifyDomainResponse
+	40, // 74: authms.tenant.v1.TenantService.RemoveDomain:output_type -> authms.tenant.v1.RemoveDomainResponse
+	42, // 75: authms.tenant.v1.TenantService.CheckPassword:output_type -> authms.tenant.v1.CheckPasswordResponse
+	60, // [60:76] is the sub-list for method output_type
+	44, // [44:60] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_authms_tenant_v1_tenant_proto_init() }
@@ -2590,13 +2828,15 @@ func file_authms_tenant_v1_tenant_proto_init() {
 	file_authms_tenant_v1_tenant_proto_msgTypes[27].OneofWrappers = []any{}
 	file_authms_tenant_v1_tenant_proto_msgTypes[29].OneofWrappers = []any{}
 	file_authms_tenant_v1_tenant_proto_msgTypes[31].OneofWrappers = []any{}
+	file_authms_tenant_v1_tenant_proto_msgTypes[33].OneofWrappers = []any{}
+	file_authms_tenant_v1_tenant_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_tenant_v1_tenant_proto_rawDesc), len(file_authms_tenant_v1_tenant_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   35,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,12 @@ const (
 	// TenantServiceUpdateTenantProcedure is the fully-qualified name of the TenantService's
 	// UpdateTenant RPC.
 	TenantServiceUpdateTenantProcedure = "/authms.tenant.v1.TenantService/UpdateTenant"
+	// TenantServiceSuspendTenantProcedure is the fully-qualified name of the TenantService's
+	// SuspendTenant RPC.
+	TenantServiceSuspendTenantProcedure = "/authms.tenant.v1.TenantService/SuspendTenant"
+	// TenantServiceReactivateTenantProcedure is the fully-qualified name of the TenantService's
+	// ReactivateTenant RPC.
+	TenantServiceReactivateTenantProcedure = "/authms.tenant.v1.TenantService/ReactivateTenant"
 	// TenantServiceUpdatePasswordPolicyProcedure is the fully-qualified name of the TenantService's
 	// UpdatePasswordPolicy RPC.
 	TenantServiceUpdatePasswordPolicyProcedure = "/authms.tenant.v1.TenantService/UpdatePasswordPolicy"
@@ -85,8 +91,22 @@ type TenantServiceClient interface {
 	GetTenantBySlug(context.Context, *connect.Request[v1.GetTenantBySlugRequest]) (*connect.Response[v1.GetTenantBySlugResponse], error)
 	// ListTenants lists tenants, oldest first.
 	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
-	// UpdateTenant changes a tenant's display name and/or status.
+	// UpdateTenant changes a tenant's display name. A tenant's status is
+	// not its admins' to change: a request that sets status is
+	// PERMISSION_DENIED and changes nothing (see SuspendTenant).
 	UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error)
+	// SuspendTenant suspends an active tenant (operator only). Its data is
+	// kept; once the services have projected tenant.tenant.suspended,
+	// typically within a second, identity refuses its users' logins (as a
+	// wrong password) and registrations, and session refuses their refreshes
+	// and revokes every live session, so verifiers refuse the sessions'
+	// access tokens on their next call. Suspending a suspended tenant
+	// changes nothing.
+	SuspendTenant(context.Context, *connect.Request[v1.SuspendTenantRequest]) (*connect.Response[v1.SuspendTenantResponse], error)
+	// ReactivateTenant makes a suspended tenant active again (operator
+	// only). Sessions revoked by the suspension stay revoked: users log in
+	// again. Reactivating an active tenant changes nothing.
+	ReactivateTenant(context.Context, *connect.Request[v1.ReactivateTenantRequest]) (*connect.Response[v1.ReactivateTenantResponse], error)
 	// UpdatePasswordPolicy replaces the tenant's password policy.
 	UpdatePasswordPolicy(context.Context, *connect.Request[v1.UpdatePasswordPolicyRequest]) (*connect.Response[v1.UpdatePasswordPolicyResponse], error)
 	// UpdateMfaPolicy replaces the tenant's MFA policy.
@@ -98,10 +118,17 @@ type TenantServiceClient interface {
 	// UpdateBranding replaces the tenant's white-label branding.
 	UpdateBranding(context.Context, *connect.Request[v1.UpdateBrandingRequest]) (*connect.Response[v1.UpdateBrandingResponse], error)
 	// AddDomain adds a pending domain and returns its verification token,
-	// once: publish it as the DNS TXT record _authms-challenge.<domain>.
+	// once: publish it as a DNS TXT record of _authms-challenge.<domain>
+	// (the whole token, "authms-domain-verification=...").
 	AddDomain(context.Context, *connect.Request[v1.AddDomainRequest]) (*connect.Response[v1.AddDomainResponse], error)
-	// VerifyDomain marks a pending domain verified when the token matches.
-	// A domain is verified by at most one tenant.
+	// VerifyDomain looks up the TXT records of _authms-challenge.<domain>
+	// and marks the pending domain verified when one of them is its token:
+	// whoever publishes it controls the domain's DNS. No such record
+	// (NXDOMAIN, no TXT record, another value) is FAILED_PRECONDITION and
+	// changes nothing, so publish the record and call again; a lookup that
+	// fails (timeout, SERVFAIL) is UNAVAILABLE. A domain is verified by at
+	// most one tenant (ALREADY_EXISTS for the others). A development server
+	// (authms dev) may be configured to skip the DNS lookup.
 	VerifyDomain(context.Context, *connect.Request[v1.VerifyDomainRequest]) (*connect.Response[v1.VerifyDomainResponse], error)
 	// RemoveDomain removes a pending or verified domain.
 	RemoveDomain(context.Context, *connect.Request[v1.RemoveDomainRequest]) (*connect.Response[v1.RemoveDomainResponse], error)
@@ -153,6 +180,18 @@ func NewTenantServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			httpClient,
 			baseURL+TenantServiceUpdateTenantProcedure,
 			connect.WithSchema(tenantServiceMethods.ByName("UpdateTenant")),
+			connect.WithClientOptions(opts...),
+		),
+		suspendTenant: connect.NewClient[v1.SuspendTenantRequest, v1.SuspendTenantResponse](
+			httpClient,
+			baseURL+TenantServiceSuspendTenantProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("SuspendTenant")),
+			connect.WithClientOptions(opts...),
+		),
+		reactivateTenant: connect.NewClient[v1.ReactivateTenantRequest, v1.ReactivateTenantResponse](
+			httpClient,
+			baseURL+TenantServiceReactivateTenantProcedure,
+			connect.WithSchema(tenantServiceMethods.ByName("ReactivateTenant")),
 			connect.WithClientOptions(opts...),
 		),
 		updatePasswordPolicy: connect.NewClient[v1.UpdatePasswordPolicyRequest, v1.UpdatePasswordPolicyResponse](
@@ -220,6 +259,8 @@ type tenantServiceClient struct {
 	getTenantBySlug      *connect.Client[v1.GetTenantBySlugRequest, v1.GetTenantBySlugResponse]
 	listTenants          *connect.Client[v1.ListTenantsRequest, v1.ListTenantsResponse]
 	updateTenant         *connect.Client[v1.UpdateTenantRequest, v1.UpdateTenantResponse]
+	suspendTenant        *connect.Client[v1.SuspendTenantRequest, v1.SuspendTenantResponse]
+	reactivateTenant     *connect.Client[v1.ReactivateTenantRequest, v1.ReactivateTenantResponse]
 	updatePasswordPolicy *connect.Client[v1.UpdatePasswordPolicyRequest, v1.UpdatePasswordPolicyResponse]
 	updateMfaPolicy      *connect.Client[v1.UpdateMfaPolicyRequest, v1.UpdateMfaPolicyResponse]
 	updateSessionPolicy  *connect.Client[v1.UpdateSessionPolicyRequest, v1.UpdateSessionPolicyResponse]
@@ -254,6 +295,16 @@ func (c *tenantServiceClient) ListTenants(ctx context.Context, req *connect.Requ
 // UpdateTenant calls authms.tenant.v1.TenantService.UpdateTenant.
 func (c *tenantServiceClient) UpdateTenant(ctx context.Context, req *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error) {
 	return c.updateTenant.CallUnary(ctx, req)
+}
+
+// SuspendTenant calls authms.tenant.v1.TenantService.SuspendTenant.
+func (c *tenantServiceClient) SuspendTenant(ctx context.Context, req *connect.Request[v1.SuspendTenantRequest]) (*connect.Response[v1.SuspendTenantResponse], error) {
+	return c.suspendTenant.CallUnary(ctx, req)
+}
+
+// ReactivateTenant calls authms.tenant.v1.TenantService.ReactivateTenant.
+func (c *tenantServiceClient) ReactivateTenant(ctx context.Context, req *connect.Request[v1.ReactivateTenantRequest]) (*connect.Response[v1.ReactivateTenantResponse], error) {
+	return c.reactivateTenant.CallUnary(ctx, req)
 }
 
 // UpdatePasswordPolicy calls authms.tenant.v1.TenantService.UpdatePasswordPolicy.
@@ -311,8 +362,22 @@ type TenantServiceHandler interface {
 	GetTenantBySlug(context.Context, *connect.Request[v1.GetTenantBySlugRequest]) (*connect.Response[v1.GetTenantBySlugResponse], error)
 	// ListTenants lists tenants, oldest first.
 	ListTenants(context.Context, *connect.Request[v1.ListTenantsRequest]) (*connect.Response[v1.ListTenantsResponse], error)
-	// UpdateTenant changes a tenant's display name and/or status.
+	// UpdateTenant changes a tenant's display name. A tenant's status is
+	// not its admins' to change: a request that sets status is
+	// PERMISSION_DENIED and changes nothing (see SuspendTenant).
 	UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error)
+	// SuspendTenant suspends an active tenant (operator only). Its data is
+	// kept; once the services have projected tenant.tenant.suspended,
+	// typically within a second, identity refuses its users' logins (as a
+	// wrong password) and registrations, and session refuses their refreshes
+	// and revokes every live session, so verifiers refuse the sessions'
+	// access tokens on their next call. Suspending a suspended tenant
+	// changes nothing.
+	SuspendTenant(context.Context, *connect.Request[v1.SuspendTenantRequest]) (*connect.Response[v1.SuspendTenantResponse], error)
+	// ReactivateTenant makes a suspended tenant active again (operator
+	// only). Sessions revoked by the suspension stay revoked: users log in
+	// again. Reactivating an active tenant changes nothing.
+	ReactivateTenant(context.Context, *connect.Request[v1.ReactivateTenantRequest]) (*connect.Response[v1.ReactivateTenantResponse], error)
 	// UpdatePasswordPolicy replaces the tenant's password policy.
 	UpdatePasswordPolicy(context.Context, *connect.Request[v1.UpdatePasswordPolicyRequest]) (*connect.Response[v1.UpdatePasswordPolicyResponse], error)
 	// UpdateMfaPolicy replaces the tenant's MFA policy.
@@ -324,10 +389,17 @@ type TenantServiceHandler interface {
 	// UpdateBranding replaces the tenant's white-label branding.
 	UpdateBranding(context.Context, *connect.Request[v1.UpdateBrandingRequest]) (*connect.Response[v1.UpdateBrandingResponse], error)
 	// AddDomain adds a pending domain and returns its verification token,
-	// once: publish it as the DNS TXT record _authms-challenge.<domain>.
+	// once: publish it as a DNS TXT record of _authms-challenge.<domain>
+	// (the whole token, "authms-domain-verification=...").
 	AddDomain(context.Context, *connect.Request[v1.AddDomainRequest]) (*connect.Response[v1.AddDomainResponse], error)
-	// VerifyDomain marks a pending domain verified when the token matches.
-	// A domain is verified by at most one tenant.
+	// VerifyDomain looks up the TXT records of _authms-challenge.<domain>
+	// and marks the pending domain verified when one of them is its token:
+	// whoever publishes it controls the domain's DNS. No such record
+	// (NXDOMAIN, no TXT record, another value) is FAILED_PRECONDITION and
+	// changes nothing, so publish the record and call again; a lookup that
+	// fails (timeout, SERVFAIL) is UNAVAILABLE. A domain is verified by at
+	// most one tenant (ALREADY_EXISTS for the others). A development server
+	// (authms dev) may be configured to skip the DNS lookup.
 	VerifyDomain(context.Context, *connect.Request[v1.VerifyDomainRequest]) (*connect.Response[v1.VerifyDomainResponse], error)
 	// RemoveDomain removes a pending or verified domain.
 	RemoveDomain(context.Context, *connect.Request[v1.RemoveDomainRequest]) (*connect.Response[v1.RemoveDomainResponse], error)
@@ -375,6 +447,18 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 		TenantServiceUpdateTenantProcedure,
 		svc.UpdateTenant,
 		connect.WithSchema(tenantServiceMethods.ByName("UpdateTenant")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantServiceSuspendTenantHandler := connect.NewUnaryHandler(
+		TenantServiceSuspendTenantProcedure,
+		svc.SuspendTenant,
+		connect.WithSchema(tenantServiceMethods.ByName("SuspendTenant")),
+		connect.WithHandlerOptions(opts...),
+	)
+	tenantServiceReactivateTenantHandler := connect.NewUnaryHandler(
+		TenantServiceReactivateTenantProcedure,
+		svc.ReactivateTenant,
+		connect.WithSchema(tenantServiceMethods.ByName("ReactivateTenant")),
 		connect.WithHandlerOptions(opts...),
 	)
 	tenantServiceUpdatePasswordPolicyHandler := connect.NewUnaryHandler(
@@ -444,6 +528,10 @@ func NewTenantServiceHandler(svc TenantServiceHandler, opts ...connect.HandlerOp
 			tenantServiceListTenantsHandler.ServeHTTP(w, r)
 		case TenantServiceUpdateTenantProcedure:
 			tenantServiceUpdateTenantHandler.ServeHTTP(w, r)
+		case TenantServiceSuspendTenantProcedure:
+			tenantServiceSuspendTenantHandler.ServeHTTP(w, r)
+		case TenantServiceReactivateTenantProcedure:
+			tenantServiceReactivateTenantHandler.ServeHTTP(w, r)
 		case TenantServiceUpdatePasswordPolicyProcedure:
 			tenantServiceUpdatePasswordPolicyHandler.ServeHTTP(w, r)
 		case TenantServiceUpdateMfaPolicyProcedure:
@@ -489,6 +577,14 @@ func (UnimplementedTenantServiceHandler) ListTenants(context.Context, *connect.R
 
 func (UnimplementedTenantServiceHandler) UpdateTenant(context.Context, *connect.Request[v1.UpdateTenantRequest]) (*connect.Response[v1.UpdateTenantResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.tenant.v1.TenantService.UpdateTenant is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) SuspendTenant(context.Context, *connect.Request[v1.SuspendTenantRequest]) (*connect.Response[v1.SuspendTenantResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.tenant.v1.TenantService.SuspendTenant is not implemented"))
+}
+
+func (UnimplementedTenantServiceHandler) ReactivateTenant(context.Context, *connect.Request[v1.ReactivateTenantRequest]) (*connect.Response[v1.ReactivateTenantResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.tenant.v1.TenantService.ReactivateTenant is not implemented"))
 }
 
 func (UnimplementedTenantServiceHandler) UpdatePasswordPolicy(context.Context, *connect.Request[v1.UpdatePasswordPolicyRequest]) (*connect.Response[v1.UpdatePasswordPolicyResponse], error) {
