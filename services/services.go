@@ -164,8 +164,8 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to call the APIs
 	// (CORS). Empty allows every origin, which suits development only.
 	AllowedOrigins []string
-	// Identity configures the identity service (password hashing cost);
-	// zero fields take identity's production defaults.
+	// Identity configures the identity service (password hashing cost,
+	// trusted proxies); zero fields take identity's production defaults.
 	Identity identity.Config
 	// Session configures the session service (token lifetimes, key
 	// rotation, refresh reuse grace, issuer, trusted proxies); zero fields
