@@ -64,10 +64,35 @@ func OperatorTokenFile(dataDir string) string {
 // ("/authms.wallet.v1.WalletService/GetWallet").
 func (p *Platform) Policy(procedure string) (auth.Policy, bool) { return p.authn.Policy(procedure) }
 
+// serviceSigners returns the service-token signer of every service in
+// defs, from its own auth.ServiceKeyName secret, and their public keys for
+// the verifier. The platform trusts the service keys of the services it
+// runs; a peer in another process (Config.PeerURLs) does not know them.
+func serviceSigners(ctx context.Context, cfg Config, defs []Definition) (map[string]*auth.ServiceSigner, auth.ServiceKeys, error) {
+	signers := make(map[string]*auth.ServiceSigner, len(defs))
+	keys := make(auth.ServiceKeys, len(defs))
+	for _, def := range defs {
+		seed, err := cfg.Secrets.Service(def.Name).Key(ctx, auth.ServiceKeyName)
+		if err != nil {
+			return nil, nil, fmt.Errorf("service token key of %s: %w", def.Name, err)
+		}
+		s, err := auth.NewServiceSigner(auth.ServiceSignerConfig{
+			Service: def.Name, Seed: seed, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Now: cfg.Auth.Now,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		kid, key := s.Key()
+		signers[def.Name], keys[kid] = s, key
+	}
+	return signers, keys, nil
+}
+
 // newAuth builds the platform's authenticator: access tokens verified with
-// cfg.Auth.Keys and the session service's JWKS (reached as a peer), the
-// revocation list fed by the SESSION stream, and the operator token.
-func newAuth(cfg Config, peers *peers, metrics *obs.Metrics) (*auth.Authenticator, *auth.Revocations, error) {
+// cfg.Auth.Keys and the session service's JWKS (reached as a peer), service
+// tokens with the services' own keys, the revocation list fed by the
+// SESSION stream, and the operator token.
+func newAuth(cfg Config, peers *peers, metrics *obs.Metrics, serviceKeys auth.ServiceKeys) (*auth.Authenticator, *auth.Revocations, error) {
 	client, baseURL := peers.Client("session")
 	jwks, err := auth.NewJWKS(auth.JWKSConfig{Client: client, BaseURL: baseURL, Logger: cfg.Logger.With("component", "jwks"), Now: cfg.Auth.Now})
 	if err != nil {
@@ -77,7 +102,9 @@ func newAuth(cfg Config, peers *peers, metrics *obs.Metrics) (*auth.Authenticato
 	if cfg.Auth.Keys != nil {
 		keys = auth.Chain(cfg.Auth.Keys, jwks)
 	}
-	verifier, err := auth.NewVerifier(auth.VerifierConfig{Keys: keys, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Now: cfg.Auth.Now})
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{
+		Keys: keys, ServiceKeys: serviceKeys, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, Now: cfg.Auth.Now,
+	})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -109,7 +109,9 @@ func (c caller) writes(t *testing.T, tenant, user string) map[string]error {
 	t.Helper()
 	ctx := t.Context()
 	errs := map[string]error{}
-	_, errs["ChangeEmail"] = c.identity.ChangeEmail(ctx, connect.NewRequest(&identityv1.ChangeEmailRequest{TenantId: tenant, UserId: user, Email: "stolen" + uuid.NewString()[:6] + "@example.com"}))
+	_, errs["ChangeEmail"] = c.identity.ChangeEmail(ctx, connect.NewRequest(&identityv1.ChangeEmailRequest{
+		TenantId: tenant, UserId: user, CurrentPassword: "a guess", Email: "stolen" + uuid.NewString()[:6] + "@example.com",
+	}))
 	_, errs["UpdateProfile"] = c.profile.UpdateProfile(ctx, connect.NewRequest(&profilev1.UpdateProfileRequest{TenantId: tenant, UserId: user, DisplayName: new("Mallory")}))
 	_, errs["Deposit"] = c.wallet.Deposit(ctx, connect.NewRequest(&walletv1.DepositRequest{TenantId: tenant, UserId: user, Currency: "EUR", Amount: 100, IdempotencyKey: uuid.NewString()}))
 	_, errs["Withdraw"] = c.wallet.Withdraw(ctx, connect.NewRequest(&walletv1.WithdrawRequest{TenantId: tenant, UserId: user, Currency: "EUR", Amount: 100, IdempotencyKey: uuid.NewString()}))

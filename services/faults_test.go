@@ -334,7 +334,7 @@ SELECT count(*) FROM t WHERE ok`, k.database).Scan(&n)
 // nothing is dead-lettered.
 func TestBillingSessionsTerminated(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
 	reg := newRegistrar(t, env)
 	killer := newTerminator(t, env, "billing")
 
@@ -351,7 +351,7 @@ func TestBillingSessionsTerminated(t *testing.T) {
 			}
 			email := fmt.Sprintf("changed-%d@example.com", i)
 			_, err := reg.client.ChangeEmail(context.Background(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-				TenantId: reg.tenant.String(), UserId: id, Email: email,
+				TenantId: reg.tenant.String(), UserId: id, CurrentPassword: faultPassword, Email: email,
 			}))
 			if err == nil {
 				changed.Store(id, email)

@@ -36,7 +36,7 @@ type rywClients struct {
 
 func startRYW(t *testing.T, opts servicestest.Options) rywClients {
 	t.Helper()
-	env := servicestest.StartWith(t, opts, "tenant", "identity", "profile", "wallet", "billing")
+	env := servicestest.StartWith(t, opts, "tenant", "identity", "risk", "profile", "wallet", "billing")
 	return rywClients{
 		identity: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),
 		profile:  profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate()),
@@ -49,7 +49,7 @@ func startRYW(t *testing.T, opts servicestest.Options) rywClients {
 func (c rywClients) register(t *testing.T, tenant, email string) *identityv1.RegisterUserResponse {
 	t.Helper()
 	res, err := c.identity.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: tenant, Email: email, Password: "plover-quartz-89-lantern",
+		TenantId: tenant, Email: email, Password: faultPassword,
 	}))
 	require.NoError(t, err)
 	return res.Msg
@@ -116,7 +116,7 @@ func TestReadYourWrites(t *testing.T) {
 
 	t.Run("a changed email", func(t *testing.T) {
 		res, err := c.identity.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-			TenantId: tenant, UserId: user.GetId(), Email: "ada.lovelace@example.com",
+			TenantId: tenant, UserId: user.GetId(), CurrentPassword: faultPassword, Email: "ada.lovelace@example.com",
 		}))
 		require.NoError(t, err)
 		pos := res.Msg.GetPosition()

@@ -32,7 +32,7 @@ func register(t *testing.T, c identityv1connect.IdentityServiceClient, tenant, p
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res, err := c.RegisterUser(context.Background(), connect.NewRequest(&identityv1.RegisterUserRequest{
-				TenantId: tenant, Email: fmt.Sprintf("%s-%d@example.com", prefix, i), Password: "plover-quartz-89-lantern",
+				TenantId: tenant, Email: fmt.Sprintf("%s-%d@example.com", prefix, i), Password: faultPassword,
 			}))
 			if assert.NoError(t, err) {
 				ids[i] = res.Msg.GetUser().GetId()
@@ -62,7 +62,7 @@ func caughtUp(t *testing.T, p *services.Platform) {
 // continues after the rebuild without applying anything twice.
 func TestRebuildUserProfiles(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
 	ident := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)) // admins find customers by email
 	tenant := env.NewTenant(t)
@@ -70,7 +70,7 @@ func TestRebuildUserProfiles(t *testing.T) {
 	ids := register(t, ident, tenant, "before", 200)
 	for _, id := range ids[:50] {
 		_, err := ident.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-			TenantId: tenant, UserId: id, Email: "changed-" + id + "@example.com",
+			TenantId: tenant, UserId: id, CurrentPassword: faultPassword, Email: "changed-" + id + "@example.com",
 		}))
 		require.NoError(t, err)
 	}

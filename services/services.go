@@ -169,8 +169,8 @@ type Config struct {
 	// Tenant configures the tenant service (the DNS server domain
 	// verification asks); zero fields take tenant's production defaults.
 	Tenant tenant.Config
-	// Identity configures the identity service (password hashing cost);
-	// zero fields take identity's production defaults.
+	// Identity configures the identity service (password hashing cost,
+	// trusted proxies); zero fields take identity's production defaults.
 	Identity identity.Config
 	// Session configures the session service (token lifetimes, key
 	// rotation, refresh reuse grace, issuer, trusted proxies); zero fields
@@ -347,8 +347,17 @@ type unit struct {
 	logger     *slog.Logger
 }
 
+// shared is what the platform gives every service it prepares.
+type shared struct {
+	metrics *obs.Metrics
+	peers   *peers
+	authn   *auth.Authenticator
+	signers map[string]*auth.ServiceSigner // by service name
+}
+
 // prepare provisions, migrates and builds one service without starting it.
-func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, metrics *obs.Metrics, peers *peers, authn *auth.Authenticator) (u *unit, err error) {
+func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definition, sh shared) (u *unit, err error) {
+	metrics, authn := sh.metrics, sh.authn
 	logger := cfg.Logger.With("service", def.Name)
 	pool, creds, err := provision(ctx, cfg, prov, def)
 	if err != nil {
@@ -386,7 +395,8 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		HandlerOptions:     opts,
 		Positions:          positions,
 		MinPositionTimeout: cfg.MinPositionTimeout,
-		Peers:              peers,
+		Peers:              sh.peers,
+		ServiceToken:       sh.signers[def.Name],
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
@@ -504,14 +514,18 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 		return nil, err
 	}
 
+	signers, serviceKeys, err := serviceSigners(ctx, cfg, defs)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	peers := newPeers(cfg.PeerURLs, cfg.Logger)
-	authn, revocations, err := newAuth(cfg, peers, metrics)
+	authn, revocations, err := newAuth(cfg, peers, metrics, serviceKeys)
 	if err != nil {
 		peers.close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	units, err := forEach(defs, func(def Definition) (*unit, error) {
-		u, err := prepare(ctx, cfg, prov, def, metrics, peers, authn)
+		u, err := prepare(ctx, cfg, prov, def, shared{metrics: metrics, peers: peers, authn: authn, signers: signers})
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", def.Name, err)
 		}

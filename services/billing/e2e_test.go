@@ -36,7 +36,7 @@ const (
 // identityCaller registers users and changes emails over one wire format.
 type identityCaller interface {
 	register(t *testing.T, tenantID uuid.UUID, email, password string) *identityv1.User
-	changeEmail(t *testing.T, tenantID uuid.UUID, userID, email string) *identityv1.User
+	changeEmail(t *testing.T, tenantID uuid.UUID, userID, password, email string) *identityv1.User
 }
 
 // connectCaller uses the generated Connect client.
@@ -53,10 +53,10 @@ func (c connectCaller) register(t *testing.T, tenantID uuid.UUID, email, passwor
 	return res.Msg.GetUser()
 }
 
-func (c connectCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email string) *identityv1.User {
+func (c connectCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, password, email string) *identityv1.User {
 	t.Helper()
 	res, err := c.c.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-		TenantId: tenantID.String(), UserId: userID, Email: email,
+		TenantId: tenantID.String(), UserId: userID, CurrentPassword: password, Email: email,
 	}))
 	require.NoError(t, err)
 	return res.Msg.GetUser()
@@ -94,10 +94,11 @@ func (c jsonCaller) register(t *testing.T, tenantID uuid.UUID, email, password s
 	return res.GetUser()
 }
 
-func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email string) *identityv1.User {
+func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, password, email string) *identityv1.User {
 	t.Helper()
 	var res identityv1.ChangeEmailResponse
-	c.post(t, "ChangeEmail", c.env.Token(t, tenantID.String(), userID), `{"tenant_id":"`+tenantID.String()+`","user_id":"`+userID+`","email":"`+email+`"}`, &res)
+	c.post(t, "ChangeEmail", c.env.Token(t, tenantID.String(), userID),
+		`{"tenant_id":"`+tenantID.String()+`","user_id":"`+userID+`","current_password":"`+password+`","email":"`+email+`"}`, &res)
 	return res.GetUser()
 }
 
@@ -107,7 +108,7 @@ func (c jsonCaller) changeEmail(t *testing.T, tenantID uuid.UUID, userID, email 
 // billing's cache.
 func TestRegistrationReachesEveryService(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "profile", "wallet", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "profile", "wallet", "billing")
 	profiles := profilev1connect.NewProfileServiceClient(env.HTTP, env.URL, env.Impersonate())
 	wallets := walletv1connect.NewWalletServiceClient(env.HTTP, env.URL, env.Impersonate())
 	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate())
@@ -129,7 +130,8 @@ func TestRegistrationReachesEveryService(t *testing.T) {
 			email := local + "@example.com"
 
 			// When a user registers...
-			user := tt.identity.register(t, tenantID, email, "a long passphrase "+uuid.NewString())
+			password := "a long passphrase " + uuid.NewString()
+			user := tt.identity.register(t, tenantID, email, password)
 			require.NotEmpty(t, user.GetId())
 			assert.Equal(t, email, user.GetEmail())
 			userID := user.GetId()
@@ -171,7 +173,7 @@ func TestRegistrationReachesEveryService(t *testing.T) {
 
 			// When the user changes their email, billing's cache follows.
 			newEmail := "new." + local + "@example.org"
-			changed := tt.identity.changeEmail(t, tenantID, userID, newEmail)
+			changed := tt.identity.changeEmail(t, tenantID, userID, password, newEmail)
 			assert.Equal(t, newEmail, changed.GetEmail())
 			require.Eventually(t, func() bool {
 				c := findByEmail(t, billingAdmin, tenantID, newEmail)

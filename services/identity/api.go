@@ -12,7 +12,10 @@ import (
 )
 
 // api adapts the service to its Connect interface. Requests reach it
-// validated against the schema's rules.
+// validated against the schema's rules. ChangePassword and ChangeEmail
+// check the current password with risk (reauthenticate) and
+// RequestPasswordReset asks risk's reset throttle (throttleReset), with
+// the client's address, before the command runs.
 type api struct{ s *Service }
 
 var _ identityv1connect.IdentityServiceHandler = (*api)(nil)
@@ -41,6 +44,9 @@ func (a *api) GetUser(ctx context.Context, req *connect.Request[identityv1.GetUs
 }
 
 func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.ChangeEmailRequest]) (*connect.Response[identityv1.ChangeEmailResponse], error) {
+	if err := a.reauthenticate(ctx, req, req.Msg.GetTenantId(), req.Msg.GetUserId(), req.Msg.GetCurrentPassword()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	u, latest, err := a.s.changeEmail(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -71,6 +77,9 @@ func (a *api) ImportUser(ctx context.Context, req *connect.Request[identityv1.Im
 }
 
 func (a *api) ChangePassword(ctx context.Context, req *connect.Request[identityv1.ChangePasswordRequest]) (*connect.Response[identityv1.ChangePasswordResponse], error) {
+	if err := a.reauthenticate(ctx, req, req.Msg.GetTenantId(), req.Msg.GetUserId(), req.Msg.GetCurrentPassword()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	event, err := a.s.changePassword(ctx, req.Msg)
 	if err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
@@ -125,6 +134,13 @@ func (a *api) VerifyEmail(ctx context.Context, req *connect.Request[identityv1.V
 }
 
 func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[identityv1.RequestPasswordResetRequest]) (*connect.Response[identityv1.RequestPasswordResetResponse], error) {
+	ip, err := a.s.clientIP(req)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	if err := a.s.throttleReset(ctx, req.Msg.GetTenantId(), ip); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
 	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
@@ -190,6 +206,16 @@ func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identity
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
+}
+
+// reauthenticate checks the current password of the user a change names,
+// counted by risk (see [Service.reauthenticate]), before the change runs.
+func (a *api) reauthenticate(ctx context.Context, req connect.AnyRequest, tenant, user, password string) error {
+	ip, err := a.s.clientIP(req)
+	if err != nil {
+		return err
+	}
+	return a.s.reauthenticate(ctx, reauthentication{tenant: tenant, user: user, password: password, ip: ip})
 }
 
 // Policies says who may call each procedure: registration, email

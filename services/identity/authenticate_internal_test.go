@@ -30,19 +30,20 @@ const testPassword = "correct horse battery staple"
 var cheap = PasswordParams{Memory: 1024, Iterations: 1}
 
 // newTestDeps provisions identity's database and returns the
-// dependencies of a service without a relay (tests call its methods).
+// dependencies of a service without a relay nor peers (tests call its
+// methods).
 func newTestDeps(t *testing.T) platform.Deps {
 	t.Helper()
 	pool, _ := pgtest.Provision(t, Name,
 		pg.MigrationSource{Name: "events", FS: events.Migrations},
 		pg.MigrationSource{Name: Name, FS: Migrations()})
-	return platform.Deps{
+	return Standalone(t, platform.Deps{
 		Service: Name,
 		Pool:    pool,
 		JS:      natstest.Start(t).JetStream(t),
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Secrets: secrets.NewMemory().Service(Name),
-	}
+	})
 }
 
 func newTestService(t *testing.T, d platform.Deps, cfg Config) *Service {

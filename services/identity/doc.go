@@ -13,7 +13,8 @@
 //
 // Published (stream IDENTITY):
 //   - identity.user.created (identityv1.UserCreated), by RegisterUser and ImportUser
-//   - identity.user.email_changed (identityv1.UserEmailChanged)
+//   - identity.user.email_changed (identityv1.UserEmailChanged), with the previous
+//     address for the warning sent there
 //   - identity.user.password_changed (identityv1.UserPasswordChanged), reason CHANGED or RESET
 //   - identity.user.disabled, identity.user.enabled, identity.user.deleted
 //     (identityv1.UserDisabled, UserEnabled, UserDeleted)
@@ -53,6 +54,23 @@
 // re-hashes a bcrypt hash, or an argon2id hash weaker than the configured
 // parameters, in the same call. A password or its hash never appears in an
 // event, a log line or a response.
+//
+// Calls (risk, with identity's own service token, platform.Deps.ServiceToken):
+//   - ChangePassword and ChangeEmail check the current password as a login
+//     attempt of the user's account: AttemptLogin, the hash, then
+//     ReportLoginResult (reauthenticate). Wrong passwords count against the
+//     tenant's lockout like failed logins, and a locked account is refused
+//     as Login refuses it (rpc.DeniedError); ChangeEmail needs the current
+//     password for the same reason as ChangePassword: with a stolen access
+//     token alone, moving the email would let the thief reset the password.
+//   - RequestPasswordReset asks AttemptPasswordReset, per tenant and client
+//     address, before it looks the email up (throttleReset): past risk's
+//     reset throttle it is ResourceExhausted for every email alike.
+//
+// The client address is the connection's peer, or X-Forwarded-For read from
+// the right when the peer is one of Config.TrustedProxies
+// (services/internal/clientip). Risk unreachable, these three calls fail
+// (Unavailable) rather than go unchecked.
 //
 // AuthenticateUser is enumeration-safe: an unknown or suspended tenant, an
 // unknown email, a wrong or empty password and a disabled or deleted user

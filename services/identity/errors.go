@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -42,13 +43,25 @@ var (
 	ErrBuiltInRole = errors.New("the built-in admin role cannot be changed")
 )
 
+// ResetThrottledError refuses a password reset request: its client
+// address sent too many. It says nothing of the email.
+type ResetThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ResetThrottledError) Error() string {
+	return "too many password reset requests from this address; retry later"
+}
+
 // invalidTenant is a tenant id that is not a UUID.
 var invalidTenant = &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uuid", Message: "must be a UUID"}
 
 // connectError maps every error the API returns to a Connect error: domain
 // errors to their codes, anything else through rpc.Error, which logs it
-// and keeps internals (SQL, hashes) out of the response.
+// and keeps internals (SQL, hashes) out of the response; risk's refusal of
+// a password check (rpc.DeniedError) is answered there as Login's.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
+	var throttled *ResetThrottledError
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)
@@ -68,6 +81,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeFailedPrecondition, ErrEmailVerified)
 	case errors.Is(err, ErrInvalidCredentials):
 		return connect.NewError(connect.CodeUnauthenticated, ErrInvalidCredentials)
+	case errors.As(err, &throttled):
+		return rpc.RetryLater(connect.CodeResourceExhausted, throttled.Error(), throttled.RetryAfter)
 	}
 	return rpc.Error(ctx, logger, procedure, err)
 }

@@ -39,7 +39,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "identity", "tenant")
+	e := servicestest.Start(t, "identity", "tenant", "risk")
 	return &env{Env: e, client: newClient(e), pool: e.Pool("identity")}
 }
 
@@ -318,7 +318,7 @@ func TestChangeEmail(t *testing.T) {
 	e.register(t, tenant, "grace@example.com")
 
 	res, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-		TenantId: tenant, UserId: u.GetId(), Email: "ada@lovelace.org", ExpectedVersion: proto.Int64(1),
+		TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ada@lovelace.org", ExpectedVersion: proto.Int64(1),
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, "ada@lovelace.org", res.Msg.GetUser().GetEmail())
@@ -338,7 +338,7 @@ func TestChangeEmail(t *testing.T) {
 
 	t.Run("the same email is a no-op", func(t *testing.T) {
 		res, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-			TenantId: tenant, UserId: u.GetId(), Email: "ada@lovelace.org",
+			TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ada@lovelace.org",
 		}))
 		require.NoError(t, err)
 		assert.Equal(t, int64(2), res.Msg.GetUser().GetVersion())
@@ -356,32 +356,42 @@ func TestChangeEmail(t *testing.T) {
 	}{
 		{
 			name:     "another user's email, in another case",
-			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "Grace@Example.com"},
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "Grace@Example.com"},
 			wantCode: connect.CodeAlreadyExists,
 		},
 		{
 			name:     "a stale expected version",
-			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "ada@new.example", ExpectedVersion: proto.Int64(1)},
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ada@new.example", ExpectedVersion: proto.Int64(1)},
 			wantCode: connect.CodeAborted,
 		},
 		{
 			name:     "an unknown user",
-			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: uuid.NewString(), Email: "ada@new.example"},
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: uuid.NewString(), CurrentPassword: password, Email: "ada@new.example"},
 			wantCode: connect.CodeNotFound,
 		},
 		{
 			name:     "a user of another tenant",
-			req:      &identityv1.ChangeEmailRequest{TenantId: uuid.NewString(), UserId: u.GetId(), Email: "ada@new.example"},
+			req:      &identityv1.ChangeEmailRequest{TenantId: uuid.NewString(), UserId: u.GetId(), CurrentPassword: password, Email: "ada@new.example"},
 			wantCode: connect.CodeNotFound,
 		},
 		{
+			name:     "a wrong current password",
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: "not the password", Email: "ada@new.example"},
+			wantCode: connect.CodeInvalidArgument,
+		},
+		{
+			name:     "no current password",
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "ada@new.example"},
+			wantCode: connect.CodeInvalidArgument,
+		},
+		{
 			name:     "an invalid email",
-			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "ada"},
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ada"},
 			wantCode: connect.CodeInvalidArgument,
 		},
 		{
 			name:     "a zero expected version",
-			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "ada@new.example", ExpectedVersion: proto.Int64(0)},
+			req:      &identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ada@new.example", ExpectedVersion: proto.Int64(0)},
 			wantCode: connect.CodeInvalidArgument,
 		},
 	}
@@ -422,7 +432,7 @@ func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			res, err := e.client.ChangeEmail(context.WithoutCancel(t.Context()), connect.NewRequest(&identityv1.ChangeEmailRequest{
-				TenantId: tenant, UserId: u.GetId(), Email: fmt.Sprintf("ada+%d@example.com", i), ExpectedVersion: proto.Int64(1),
+				TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: fmt.Sprintf("ada+%d@example.com", i), ExpectedVersion: proto.Int64(1),
 			}))
 			mu.Lock()
 			defer mu.Unlock()
@@ -435,7 +445,11 @@ func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {
 	}
 	wg.Wait()
 	require.Len(t, succeeded, 1, "exactly one command wins; the others: %v", codes)
-	assert.Equal(t, map[connect.Code]int{connect.CodeAborted: n - 1}, codes)
+	// Each change checks the password as a login attempt of the account:
+	// while the account's remaining failures are all being checked, risk
+	// refuses the rest as busy; the checked ones lose on the version.
+	assert.Equal(t, n-1, codes[connect.CodeAborted]+codes[connect.CodeResourceExhausted], codes)
+	assert.Positive(t, codes[connect.CodeAborted], codes)
 	winner := succeeded[0]
 	assert.Equal(t, int64(2), winner.GetVersion())
 
@@ -568,7 +582,7 @@ func TestUnicodeEmails(t *testing.T) {
 
 		u := e.register(t, tenant, "ada@example.com")
 		_, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
-			TenantId: tenant, UserId: u.GetId(), Email: "ad\u03b1@example.com",
+			TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "ad\u03b1@example.com",
 		}))
 		assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
 		_, err = e.authenticate(t, tenant, "\u0430da@example.com", password)

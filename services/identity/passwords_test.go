@@ -65,7 +65,7 @@ func TestChangePassword(t *testing.T) {
 
 func TestTenantPasswordPolicyIsEnforced(t *testing.T) {
 	t.Parallel()
-	e := servicestest.Start(t, "tenant", "identity")
+	e := servicestest.Start(t, "tenant", "identity", "risk")
 	client := newClient(e)
 	tenants := tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin))
 	created, err := tenants.CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "strict", DisplayName: "Strict"}))

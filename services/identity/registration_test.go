@@ -47,14 +47,14 @@ func startCheap(t *testing.T, cfg identity.Config) (identityv1connect.IdentitySe
 	logger := servicestest.Logger(t)
 	opts, err := rpc.HandlerOptions(logger)
 	require.NoError(t, err)
-	svc, err := identity.NewWithConfig(platform.Deps{
+	svc, err := identity.NewWithConfig(identity.Standalone(t, platform.Deps{
 		Service:        identity.Name,
 		Pool:           pool,
 		JS:             natstest.Start(t).JetStream(t),
 		Logger:         logger,
 		Secrets:        secrets.NewMemory().Service(identity.Name),
 		HandlerOptions: opts,
-	}, cfg)
+	}), cfg)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	svc.Mount(mux)

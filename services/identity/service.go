@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
 	"github.com/authms/authms/services/internal/breached"
+	"github.com/authms/authms/services/internal/clientip"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -63,6 +66,10 @@ type Config struct {
 	// whoever reads the logs could take over the account. Without it only
 	// the token's id is logged.
 	LogLinks bool
+	// TrustedProxies are the networks whose X-Forwarded-For names the
+	// client, whose address risk counts current-password checks and reset
+	// requests by (none by default: the client is the connection's peer).
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultConfig returns the production configuration.
@@ -117,6 +124,8 @@ type Service struct {
 	events   *events.Store
 	hasher   *hasher
 	breached *breached.List
+	risk     riskv1connect.RiskServiceClient
+	clients  clientip.Resolver
 	now      func() time.Time
 }
 
@@ -130,6 +139,9 @@ func New(d platform.Deps) (*Service, error) { return NewWithConfig(d, Config{}) 
 func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
+	}
+	if d.Peers == nil || d.ServiceToken == nil {
+		return nil, errors.New("identity deps: peers and a service token are required (identity calls risk)")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -149,6 +161,8 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 		events:   events.NewStore(Name),
 		hasher:   h,
 		breached: list,
+		risk:     newRiskClient(d),
+		clients:  clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 		now:      time.Now,
 	}, nil
 }

@@ -77,7 +77,7 @@ func TestDisableEnableDelete(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), Email: "x@example.com"}))
+			_, err := e.client.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{TenantId: tenant, UserId: u.GetId(), CurrentPassword: password, Email: "x@example.com"}))
 			return err
 		},
 	} {

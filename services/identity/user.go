@@ -339,9 +339,10 @@ func (s *Service) getUser(ctx context.Context, tenant, id string) (*identityv1.U
 	return userProto(row, roles), nil
 }
 
-// changeEmail replaces a user's email through updateUser. It returns the
-// user and the id of its newest event (the new one, unless the email did
-// not change).
+// changeEmail replaces a user's email through updateUser; the API has
+// checked the current password first (reauthenticate), counted by risk.
+// The new address is unverified. It returns the user and the id of its
+// newest event (the new one, unless the email did not change).
 func (s *Service) changeEmail(ctx context.Context, req *identityv1.ChangeEmailRequest) (*identityv1.User, uuid.UUID, error) {
 	tenantID, userID, err := parseIDs(req.GetTenantId(), req.GetUserId())
 	if err != nil {

@@ -163,19 +163,32 @@ func lockRows(ctx context.Context, q *store.Queries, sub subject, now time.Time)
 			return locked{}, fmt.Errorf("lock account %s: %w", sub.accountID(), err)
 		}
 	}
-	for try := 0; ; try++ {
-		if err := q.EnsureAddress(ctx, store.EnsureAddressParams{TenantID: sub.tenantID, Ip: sub.ip, Now: now}); err != nil {
-			return locked{}, fmt.Errorf("create address %s: %w", sub.ipID(), err)
-		}
-		rows.address, err = q.LockAddress(ctx, store.LockAddressParams{TenantID: sub.tenantID, Ip: sub.ip})
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, pgx.ErrNoRows) || try > 0 {
-			return locked{}, fmt.Errorf("lock address %s: %w", sub.ipID(), err)
-		}
+	rows.address, err = lockAddress(ctx, q, sub, now)
+	if err != nil {
+		return locked{}, err
 	}
 	return rows, nil
+}
+
+// lockAddress creates the subject's address row if need be, locks it until
+// tx ends and returns its throttled_until. A command on the address alone
+// (a reset request) takes no account lock, so it cannot deadlock with
+// lockRows either.
+func lockAddress(ctx context.Context, q *store.Queries, sub subject, now time.Time) (pgtype.Timestamptz, error) {
+	// A row that prune deletes between the insert and the lock is created
+	// again on the second try.
+	for try := 0; ; try++ {
+		if err := q.EnsureAddress(ctx, store.EnsureAddressParams{TenantID: sub.tenantID, Ip: sub.ip, Now: now}); err != nil {
+			return pgtype.Timestamptz{}, fmt.Errorf("create address %s: %w", sub.ipID(), err)
+		}
+		until, err := q.LockAddress(ctx, store.LockAddressParams{TenantID: sub.tenantID, Ip: sub.ip})
+		if err == nil {
+			return until, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || try > 0 {
+			return pgtype.Timestamptz{}, fmt.Errorf("lock address %s: %w", sub.ipID(), err)
+		}
+	}
 }
 
 // evaluate decides whether an attempt may proceed now. With lock set (the

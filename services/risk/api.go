@@ -65,19 +65,29 @@ func (a *api) UnlockAccount(ctx context.Context, req *connect.Request[riskv1.Unl
 	return connect.NewResponse(&riskv1.UnlockAccountResponse{WasLocked: was}), nil
 }
 
+func (a *api) AttemptPasswordReset(ctx context.Context, req *connect.Request[riskv1.AttemptPasswordResetRequest]) (*connect.Response[riskv1.AttemptPasswordResetResponse], error) {
+	res, err := a.s.attemptPasswordReset(ctx, req.Msg)
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
 // fail maps err for the response through connectError.
 func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error {
 	return connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 }
 
-// Policies says who may call each procedure: the login checks are the
-// session service's; an admin of the tenant unlocks its accounts.
+// Policies says who may call each procedure: the password checks are
+// authms' own services' (session's logins, identity's current-password
+// checks and reset requests); an admin of the tenant unlocks its accounts.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
-		riskv1connect.RiskServiceAttemptLoginProcedure:       auth.ServiceOnly,
-		riskv1connect.RiskServiceReportLoginResultProcedure:  auth.ServiceOnly,
-		riskv1connect.RiskServiceRecordLoginAttemptProcedure: auth.ServiceOnly,
-		riskv1connect.RiskServiceCheckLoginProcedure:         auth.ServiceOnly,
-		riskv1connect.RiskServiceUnlockAccountProcedure:      auth.Admin.OrService(),
+		riskv1connect.RiskServiceAttemptLoginProcedure:         auth.ServiceOnly,
+		riskv1connect.RiskServiceReportLoginResultProcedure:    auth.ServiceOnly,
+		riskv1connect.RiskServiceRecordLoginAttemptProcedure:   auth.ServiceOnly,
+		riskv1connect.RiskServiceCheckLoginProcedure:           auth.ServiceOnly,
+		riskv1connect.RiskServiceUnlockAccountProcedure:        auth.Admin.OrService(),
+		riskv1connect.RiskServiceAttemptPasswordResetProcedure: auth.ServiceOnly,
 	}
 }

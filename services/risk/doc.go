@@ -1,6 +1,7 @@
 // Package risk is the authms risk service: it defends logins against brute
 // force and credential stuffing. It owns login attempts, per-account
-// lockouts and per-address throttles, in the risk database.
+// lockouts and per-address throttles (of failed logins, and of password
+// reset requests), in the risk database.
 //
 // An account is a tenant and an email. The email is never stored or
 // published: the account is keyed by HMAC-SHA256, under the service's
@@ -11,7 +12,9 @@
 // whole.
 //
 // The login flow: session calls AttemptLogin before it checks a password
-// and ReportLoginResult after. AttemptLogin locks the account's and the
+// and ReportLoginResult after; identity does the same around the current
+// password of ChangePassword and ChangeEmail, so those checks count
+// against the account's lockout like logins. AttemptLogin locks the account's and the
 // address's rows (SELECT ... FOR UPDATE, account first), counts the
 // failures in the window and the reservations in flight, and reserves an
 // attempt only if both stay under their limits, all in one transaction: however many
@@ -30,6 +33,14 @@
 // 15 minutes lock for 15 minutes). The address throttle is the request's or
 // Config.IPThrottle (100 failures in 5 minutes).
 //
+// Password reset requests: identity calls AttemptPasswordReset for each
+// RequestPasswordReset before it looks the email up. It counts the
+// requests of an address in reset_requests, a counter of its own (see
+// attemptPasswordReset for why not the login throttle's), and denies one
+// once the address has Config.ResetThrottle's requests in the window
+// (default 20 in 15 minutes), under the address's row lock like
+// AttemptLogin. A denied request does not count; no event is recorded.
+//
 // Attempts are operational state, not events (an event per attempt would
 // flood the stream during an attack): the events record the decisions.
 // Commands on an account or an address are serialised by its row lock,
@@ -44,7 +55,6 @@
 //   - tenant.tenant.created, tenant.tenant.lockout_policy_changed: the
 //     tenant's lockout policy.
 //
-// The API is not authenticated yet: the JWT interceptor (a later step) will
-// require a service identity (session), or the tenant's admin role for
-// UnlockAccount and CheckLogin (see schemas/authms/risk/v1).
+// Every procedure takes a service token (session, identity); UnlockAccount
+// also an admin of the tenant (see Policies).
 package risk

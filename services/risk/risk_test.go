@@ -582,8 +582,19 @@ func TestBadInputWritesNothing(t *testing.T) {
 	assert.Contains(t, violations(t, err), "attempt_id")
 	_, err = e.risk.UnlockAccount(t.Context(), connect.NewRequest(&riskv1.UnlockAccountRequest{TenantId: l.tenant}))
 	assert.Contains(t, violations(t, err), "email")
+	for field, req := range map[string]*riskv1.AttemptPasswordResetRequest{
+		"tenant_id":                    {TenantId: "acme", Ip: l.ip},
+		"ip":                           {TenantId: l.tenant, Ip: "203.0.113.7:443"},
+		"reset_throttle_policy.window": {TenantId: l.tenant, Ip: l.ip, ResetThrottlePolicy: &riskv1.ResetThrottlePolicy{MaxRequests: 5}},
+		"reset_throttle_policy.max_requests": {TenantId: l.tenant, Ip: l.ip, ResetThrottlePolicy: &riskv1.ResetThrottlePolicy{
+			Window: durationpb.New(time.Minute),
+		}},
+	} {
+		_, err := e.risk.AttemptPasswordReset(t.Context(), connect.NewRequest(req))
+		assert.Contains(t, violations(t, err), field)
+	}
 
-	for _, table := range []string{"accounts", "addresses", "login_attempts", "events"} {
+	for _, table := range []string{"accounts", "addresses", "login_attempts", "reset_requests", "events"} {
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM "+table), table)
 	}
 }

@@ -47,6 +47,13 @@ type IPThrottlePolicy struct {
 	Window      time.Duration
 }
 
+// ResetThrottlePolicy lets at most MaxRequests password reset requests
+// from a client address through within Window.
+type ResetThrottlePolicy struct {
+	MaxRequests int
+	Window      time.Duration
+}
+
 // maxWindow is the longest window or lockout a policy may have.
 const maxWindow = 24 * time.Hour
 
@@ -59,6 +66,9 @@ type Config struct {
 	// IPThrottle applies to requests that carry none (default 100 failures
 	// in 5 minutes).
 	IPThrottle IPThrottlePolicy
+	// ResetThrottle applies to AttemptPasswordReset requests that carry
+	// none (default 20 requests in 15 minutes).
+	ResetThrottle ResetThrottlePolicy
 	// ReservationTTL is how long an attempt AttemptLogin allowed counts
 	// against the limits before ReportLoginResult (default 1 minute).
 	ReservationTTL time.Duration
@@ -79,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IPThrottle == (IPThrottlePolicy{}) {
 		c.IPThrottle = IPThrottlePolicy{MaxFailures: 100, Window: 5 * time.Minute}
+	}
+	if c.ResetThrottle == (ResetThrottlePolicy{}) {
+		c.ResetThrottle = ResetThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}
 	}
 	if c.ReservationTTL == 0 {
 		c.ReservationTTL = time.Minute
@@ -102,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.IPThrottle.MaxFailures < 1 || c.IPThrottle.Window <= 0 || c.IPThrottle.Window > maxWindow {
 		errs = append(errs, fmt.Errorf("IP throttle policy %+v: want at least 1 failure, window in (0, 24h]", c.IPThrottle))
+	}
+	if c.ResetThrottle.MaxRequests < 1 || c.ResetThrottle.Window <= 0 || c.ResetThrottle.Window > maxWindow {
+		errs = append(errs, fmt.Errorf("reset throttle policy %+v: want at least 1 request, window in (0, 24h]", c.ResetThrottle))
 	}
 	if c.ReservationTTL <= 0 {
 		errs = append(errs, fmt.Errorf("reservation TTL %v must be positive", c.ReservationTTL))
@@ -157,7 +173,7 @@ func (s *Service) Projectors() []projections.Projector {
 	return []projections.Projector{s.lockoutPoliciesProjector()}
 }
 
-// Run prunes attempts, accounts and addresses older than Config.Retention
+// Run prunes attempts, reset requests, accounts and addresses older than Config.Retention
 // every Config.PruneInterval until ctx ends. A failed pass is logged and
 // retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
@@ -188,12 +204,17 @@ func (s *Service) prune(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delete idle accounts: %w", err)
 	}
+	resets, err := q.DeleteResetRequestsBefore(ctx, before)
+	if err != nil {
+		return fmt.Errorf("delete old reset requests: %w", err)
+	}
 	addresses, err := q.DeleteIdleAddresses(ctx, before)
 	if err != nil {
 		return fmt.Errorf("delete idle addresses: %w", err)
 	}
-	if attempts+accounts+addresses > 0 {
-		s.deps.Logger.DebugContext(ctx, "pruned login attempts", "attempts", attempts, "accounts", accounts, "addresses", addresses)
+	if attempts+accounts+resets+addresses > 0 {
+		s.deps.Logger.DebugContext(ctx, "pruned login attempts", "attempts", attempts, "accounts", accounts,
+			"reset_requests", resets, "addresses", addresses)
 	}
 	return nil
 }

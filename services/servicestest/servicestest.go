@@ -96,8 +96,8 @@ type Env struct {
 // Options changes how [StartWith] runs the services. The zero value is what
 // [Start] uses.
 type Options struct {
-	// Identity configures the identity service. The zero value takes
-	// servicestest's cheap password hashing (argon2id m=1 MiB, t=1), not
+	// Identity configures the identity service. Zero password parameters
+	// take servicestest's cheap hashing (argon2id m=1 MiB, t=1), not
 	// identity's production defaults; pass identity.DefaultConfig() to
 	// hash at production cost (benchmarks do).
 	Identity identity.Config
@@ -135,10 +135,10 @@ func Start(tb testing.TB, names ...string) *Env {
 // StartWith is [Start] with opts.
 func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 	tb.Helper()
-	if opts.Identity == (identity.Config{}) {
+	if opts.Identity.Password == (identity.PasswordParams{}) {
 		// End-to-end tests exercise the flows, not the hash cost: identity's
 		// own tests cover the production argon2id parameters.
-		opts.Identity = identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}}
+		opts.Identity.Password = identity.PasswordParams{Memory: 1024, Iterations: 1}
 	}
 	cluster := pgtest.New(tb)
 	adminURL := pgtest.AdminURL(tb)

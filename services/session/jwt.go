@@ -98,7 +98,8 @@ type serviceToken struct {
 	expires time.Time
 }
 
-func (t *serviceToken) get(ctx context.Context) (string, error) {
+// Token implements auth.TokenSource.
+func (t *serviceToken) Token(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.token != "" && t.keys.now().Before(t.expires.Add(-t.ttl/5)) {

@@ -9,7 +9,9 @@ import (
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/platform"
+	"github.com/authms/authms/services/internal/rpc"
 )
 
 // Peer services session calls.
@@ -27,28 +29,12 @@ type peers struct {
 
 func newPeers(p platform.Peers, keys *keyring, cfg Config) *peers {
 	token := &serviceToken{keys: keys, ttl: cfg.ServiceTokenTTL}
-	opts := []connect.ClientOption{connect.WithInterceptors(bearer(token))}
+	opts := []connect.ClientOption{connect.WithInterceptors(auth.Bearer(token))}
 	riskHTTP, riskURL := p.Client(peerRisk)
 	identityHTTP, identityURL := p.Client(peerIdentity)
 	return &peers{
 		risk:     riskv1connect.NewRiskServiceClient(riskHTTP, riskURL, opts...),
 		identity: identityv1connect.NewIdentityServiceClient(identityHTTP, identityURL, opts...),
-	}
-}
-
-// bearer adds the service token to every call as "Authorization: Bearer".
-func bearer(token *serviceToken) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if req.Spec().IsClient {
-				t, err := token.get(ctx)
-				if err != nil {
-					return nil, err
-				}
-				req.Header().Set("Authorization", "Bearer "+t)
-			}
-			return next(ctx, req)
-		}
 	}
 }
 
@@ -76,7 +62,7 @@ func (p *peers) activeUser(ctx context.Context, tenantID, userID string) (user, 
 		return user{}, errUserGone
 	}
 	if err != nil {
-		return user{}, &peerError{peer: peerIdentity, err: err}
+		return user{}, &rpc.PeerError{Peer: peerIdentity, Err: err}
 	}
 	u := res.Msg.GetUser()
 	if u.GetStatus() != identityv1.UserStatus_USER_STATUS_ACTIVE {
@@ -96,7 +82,7 @@ func (p *peers) authenticate(ctx context.Context, tenantID, email, password stri
 		return user{}, errBadCredentials
 	}
 	if err != nil {
-		return user{}, &peerError{peer: peerIdentity, err: err}
+		return user{}, &rpc.PeerError{Peer: peerIdentity, Err: err}
 	}
 	return user{id: res.Msg.GetUserId(), roles: res.Msg.GetRoles()}, nil
 }

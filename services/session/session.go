@@ -100,10 +100,10 @@ func (s *Service) login(ctx context.Context, req *sessionv1.LoginRequest, c clie
 		TenantId: tenantID.String(), Email: req.GetEmail(), Ip: c.ip,
 	}))
 	if err != nil {
-		return nil, &peerError{peer: peerRisk, err: err}
+		return nil, &rpc.PeerError{Peer: peerRisk, Err: err}
 	}
 	if !attempt.Msg.GetAllowed() {
-		return nil, &DeniedError{Reason: attempt.Msg.GetReason(), RetryAfter: attempt.Msg.GetRetryAfter().AsDuration()}
+		return nil, &rpc.DeniedError{Reason: attempt.Msg.GetReason(), RetryAfter: attempt.Msg.GetRetryAfter().AsDuration()}
 	}
 	u, authErr := s.peers.authenticate(ctx, tenantID.String(), req.GetEmail(), req.GetPassword())
 	if authErr != nil && !errors.Is(authErr, errBadCredentials) {

@@ -90,8 +90,12 @@ func (c chain) Key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 
 // VerifierConfig configures a [Verifier].
 type VerifierConfig struct {
-	// Keys returns the signing keys. Required.
+	// Keys returns the signing keys of access tokens (the session
+	// service's). Required.
 	Keys KeySource
+	// ServiceKeys are the keys services sign their own service tokens
+	// with; each verifies only its service's tokens. Nil: none.
+	ServiceKeys ServiceKeys
 	// Issuer and Audience must equal the token's iss and aud exactly
 	// (defaults DefaultIssuer, DefaultAudience).
 	Issuer, Audience string
@@ -105,6 +109,7 @@ type VerifierConfig struct {
 // Verifier verifies access tokens.
 type Verifier struct {
 	keys             KeySource
+	serviceKeys      ServiceKeys
 	issuer, audience string
 	skew             time.Duration
 	now              func() time.Time
@@ -122,11 +127,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		return nil, fmt.Errorf("auth verifier: skew %s: want 0 to 5m", cfg.Skew)
 	}
 	return &Verifier{
-		keys:     cfg.Keys,
-		issuer:   cmp.Or(cfg.Issuer, DefaultIssuer),
-		audience: cmp.Or(cfg.Audience, DefaultAudience),
-		skew:     cmp.Or(cfg.Skew, DefaultSkew),
-		now:      cfg.Now,
+		keys:        cfg.Keys,
+		serviceKeys: cfg.ServiceKeys,
+		issuer:      cmp.Or(cfg.Issuer, DefaultIssuer),
+		audience:    cmp.Or(cfg.Audience, DefaultAudience),
+		skew:        cmp.Or(cfg.Skew, DefaultSkew),
+		now:         cfg.Now,
 	}, nil
 }
 
@@ -205,7 +211,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return Principal{}, errors.New("malformed signature")
 	}
-	key, err := v.keys.Key(ctx, h.Kid)
+	key, service, err := v.key(ctx, h.Kid)
 	if err != nil {
 		return Principal{}, fmt.Errorf("key %q: %w", h.Kid, err)
 	}
@@ -223,7 +229,24 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 	if err := v.checkClaims(c); err != nil {
 		return Principal{}, err
 	}
-	return principalOf(c)
+	p, err := principalOf(c)
+	if err != nil {
+		return Principal{}, err
+	}
+	if service != "" && p.Subject != servicePrefix+service {
+		return Principal{}, fmt.Errorf("the service key of %s signed a token of %q", service, p.Subject)
+	}
+	return p, nil
+}
+
+// key returns the key of kid and, for a service key, the one service
+// whose tokens it may sign.
+func (v *Verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, string, error) {
+	if k, ok := v.serviceKeys[kid]; ok && len(k.Public) == ed25519.PublicKeySize {
+		return k.Public, k.Service, nil
+	}
+	key, err := v.keys.Key(ctx, kid)
+	return key, "", err
 }
 
 // checkClaims checks iss, aud and the validity window.

@@ -48,6 +48,11 @@ type Deps struct {
 	// Peers reaches the other services' Connect APIs. A service that calls
 	// peers requires it; the platform runner always sets it.
 	Peers Peers
+	// ServiceToken is the service's own credential for its calls to peers
+	// (auth.Bearer adds it): a service token of the service's name, signed
+	// with its auth.ServiceKeyName secret, which the platform's verifiers
+	// trust for that service only. The platform runner always sets it.
+	ServiceToken auth.TokenSource
 }
 
 // Peers reaches the Connect APIs of the other services: a service calls a

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	validatepb "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
@@ -18,12 +20,15 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/projections"
 	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
+	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
 	"github.com/authms/authms/services/internal/auth"
 )
 
@@ -161,8 +166,52 @@ type InvalidFieldError struct {
 
 func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Message }
 
+// PeerError is a failed call to another service. [Error] returns
+// Unavailable when the peer is unavailable (or the call timed out) and
+// Internal otherwise, and never passes the peer's message on.
+type PeerError struct {
+	Peer string // the service called: "risk"
+	Err  error
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("%s: %v", e.Peer, e.Err) }
+func (e *PeerError) Unwrap() error { return e.Err }
+
+// DeniedError is the risk service's refusal of a password check (a login,
+// or the current password of a change). [Error] returns it as risk's
+// answer to a login: PermissionDenied for a locked account,
+// ResourceExhausted for a busy account or a throttled address, both with
+// RetryAfter (see [RetryLater]). Neither says whether the account exists:
+// risk locks and throttles emails whether or not they name a user.
+type DeniedError struct {
+	Reason     riskv1.DenyReason
+	RetryAfter time.Duration
+}
+
+func (e *DeniedError) Error() string {
+	if e.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
+		return "too many failed logins: the account is locked for now; retry later"
+	}
+	return "too many login attempts; retry later"
+}
+
+// RetryLater returns an error of code (PermissionDenied,
+// ResourceExhausted) telling the client when to try again: a
+// google.rpc.RetryInfo detail and a Retry-After header, both in whole
+// seconds, at least one.
+func RetryLater(code connect.Code, message string, after time.Duration) *connect.Error {
+	secs := max(int64((after+time.Second-1)/time.Second), 1)
+	err := connect.NewError(code, errors.New(message))
+	if detail, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)}); derr == nil {
+		err.AddDetail(detail)
+	}
+	err.Meta().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return err
+}
+
 // Error maps an error that no service-specific case matched: the shared
-// domain errors above, a min_position not applied in time (Unavailable) or
+// domain errors above (a peer's failure, risk's refusal included), a
+// min_position not applied in time (Unavailable) or
 // on a stream the service does not project (InvalidArgument), a
 // concurrency conflict (Aborted), an unreachable database (Unavailable), a
 // cancelled request (Canceled, DeadlineExceeded) and anything else
@@ -174,8 +223,24 @@ func Error(ctx context.Context, logger *slog.Logger, procedure string, err error
 		field        *InvalidFieldError
 		notApplied   *projections.NotAppliedError
 		notProjected *projections.StreamNotProjectedError
+		peer         *PeerError
+		denied       *DeniedError
 	)
 	switch {
+	case errors.As(err, &denied):
+		code := connect.CodeResourceExhausted
+		if denied.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
+			code = connect.CodePermissionDenied
+		}
+		return RetryLater(code, denied.Error(), denied.RetryAfter)
+	case errors.As(err, &peer):
+		code := connect.CodeOf(peer.Err)
+		if code == connect.CodeUnavailable || code == connect.CodeDeadlineExceeded || code == connect.CodeCanceled {
+			logger.WarnContext(ctx, "a peer service is unavailable", "procedure", procedure, "peer", peer.Peer, "err", peer.Err)
+			return connect.NewError(connect.CodeUnavailable, fmt.Errorf("the %s service is unavailable; retry later", peer.Peer))
+		}
+		logger.ErrorContext(ctx, "a peer service failed", "procedure", procedure, "peer", peer.Peer, "err", peer.Err)
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	case errors.As(err, &mismatch):
 		return connect.NewError(connect.CodeAborted, fmt.Errorf("%w; reload it and retry", mismatch))
 	case errors.As(err, &field):

@@ -38,6 +38,13 @@ type LoginAttempt struct {
 	FinishedAt pgtype.Timestamptz
 }
 
+type ResetRequest struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	Ip        string
+	CreatedAt time.Time
+}
+
 type TenantLockoutPolicy struct {
 	TenantID        uuid.UUID
 	MaxFailures     int32

@@ -154,13 +154,20 @@ func (x *UserCreated) GetEmailVerified() bool {
 }
 
 // UserEmailChanged is published as identity.user.email_changed
-// (type identity.user.email_changed.v1).
+// (type identity.user.email_changed.v1), by ChangeEmail once the user
+// proved their current password. The new address is unverified.
 type UserEmailChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	PreviousEmail string                 `protobuf:"bytes,4,opt,name=previous_email,json=previousEmail,proto3" json:"previous_email,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// email is the new address.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// previous_email is the address before the change: a notification
+	// service warns it, so the owner learns of a change they did not make
+	// (the reset links now go to the new address). Like every email in
+	// identity's events it is in clear text until per-user encryption
+	// (crypto-shredding) lands.
+	PreviousEmail string `protobuf:"bytes,4,opt,name=previous_email,json=previousEmail,proto3" json:"previous_email,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

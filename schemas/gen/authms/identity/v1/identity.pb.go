@@ -428,6 +428,9 @@ type ChangeEmailRequest struct {
 	// expected_version, when set, makes the change conditional on the user's
 	// current version (optimistic concurrency); a mismatch returns ABORTED.
 	ExpectedVersion *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	// current_password must be the user's password, checked (and counted
+	// against the account's lockout) like ChangePasswordRequest's.
+	CurrentPassword string `protobuf:"bytes,5,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -488,6 +491,13 @@ func (x *ChangeEmailRequest) GetExpectedVersion() int64 {
 		return *x.ExpectedVersion
 	}
 	return 0
+}
+
+func (x *ChangeEmailRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
 }
 
 type ChangeEmailResponse struct {
@@ -809,7 +819,8 @@ type ChangePasswordRequest struct {
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// current_password must be the user's password (INVALID_ARGUMENT on
-	// current_password otherwise).
+	// current_password otherwise; each wrong one is a failed login of the
+	// account, see ChangePassword).
 	CurrentPassword string `protobuf:"bytes,3,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
 	// new_password must be 12 to 128 characters and meet the tenant's
 	// password policy.
@@ -2430,13 +2441,15 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"?\n" +
 	"\x0fGetUserResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\"\xce\x01\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\"\x85\x02\n" +
 	"\x12ChangeEmailRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x127\n" +
-	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01\x125\n" +
+	"\x10current_password\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x0fcurrentPasswordB\x13\n" +
 	"\x11_expected_version\"{\n" +
 	"\x13ChangeEmailResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +

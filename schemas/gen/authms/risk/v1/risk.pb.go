@@ -32,7 +32,8 @@ const (
 	// The account's remaining failures are all reserved by attempts in
 	// progress.
 	DenyReason_DENY_REASON_ACCOUNT_BUSY DenyReason = 2
-	// The client address has too many recent failures.
+	// The client address has too many recent failures (AttemptLogin) or
+	// password reset requests (AttemptPasswordReset).
 	DenyReason_DENY_REASON_IP_THROTTLED DenyReason = 3
 )
 
@@ -197,6 +198,61 @@ func (x *IpThrottlePolicy) GetWindow() *durationpb.Duration {
 	return nil
 }
 
+// ResetThrottlePolicy overrides the service's per-address throttle of
+// password reset requests for one request. Default: 20 requests in 15
+// minutes.
+type ResetThrottlePolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxRequests   int32                  `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
+	Window        *durationpb.Duration   `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetThrottlePolicy) Reset() {
+	*x = ResetThrottlePolicy{}
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetThrottlePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetThrottlePolicy) ProtoMessage() {}
+
+func (x *ResetThrottlePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetThrottlePolicy.ProtoReflect.Descriptor instead.
+func (*ResetThrottlePolicy) Descriptor() ([]byte, []int) {
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ResetThrottlePolicy) GetMaxRequests() int32 {
+	if x != nil {
+		return x.MaxRequests
+	}
+	return 0
+}
+
+func (x *ResetThrottlePolicy) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
 type AttemptLoginRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -212,7 +268,7 @@ type AttemptLoginRequest struct {
 
 func (x *AttemptLoginRequest) Reset() {
 	*x = AttemptLoginRequest{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +280,7 @@ func (x *AttemptLoginRequest) String() string {
 func (*AttemptLoginRequest) ProtoMessage() {}
 
 func (x *AttemptLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +293,7 @@ func (x *AttemptLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttemptLoginRequest.ProtoReflect.Descriptor instead.
 func (*AttemptLoginRequest) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{2}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AttemptLoginRequest) GetTenantId() string {
@@ -290,7 +346,7 @@ type AttemptLoginResponse struct {
 
 func (x *AttemptLoginResponse) Reset() {
 	*x = AttemptLoginResponse{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +358,7 @@ func (x *AttemptLoginResponse) String() string {
 func (*AttemptLoginResponse) ProtoMessage() {}
 
 func (x *AttemptLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[3]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +371,7 @@ func (x *AttemptLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttemptLoginResponse.ProtoReflect.Descriptor instead.
 func (*AttemptLoginResponse) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{3}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AttemptLoginResponse) GetAllowed() bool {
@@ -364,7 +420,7 @@ type ReportLoginResultRequest struct {
 
 func (x *ReportLoginResultRequest) Reset() {
 	*x = ReportLoginResultRequest{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +432,7 @@ func (x *ReportLoginResultRequest) String() string {
 func (*ReportLoginResultRequest) ProtoMessage() {}
 
 func (x *ReportLoginResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[4]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +445,7 @@ func (x *ReportLoginResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportLoginResultRequest) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{4}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportLoginResultRequest) GetTenantId() string {
@@ -448,7 +504,7 @@ type ReportLoginResultResponse struct {
 
 func (x *ReportLoginResultResponse) Reset() {
 	*x = ReportLoginResultResponse{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +516,7 @@ func (x *ReportLoginResultResponse) String() string {
 func (*ReportLoginResultResponse) ProtoMessage() {}
 
 func (x *ReportLoginResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[5]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +529,7 @@ func (x *ReportLoginResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLoginResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportLoginResultResponse) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{5}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportLoginResultResponse) GetAccountLocked() bool {
@@ -512,7 +568,7 @@ type RecordLoginAttemptRequest struct {
 
 func (x *RecordLoginAttemptRequest) Reset() {
 	*x = RecordLoginAttemptRequest{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +580,7 @@ func (x *RecordLoginAttemptRequest) String() string {
 func (*RecordLoginAttemptRequest) ProtoMessage() {}
 
 func (x *RecordLoginAttemptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[6]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +593,7 @@ func (x *RecordLoginAttemptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordLoginAttemptRequest.ProtoReflect.Descriptor instead.
 func (*RecordLoginAttemptRequest) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{6}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecordLoginAttemptRequest) GetTenantId() string {
@@ -600,7 +656,7 @@ type RecordLoginAttemptResponse struct {
 
 func (x *RecordLoginAttemptResponse) Reset() {
 	*x = RecordLoginAttemptResponse{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[7]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +668,7 @@ func (x *RecordLoginAttemptResponse) String() string {
 func (*RecordLoginAttemptResponse) ProtoMessage() {}
 
 func (x *RecordLoginAttemptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[7]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +681,7 @@ func (x *RecordLoginAttemptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordLoginAttemptResponse.ProtoReflect.Descriptor instead.
 func (*RecordLoginAttemptResponse) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{7}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecordLoginAttemptResponse) GetAccountLocked() bool {
@@ -662,7 +718,7 @@ type CheckLoginRequest struct {
 
 func (x *CheckLoginRequest) Reset() {
 	*x = CheckLoginRequest{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[8]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +730,7 @@ func (x *CheckLoginRequest) String() string {
 func (*CheckLoginRequest) ProtoMessage() {}
 
 func (x *CheckLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[8]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +743,7 @@ func (x *CheckLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckLoginRequest.ProtoReflect.Descriptor instead.
 func (*CheckLoginRequest) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{8}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckLoginRequest) GetTenantId() string {
@@ -737,7 +793,7 @@ type CheckLoginResponse struct {
 
 func (x *CheckLoginResponse) Reset() {
 	*x = CheckLoginResponse{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[9]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +805,7 @@ func (x *CheckLoginResponse) String() string {
 func (*CheckLoginResponse) ProtoMessage() {}
 
 func (x *CheckLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[9]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +818,7 @@ func (x *CheckLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckLoginResponse.ProtoReflect.Descriptor instead.
 func (*CheckLoginResponse) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{9}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CheckLoginResponse) GetAllowed() bool {
@@ -796,7 +852,7 @@ type UnlockAccountRequest struct {
 
 func (x *UnlockAccountRequest) Reset() {
 	*x = UnlockAccountRequest{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[10]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +864,7 @@ func (x *UnlockAccountRequest) String() string {
 func (*UnlockAccountRequest) ProtoMessage() {}
 
 func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[10]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +877,7 @@ func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountRequest.ProtoReflect.Descriptor instead.
 func (*UnlockAccountRequest) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{10}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnlockAccountRequest) GetTenantId() string {
@@ -849,7 +905,7 @@ type UnlockAccountResponse struct {
 
 func (x *UnlockAccountResponse) Reset() {
 	*x = UnlockAccountResponse{}
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[11]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +917,7 @@ func (x *UnlockAccountResponse) String() string {
 func (*UnlockAccountResponse) ProtoMessage() {}
 
 func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_risk_v1_risk_proto_msgTypes[11]
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +930,7 @@ func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountResponse.ProtoReflect.Descriptor instead.
 func (*UnlockAccountResponse) Descriptor() ([]byte, []int) {
-	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{11}
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UnlockAccountResponse) GetWasLocked() bool {
@@ -882,6 +938,130 @@ func (x *UnlockAccountResponse) GetWasLocked() bool {
 		return x.WasLocked
 	}
 	return false
+}
+
+type AttemptPasswordResetRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// ip is the client's address (IPv4 or IPv6; an IPv6 client counts by its
+	// /64).
+	Ip                  string               `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	ResetThrottlePolicy *ResetThrottlePolicy `protobuf:"bytes,3,opt,name=reset_throttle_policy,json=resetThrottlePolicy,proto3" json:"reset_throttle_policy,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AttemptPasswordResetRequest) Reset() {
+	*x = AttemptPasswordResetRequest{}
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttemptPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttemptPasswordResetRequest) ProtoMessage() {}
+
+func (x *AttemptPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttemptPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*AttemptPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AttemptPasswordResetRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *AttemptPasswordResetRequest) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *AttemptPasswordResetRequest) GetResetThrottlePolicy() *ResetThrottlePolicy {
+	if x != nil {
+		return x.ResetThrottlePolicy
+	}
+	return nil
+}
+
+type AttemptPasswordResetResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// reason (DENY_REASON_IP_THROTTLED) and retry_after, when the oldest
+	// counted request leaves the window, are set when not allowed.
+	Reason        DenyReason           `protobuf:"varint,2,opt,name=reason,proto3,enum=authms.risk.v1.DenyReason" json:"reason,omitempty"`
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,3,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttemptPasswordResetResponse) Reset() {
+	*x = AttemptPasswordResetResponse{}
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttemptPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttemptPasswordResetResponse) ProtoMessage() {}
+
+func (x *AttemptPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttemptPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*AttemptPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AttemptPasswordResetResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AttemptPasswordResetResponse) GetReason() DenyReason {
+	if x != nil {
+		return x.Reason
+	}
+	return DenyReason_DENY_REASON_UNSPECIFIED
+}
+
+func (x *AttemptPasswordResetResponse) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
 }
 
 var File_authms_risk_v1_risk_proto protoreflect.FileDescriptor
@@ -898,6 +1078,10 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x0flockoutDuration\"\x8a\x01\n" +
 	"\x10IpThrottlePolicy\x12.\n" +
 	"\fmax_failures\x18\x01 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x01R\vmaxFailures\x12F\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x13\xbaH\x10\xc8\x01\x01\xaa\x01\n" +
+	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x06window\"\x8d\x01\n" +
+	"\x13ResetThrottlePolicy\x12.\n" +
+	"\fmax_requests\x18\x01 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x01R\vmaxRequests\x12F\n" +
 	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x13\xbaH\x10\xc8\x01\x01\xaa\x01\n" +
 	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x06window\"\x8d\x02\n" +
 	"\x13AttemptLoginRequest\x12%\n" +
@@ -961,20 +1145,30 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xc0\x02R\x05email\"6\n" +
 	"\x15UnlockAccountResponse\x12\x1d\n" +
 	"\n" +
-	"was_locked\x18\x01 \x01(\bR\twasLocked*\x85\x01\n" +
+	"was_locked\x18\x01 \x01(\bR\twasLocked\"\xb6\x01\n" +
+	"\x1bAttemptPasswordResetRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x17\n" +
+	"\x02ip\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\x02ip\x12W\n" +
+	"\x15reset_throttle_policy\x18\x03 \x01(\v2#.authms.risk.v1.ResetThrottlePolicyR\x13resetThrottlePolicy\"\xa8\x01\n" +
+	"\x1cAttemptPasswordResetResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x122\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.authms.risk.v1.DenyReasonR\x06reason\x12:\n" +
+	"\vretry_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter*\x85\x01\n" +
 	"\n" +
 	"DenyReason\x12\x1b\n" +
 	"\x17DENY_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDENY_REASON_ACCOUNT_LOCKED\x10\x01\x12\x1c\n" +
 	"\x18DENY_REASON_ACCOUNT_BUSY\x10\x02\x12\x1c\n" +
-	"\x18DENY_REASON_IP_THROTTLED\x10\x032\xff\x03\n" +
+	"\x18DENY_REASON_IP_THROTTLED\x10\x032\xf4\x04\n" +
 	"\vRiskService\x12[\n" +
 	"\fAttemptLogin\x12#.authms.risk.v1.AttemptLoginRequest\x1a$.authms.risk.v1.AttemptLoginResponse\"\x00\x12j\n" +
 	"\x11ReportLoginResult\x12(.authms.risk.v1.ReportLoginResultRequest\x1a).authms.risk.v1.ReportLoginResultResponse\"\x00\x12m\n" +
 	"\x12RecordLoginAttempt\x12).authms.risk.v1.RecordLoginAttemptRequest\x1a*.authms.risk.v1.RecordLoginAttemptResponse\"\x00\x12X\n" +
 	"\n" +
 	"CheckLogin\x12!.authms.risk.v1.CheckLoginRequest\x1a\".authms.risk.v1.CheckLoginResponse\"\x03\x90\x02\x01\x12^\n" +
-	"\rUnlockAccount\x12$.authms.risk.v1.UnlockAccountRequest\x1a%.authms.risk.v1.UnlockAccountResponse\"\x00B<Z:github.com/authms/authms/schemas/gen/authms/risk/v1;riskv1b\x06proto3"
+	"\rUnlockAccount\x12$.authms.risk.v1.UnlockAccountRequest\x1a%.authms.risk.v1.UnlockAccountResponse\"\x00\x12s\n" +
+	"\x14AttemptPasswordReset\x12+.authms.risk.v1.AttemptPasswordResetRequest\x1a,.authms.risk.v1.AttemptPasswordResetResponse\"\x00B<Z:github.com/authms/authms/schemas/gen/authms/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_authms_risk_v1_risk_proto_rawDescOnce sync.Once
@@ -989,56 +1183,65 @@ func file_authms_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_authms_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_authms_risk_v1_risk_proto_goTypes = []any{
-	(DenyReason)(0),                    // 0: authms.risk.v1.DenyReason
-	(*LockoutPolicy)(nil),              // 1: authms.risk.v1.LockoutPolicy
-	(*IpThrottlePolicy)(nil),           // 2: authms.risk.v1.IpThrottlePolicy
-	(*AttemptLoginRequest)(nil),        // 3: authms.risk.v1.AttemptLoginRequest
-	(*AttemptLoginResponse)(nil),       // 4: authms.risk.v1.AttemptLoginResponse
-	(*ReportLoginResultRequest)(nil),   // 5: authms.risk.v1.ReportLoginResultRequest
-	(*ReportLoginResultResponse)(nil),  // 6: authms.risk.v1.ReportLoginResultResponse
-	(*RecordLoginAttemptRequest)(nil),  // 7: authms.risk.v1.RecordLoginAttemptRequest
-	(*RecordLoginAttemptResponse)(nil), // 8: authms.risk.v1.RecordLoginAttemptResponse
-	(*CheckLoginRequest)(nil),          // 9: authms.risk.v1.CheckLoginRequest
-	(*CheckLoginResponse)(nil),         // 10: authms.risk.v1.CheckLoginResponse
-	(*UnlockAccountRequest)(nil),       // 11: authms.risk.v1.UnlockAccountRequest
-	(*UnlockAccountResponse)(nil),      // 12: authms.risk.v1.UnlockAccountResponse
-	(*durationpb.Duration)(nil),        // 13: google.protobuf.Duration
+	(DenyReason)(0),                      // 0: authms.risk.v1.DenyReason
+	(*LockoutPolicy)(nil),                // 1: authms.risk.v1.LockoutPolicy
+	(*IpThrottlePolicy)(nil),             // 2: authms.risk.v1.IpThrottlePolicy
+	(*ResetThrottlePolicy)(nil),          // 3: authms.risk.v1.ResetThrottlePolicy
+	(*AttemptLoginRequest)(nil),          // 4: authms.risk.v1.AttemptLoginRequest
+	(*AttemptLoginResponse)(nil),         // 5: authms.risk.v1.AttemptLoginResponse
+	(*ReportLoginResultRequest)(nil),     // 6: authms.risk.v1.ReportLoginResultRequest
+	(*ReportLoginResultResponse)(nil),    // 7: authms.risk.v1.ReportLoginResultResponse
+	(*RecordLoginAttemptRequest)(nil),    // 8: authms.risk.v1.RecordLoginAttemptRequest
+	(*RecordLoginAttemptResponse)(nil),   // 9: authms.risk.v1.RecordLoginAttemptResponse
+	(*CheckLoginRequest)(nil),            // 10: authms.risk.v1.CheckLoginRequest
+	(*CheckLoginResponse)(nil),           // 11: authms.risk.v1.CheckLoginResponse
+	(*UnlockAccountRequest)(nil),         // 12: authms.risk.v1.UnlockAccountRequest
+	(*UnlockAccountResponse)(nil),        // 13: authms.risk.v1.UnlockAccountResponse
+	(*AttemptPasswordResetRequest)(nil),  // 14: authms.risk.v1.AttemptPasswordResetRequest
+	(*AttemptPasswordResetResponse)(nil), // 15: authms.risk.v1.AttemptPasswordResetResponse
+	(*durationpb.Duration)(nil),          // 16: google.protobuf.Duration
 }
 var file_authms_risk_v1_risk_proto_depIdxs = []int32{
-	13, // 0: authms.risk.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
-	13, // 1: authms.risk.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
-	13, // 2: authms.risk.v1.IpThrottlePolicy.window:type_name -> google.protobuf.Duration
-	1,  // 3: authms.risk.v1.AttemptLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
-	2,  // 4: authms.risk.v1.AttemptLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	0,  // 5: authms.risk.v1.AttemptLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
-	13, // 6: authms.risk.v1.AttemptLoginResponse.retry_after:type_name -> google.protobuf.Duration
-	1,  // 7: authms.risk.v1.ReportLoginResultRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
-	2,  // 8: authms.risk.v1.ReportLoginResultRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	13, // 9: authms.risk.v1.ReportLoginResultResponse.account_retry_after:type_name -> google.protobuf.Duration
-	1,  // 10: authms.risk.v1.RecordLoginAttemptRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
-	2,  // 11: authms.risk.v1.RecordLoginAttemptRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	13, // 12: authms.risk.v1.RecordLoginAttemptResponse.account_retry_after:type_name -> google.protobuf.Duration
-	1,  // 13: authms.risk.v1.CheckLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
-	2,  // 14: authms.risk.v1.CheckLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	0,  // 15: authms.risk.v1.CheckLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
-	13, // 16: authms.risk.v1.CheckLoginResponse.retry_after:type_name -> google.protobuf.Duration
-	3,  // 17: authms.risk.v1.RiskService.AttemptLogin:input_type -> authms.risk.v1.AttemptLoginRequest
-	5,  // 18: authms.risk.v1.RiskService.ReportLoginResult:input_type -> authms.risk.v1.ReportLoginResultRequest
-	7,  // 19: authms.risk.v1.RiskService.RecordLoginAttempt:input_type -> authms.risk.v1.RecordLoginAttemptRequest
-	9,  // 20: authms.risk.v1.RiskService.CheckLogin:input_type -> authms.risk.v1.CheckLoginRequest
-	11, // 21: authms.risk.v1.RiskService.UnlockAccount:input_type -> authms.risk.v1.UnlockAccountRequest
-	4,  // 22: authms.risk.v1.RiskService.AttemptLogin:output_type -> authms.risk.v1.AttemptLoginResponse
-	6,  // 23: authms.risk.v1.RiskService.ReportLoginResult:output_type -> authms.risk.v1.ReportLoginResultResponse
-	8,  // 24: authms.risk.v1.RiskService.RecordLoginAttempt:output_type -> authms.risk.v1.RecordLoginAttemptResponse
-	10, // 25: authms.risk.v1.RiskService.CheckLogin:output_type -> authms.risk.v1.CheckLoginResponse
-	12, // 26: authms.risk.v1.RiskService.UnlockAccount:output_type -> authms.risk.v1.UnlockAccountResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 0: authms.risk.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
+	16, // 1: authms.risk.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
+	16, // 2: authms.risk.v1.IpThrottlePolicy.window:type_name -> google.protobuf.Duration
+	16, // 3: authms.risk.v1.ResetThrottlePolicy.window:type_name -> google.protobuf.Duration
+	1,  // 4: authms.risk.v1.AttemptLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
+	2,  // 5: authms.risk.v1.AttemptLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
+	0,  // 6: authms.risk.v1.AttemptLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
+	16, // 7: authms.risk.v1.AttemptLoginResponse.retry_after:type_name -> google.protobuf.Duration
+	1,  // 8: authms.risk.v1.ReportLoginResultRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
+	2,  // 9: authms.risk.v1.ReportLoginResultRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
+	16, // 10: authms.risk.v1.ReportLoginResultResponse.account_retry_after:type_name -> google.protobuf.Duration
+	1,  // 11: authms.risk.v1.RecordLoginAttemptRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
+	2,  // 12: authms.risk.v1.RecordLoginAttemptRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
+	16, // 13: authms.risk.v1.RecordLoginAttemptResponse.account_retry_after:type_name -> google.protobuf.Duration
+	1,  // 14: authms.risk.v1.CheckLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
+	2,  // 15: authms.risk.v1.CheckLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
+	0,  // 16: authms.risk.v1.CheckLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
+	16, // 17: authms.risk.v1.CheckLoginResponse.retry_after:type_name -> google.protobuf.Duration
+	3,  // 18: authms.risk.v1.AttemptPasswordResetRequest.reset_throttle_policy:type_name -> authms.risk.v1.ResetThrottlePolicy
+	0,  // 19: authms.risk.v1.AttemptPasswordResetResponse.reason:type_name -> authms.risk.v1.DenyReason
+	16, // 20: authms.risk.v1.AttemptPasswordResetResponse.retry_after:type_name -> google.protobuf.Duration
+	4,  // 21: authms.risk.v1.RiskService.AttemptLogin:input_type -> authms.risk.v1.AttemptLoginRequest
+	6,  // 22: authms.risk.v1.RiskService.ReportLoginResult:input_type -> authms.risk.v1.ReportLoginResultRequest
+	8,  // 23: authms.risk.v1.RiskService.RecordLoginAttempt:input_type -> authms.risk.v1.RecordLoginAttemptRequest
+	10, // 24: authms.risk.v1.RiskService.CheckLogin:input_type -> authms.risk.v1.CheckLoginRequest
+	12, // 25: authms.risk.v1.RiskService.UnlockAccount:input_type -> authms.risk.v1.UnlockAccountRequest
+	14, // 26: authms.risk.v1.RiskService.AttemptPasswordReset:input_type -> authms.risk.v1.AttemptPasswordResetRequest
+	5,  // 27: authms.risk.v1.RiskService.AttemptLogin:output_type -> authms.risk.v1.AttemptLoginResponse
+	7,  // 28: authms.risk.v1.RiskService.ReportLoginResult:output_type -> authms.risk.v1.ReportLoginResultResponse
+	9,  // 29: authms.risk.v1.RiskService.RecordLoginAttempt:output_type -> authms.risk.v1.RecordLoginAttemptResponse
+	11, // 30: authms.risk.v1.RiskService.CheckLogin:output_type -> authms.risk.v1.CheckLoginResponse
+	13, // 31: authms.risk.v1.RiskService.UnlockAccount:output_type -> authms.risk.v1.UnlockAccountResponse
+	15, // 32: authms.risk.v1.RiskService.AttemptPasswordReset:output_type -> authms.risk.v1.AttemptPasswordResetResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_authms_risk_v1_risk_proto_init() }
@@ -1046,15 +1249,15 @@ func file_authms_risk_v1_risk_proto_init() {
 	if File_authms_risk_v1_risk_proto != nil {
 		return
 	}
-	file_authms_risk_v1_risk_proto_msgTypes[4].OneofWrappers = []any{}
-	file_authms_risk_v1_risk_proto_msgTypes[6].OneofWrappers = []any{}
+	file_authms_risk_v1_risk_proto_msgTypes[5].OneofWrappers = []any{}
+	file_authms_risk_v1_risk_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_risk_v1_risk_proto_rawDesc), len(file_authms_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

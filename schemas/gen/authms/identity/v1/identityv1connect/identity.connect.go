@@ -109,7 +109,12 @@ type IdentityServiceClient interface {
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
-	// ChangeEmail replaces a user's email address.
+	// ChangeEmail replaces a user's email address, after checking the
+	// user's current password as ChangePassword does (a stolen access token
+	// alone cannot move the account, and with it its password resets, to
+	// another address). The new address is unverified. It publishes
+	// identity.user.email_changed, which carries the previous address for
+	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
 	// AuthenticateUser checks a user's email and password. An unknown or
 	// suspended tenant, an unknown email, a wrong or empty password and a
@@ -127,9 +132,16 @@ type IdentityServiceClient interface {
 	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
 	// ChangePassword replaces a user's password after checking the current
 	// one; the new one must meet the tenant's password policy (length,
-	// breached list, history). It publishes identity.user.password_changed
-	// (reason CHANGED): session then revokes the user's other sessions, all
-	// but keep_session_id.
+	// breached list, history). The check counts as a login attempt of the
+	// user's account with the risk service: a wrong current password is a
+	// failed login, and once the tenant's lockout policy locks the account
+	// (logins and these checks alike, however many run in parallel) the
+	// call answers as Login does, PERMISSION_DENIED with a
+	// google.rpc.RetryInfo detail and a Retry-After header
+	// (RESOURCE_EXHAUSTED while the account's remaining failures are all
+	// being checked, or the client address is throttled). It publishes
+	// identity.user.password_changed (reason CHANGED): session then revokes
+	// the user's other sessions, all but keep_session_id.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// DisableUser stops a user from authenticating until EnableUser; it
 	// publishes identity.user.disabled (session revokes the user's
@@ -154,7 +166,13 @@ type IdentityServiceClient interface {
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// RequestPasswordReset issues a password reset token for the user with
 	// the email, published as identity.user.password_reset_requested. It
-	// answers the same for known, unknown and disabled users' emails.
+	// answers the same for known, unknown and disabled users' emails. Each
+	// client address (X-Forwarded-For counts only from a trusted proxy) may
+	// send a limited number of requests per tenant in a window (the risk
+	// service's reset throttle, 20 in 15 minutes by default), whatever the
+	// emails: past it the call is RESOURCE_EXHAUSTED with a
+	// google.rpc.RetryInfo detail and a Retry-After header, for known and
+	// unknown emails alike.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with a token from
 	// RequestPasswordReset (once; it expires). It publishes
@@ -449,7 +467,12 @@ type IdentityServiceHandler interface {
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
-	// ChangeEmail replaces a user's email address.
+	// ChangeEmail replaces a user's email address, after checking the
+	// user's current password as ChangePassword does (a stolen access token
+	// alone cannot move the account, and with it its password resets, to
+	// another address). The new address is unverified. It publishes
+	// identity.user.email_changed, which carries the previous address for
+	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
 	// AuthenticateUser checks a user's email and password. An unknown or
 	// suspended tenant, an unknown email, a wrong or empty password and a
@@ -467,9 +490,16 @@ type IdentityServiceHandler interface {
 	ImportUser(context.Context, *connect.Request[v1.ImportUserRequest]) (*connect.Response[v1.ImportUserResponse], error)
 	// ChangePassword replaces a user's password after checking the current
 	// one; the new one must meet the tenant's password policy (length,
-	// breached list, history). It publishes identity.user.password_changed
-	// (reason CHANGED): session then revokes the user's other sessions, all
-	// but keep_session_id.
+	// breached list, history). The check counts as a login attempt of the
+	// user's account with the risk service: a wrong current password is a
+	// failed login, and once the tenant's lockout policy locks the account
+	// (logins and these checks alike, however many run in parallel) the
+	// call answers as Login does, PERMISSION_DENIED with a
+	// google.rpc.RetryInfo detail and a Retry-After header
+	// (RESOURCE_EXHAUSTED while the account's remaining failures are all
+	// being checked, or the client address is throttled). It publishes
+	// identity.user.password_changed (reason CHANGED): session then revokes
+	// the user's other sessions, all but keep_session_id.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// DisableUser stops a user from authenticating until EnableUser; it
 	// publishes identity.user.disabled (session revokes the user's
@@ -494,7 +524,13 @@ type IdentityServiceHandler interface {
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// RequestPasswordReset issues a password reset token for the user with
 	// the email, published as identity.user.password_reset_requested. It
-	// answers the same for known, unknown and disabled users' emails.
+	// answers the same for known, unknown and disabled users' emails. Each
+	// client address (X-Forwarded-For counts only from a trusted proxy) may
+	// send a limited number of requests per tenant in a window (the risk
+	// service's reset throttle, 20 in 15 minutes by default), whatever the
+	// emails: past it the call is RESOURCE_EXHAUSTED with a
+	// google.rpc.RetryInfo detail and a Retry-After header, for known and
+	// unknown emails alike.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with a token from
 	// RequestPasswordReset (once; it expires). It publishes

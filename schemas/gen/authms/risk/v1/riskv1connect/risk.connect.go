@@ -47,6 +47,9 @@ const (
 	// RiskServiceUnlockAccountProcedure is the fully-qualified name of the RiskService's UnlockAccount
 	// RPC.
 	RiskServiceUnlockAccountProcedure = "/authms.risk.v1.RiskService/UnlockAccount"
+	// RiskServiceAttemptPasswordResetProcedure is the fully-qualified name of the RiskService's
+	// AttemptPasswordReset RPC.
+	RiskServiceAttemptPasswordResetProcedure = "/authms.risk.v1.RiskService/AttemptPasswordReset"
 )
 
 // RiskServiceClient is a client for the authms.risk.v1.RiskService service.
@@ -66,6 +69,16 @@ type RiskServiceClient interface {
 	CheckLogin(context.Context, *connect.Request[v1.CheckLoginRequest]) (*connect.Response[v1.CheckLoginResponse], error)
 	// UnlockAccount lifts an account's lockout and clears its failures.
 	UnlockAccount(context.Context, *connect.Request[v1.UnlockAccountRequest]) (*connect.Response[v1.UnlockAccountResponse], error)
+	// AttemptPasswordReset decides whether a password reset request from a
+	// client address may proceed and, if so, counts it, in one transaction
+	// under the address's lock: however many requests run in parallel, no
+	// more than the throttle's max_requests in its window are let through.
+	// Every request counts the same, whether or not its email names a user
+	// (the caller asks before it looks the email up), and a denied one does
+	// not count. The counter is not the login throttle's: a burst of reset
+	// requests does not throttle logins from the address, nor do failed
+	// logins stop its resets.
+	AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error)
 }
 
 // NewRiskServiceClient constructs a client for the authms.risk.v1.RiskService service. By default,
@@ -110,16 +123,23 @@ func NewRiskServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(riskServiceMethods.ByName("UnlockAccount")),
 			connect.WithClientOptions(opts...),
 		),
+		attemptPasswordReset: connect.NewClient[v1.AttemptPasswordResetRequest, v1.AttemptPasswordResetResponse](
+			httpClient,
+			baseURL+RiskServiceAttemptPasswordResetProcedure,
+			connect.WithSchema(riskServiceMethods.ByName("AttemptPasswordReset")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // riskServiceClient implements RiskServiceClient.
 type riskServiceClient struct {
-	attemptLogin       *connect.Client[v1.AttemptLoginRequest, v1.AttemptLoginResponse]
-	reportLoginResult  *connect.Client[v1.ReportLoginResultRequest, v1.ReportLoginResultResponse]
-	recordLoginAttempt *connect.Client[v1.RecordLoginAttemptRequest, v1.RecordLoginAttemptResponse]
-	checkLogin         *connect.Client[v1.CheckLoginRequest, v1.CheckLoginResponse]
-	unlockAccount      *connect.Client[v1.UnlockAccountRequest, v1.UnlockAccountResponse]
+	attemptLogin         *connect.Client[v1.AttemptLoginRequest, v1.AttemptLoginResponse]
+	reportLoginResult    *connect.Client[v1.ReportLoginResultRequest, v1.ReportLoginResultResponse]
+	recordLoginAttempt   *connect.Client[v1.RecordLoginAttemptRequest, v1.RecordLoginAttemptResponse]
+	checkLogin           *connect.Client[v1.CheckLoginRequest, v1.CheckLoginResponse]
+	unlockAccount        *connect.Client[v1.UnlockAccountRequest, v1.UnlockAccountResponse]
+	attemptPasswordReset *connect.Client[v1.AttemptPasswordResetRequest, v1.AttemptPasswordResetResponse]
 }
 
 // AttemptLogin calls authms.risk.v1.RiskService.AttemptLogin.
@@ -147,6 +167,11 @@ func (c *riskServiceClient) UnlockAccount(ctx context.Context, req *connect.Requ
 	return c.unlockAccount.CallUnary(ctx, req)
 }
 
+// AttemptPasswordReset calls authms.risk.v1.RiskService.AttemptPasswordReset.
+func (c *riskServiceClient) AttemptPasswordReset(ctx context.Context, req *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error) {
+	return c.attemptPasswordReset.CallUnary(ctx, req)
+}
+
 // RiskServiceHandler is an implementation of the authms.risk.v1.RiskService service.
 type RiskServiceHandler interface {
 	// AttemptLogin decides whether a login attempt may proceed and, if so,
@@ -164,6 +189,16 @@ type RiskServiceHandler interface {
 	CheckLogin(context.Context, *connect.Request[v1.CheckLoginRequest]) (*connect.Response[v1.CheckLoginResponse], error)
 	// UnlockAccount lifts an account's lockout and clears its failures.
 	UnlockAccount(context.Context, *connect.Request[v1.UnlockAccountRequest]) (*connect.Response[v1.UnlockAccountResponse], error)
+	// AttemptPasswordReset decides whether a password reset request from a
+	// client address may proceed and, if so, counts it, in one transaction
+	// under the address's lock: however many requests run in parallel, no
+	// more than the throttle's max_requests in its window are let through.
+	// Every request counts the same, whether or not its email names a user
+	// (the caller asks before it looks the email up), and a denied one does
+	// not count. The counter is not the login throttle's: a burst of reset
+	// requests does not throttle logins from the address, nor do failed
+	// logins stop its resets.
+	AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error)
 }
 
 // NewRiskServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -204,6 +239,12 @@ func NewRiskServiceHandler(svc RiskServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(riskServiceMethods.ByName("UnlockAccount")),
 		connect.WithHandlerOptions(opts...),
 	)
+	riskServiceAttemptPasswordResetHandler := connect.NewUnaryHandler(
+		RiskServiceAttemptPasswordResetProcedure,
+		svc.AttemptPasswordReset,
+		connect.WithSchema(riskServiceMethods.ByName("AttemptPasswordReset")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.risk.v1.RiskService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RiskServiceAttemptLoginProcedure:
@@ -216,6 +257,8 @@ func NewRiskServiceHandler(svc RiskServiceHandler, opts ...connect.HandlerOption
 			riskServiceCheckLoginHandler.ServeHTTP(w, r)
 		case RiskServiceUnlockAccountProcedure:
 			riskServiceUnlockAccountHandler.ServeHTTP(w, r)
+		case RiskServiceAttemptPasswordResetProcedure:
+			riskServiceAttemptPasswordResetHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -243,4 +286,8 @@ func (UnimplementedRiskServiceHandler) CheckLogin(context.Context, *connect.Requ
 
 func (UnimplementedRiskServiceHandler) UnlockAccount(context.Context, *connect.Request[v1.UnlockAccountRequest]) (*connect.Response[v1.UnlockAccountResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.risk.v1.RiskService.UnlockAccount is not implemented"))
+}
+
+func (UnimplementedRiskServiceHandler) AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.risk.v1.RiskService.AttemptPasswordReset is not implemented"))
 }
