@@ -41,6 +41,20 @@ func (e *StreamNotProjectedError) Error() string {
 	return e.Service + " does not project the " + e.Stream + " stream"
 }
 
+// UnpublishedPositionError reports a position beyond the last message of
+// its stream. A write returns a position only once its event is in the
+// stream, so no wait could ever satisfy this one (a made-up position, or
+// one from a stream since deleted and recreated).
+type UnpublishedPositionError struct {
+	Position events.Position
+	LastSeq  uint64
+}
+
+func (e *UnpublishedPositionError) Error() string {
+	return "the " + e.Position.Stream + " stream has no sequence " + strconv.FormatUint(e.Position.Sequence, 10) +
+		" (its last is " + strconv.FormatUint(e.LastSeq, 10) + ")"
+}
+
 // NotAppliedError reports a position that a service's projectors had not
 // applied when the wait ended. The events are on their way; retrying later
 // succeeds.
@@ -76,7 +90,8 @@ const (
 // once the stream holds it and the projector has nothing pending. It
 // polls, briefly at first, and fails with
 // *[StreamNotProjectedError] when no projector of the service reads pos's
-// stream, and with *[NotAppliedError] when the wait ends first.
+// stream, with *[UnpublishedPositionError] at once when the stream does not
+// hold pos, and with *[NotAppliedError] when the wait ends first.
 func AwaitPosition(ctx context.Context, cfg AwaitConfig, pos events.Position) error {
 	if pos.IsZero() || pos.Stream == events.StreamName(cfg.Service) {
 		return nil
@@ -104,6 +119,9 @@ func AwaitPosition(ctx context.Context, cfg AwaitConfig, pos events.Position) er
 		done := true
 		for len(readers) > 0 {
 			ok, err := applied(wctx, cfg, readers[0], pos)
+			if unpublished := (*UnpublishedPositionError)(nil); errors.As(err, &unpublished) {
+				return err
+			}
 			if err != nil || !ok {
 				done = false
 				break
@@ -148,8 +166,8 @@ func applied(ctx context.Context, cfg AwaitConfig, p Projector, pos events.Posit
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", pos.Stream, err)
 	}
-	if stream.CachedInfo().State.LastSeq < pos.Sequence {
-		return false, nil // not even published (or a position from another stream's life)
+	if last := stream.CachedInfo().State.LastSeq; last < pos.Sequence {
+		return false, &UnpublishedPositionError{Position: pos, LastSeq: last}
 	}
 	cons, err := cfg.JS.Consumer(ctx, pos.Stream, p.Durable())
 	if err != nil {

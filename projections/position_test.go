@@ -70,17 +70,20 @@ func TestAwaitPosition(t *testing.T) {
 		assert.Equal(t, "reports has not yet applied ORDERS sequence 3; retry", err.Error())
 	})
 
-	t.Run("a position past the stream's end", func(t *testing.T) {
-		short := cfg
-		short.Timeout = 200 * time.Millisecond
-		var notApplied *projections.NotAppliedError
-		require.ErrorAs(t, projections.AwaitPosition(t.Context(), short, at(1000)), &notApplied)
-
-		// The request's deadline, sooner than the timeout, bounds the wait:
-		// the answer is still "not applied", not a context error.
+	t.Run("the request's deadline bounds the wait", func(t *testing.T) {
+		// Sooner than the timeout, the deadline ends the wait: the answer is
+		// still "not applied", not a context error.
 		dctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		require.ErrorAs(t, projections.AwaitPosition(dctx, cfg, at(1000)), &notApplied)
+		var notApplied *projections.NotAppliedError
+		require.ErrorAs(t, projections.AwaitPosition(dctx, cfg, at(3)), &notApplied)
+	})
+
+	t.Run("a position past the stream's end", func(t *testing.T) {
+		// No wait could see it: refused at once, not after the timeout.
+		var unpublished *projections.UnpublishedPositionError
+		require.ErrorAs(t, projections.AwaitPosition(t.Context(), cfg, at(1000)), &unpublished)
+		assert.Equal(t, "the ORDERS stream has no sequence 1000 (its last is 4)", unpublished.Error())
 	})
 
 	t.Run("positions that need no wait", func(t *testing.T) {

@@ -179,19 +179,26 @@ func TestReadYourWritesUnavailable(t *testing.T) {
 	t.Parallel()
 	c := startRYW(t, servicestest.Options{MinPositionTimeout: 200 * time.Millisecond})
 	tenant := c.env.NewTenant(t)
-	user := c.register(t, tenant, "grace@example.com").GetUser()
+	// billing's and wallet's projectors stop taking identity's events, so
+	// the next registration's position stays unapplied.
+	for _, durable := range []string{"billing_user_profiles", "wallet_wallets"} {
+		_, err := c.env.JS.PauseConsumer(t.Context(), "IDENTITY", durable, time.Now().Add(time.Hour))
+		require.NoError(t, err, durable)
+	}
+	res := c.register(t, tenant, "grace@example.com")
+	pos := res.GetPosition()
+	require.NotNil(t, pos)
 
-	const far = 1_000_000
 	_, err := c.billing.GetCustomer(t.Context(), connect.NewRequest(&billingv1.GetCustomerRequest{
-		TenantId: tenant, UserId: user.GetId(), MinPosition: &commonv1.Position{Stream: "IDENTITY", Sequence: far},
+		TenantId: tenant, UserId: res.GetUser().GetId(), MinPosition: pos,
 	}))
 	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "%v", err)
 	var ce *connect.Error
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, fmt.Sprintf("billing has not yet applied IDENTITY sequence %d; retry", far), ce.Message())
+	assert.Equal(t, fmt.Sprintf("billing has not yet applied IDENTITY sequence %d; retry", pos.GetSequence()), ce.Message())
 
 	_, err = c.wallet.GetWallet(t.Context(), connect.NewRequest(&walletv1.GetWalletRequest{
-		TenantId: tenant, UserId: user.GetId(), MinPosition: &commonv1.Position{Stream: "IDENTITY", Sequence: far},
+		TenantId: tenant, UserId: res.GetUser().GetId(), MinPosition: pos,
 	}))
 	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(err), "%v", err)
 	assert.Contains(t, err.Error(), "wallet has not yet applied IDENTITY sequence")
@@ -212,6 +219,7 @@ func TestReadYourWritesInvalidPositions(t *testing.T) {
 		{name: "a lower-case stream", pos: &commonv1.Position{Stream: "identity", Sequence: 1}, field: "min_position.stream"},
 		{name: "no stream", pos: &commonv1.Position{Sequence: 1}, field: "min_position.stream"},
 		{name: "sequence 0", pos: &commonv1.Position{Stream: "IDENTITY"}, field: "min_position.sequence"},
+		{name: "a sequence the stream does not hold", pos: &commonv1.Position{Stream: "IDENTITY", Sequence: 1_000_000}, field: "min_position.sequence"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

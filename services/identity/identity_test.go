@@ -187,8 +187,10 @@ func TestRegisterUser(t *testing.T) {
 			again := e.registerAgain(t, tenant, email, owner)
 			assert.Equal(t, email, again.User.GetEmail(), "the address as given, as for a new user")
 			assert.Equal(t, shape(first.Msg), shape(again), "the same answer as a new registration")
-			assert.Equal(t, 1+i+1, e.count(t, "SELECT count(*) FROM events WHERE aggregate_id = $1", owner.GetId()))
+			assert.Equal(t, i+1, e.count(t, "SELECT count(*) FROM events WHERE subject = 'identity.registration.address_taken' AND tenant_id = $1", tenant))
 		}
+		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM events WHERE aggregate_id = $1", owner.GetId()), "the account's history is untouched")
+		assert.Equal(t, 1, e.count(t, "SELECT version FROM users WHERE id = $1", owner.GetId()), "and so is its version")
 		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM users WHERE tenant_id = $1", tenant))
 
 		bcryptHash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
@@ -206,8 +208,8 @@ func TestRegisterUser(t *testing.T) {
 
 // registerAgain registers email, which owner's account already has, and
 // checks what enumeration-safety promises: a success naming a user that
-// does not exist, and an identity.user.registration_attempted event on the
-// owner's account at the answer's position.
+// does not exist, and, at the answer's position, the
+// identity.registration.address_taken event that tells the owner.
 func (e *env) registerAgain(t *testing.T, tenant, email string, owner *identityv1.User) *identityv1.RegisterUserResponse {
 	t.Helper()
 	res, err := e.client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
@@ -227,12 +229,13 @@ func (e *env) registerAgain(t *testing.T, tenant, email string, owner *identityv
 	require.NoError(t, err)
 	ev, err := events.FromMsg(msg.Subject, msg.Header, msg.Data)
 	require.NoError(t, err)
-	assert.Equal(t, "identity.user.registration_attempted", ev.Subject(), "the position is the owner's notice")
-	assert.Equal(t, owner.GetId(), ev.AggregateID)
-	var attempted identityv1.UserRegistrationAttempted
-	require.NoError(t, ev.Unmarshal(&attempted))
-	assert.Equal(t, owner.GetEmail(), attempted.GetEmail(), "the notice goes to the account's address")
-	assert.Equal(t, tenant, attempted.GetTenantId())
+	assert.Equal(t, "identity.registration.address_taken", ev.Subject(), "the position is the owner's notice")
+	assert.Equal(t, answer.GetUser().GetId(), ev.AggregateID, "the registration's own aggregate, named by the answer's id")
+	var taken identityv1.RegistrationAddressTaken
+	require.NoError(t, ev.Unmarshal(&taken))
+	assert.Equal(t, owner.GetId(), taken.GetUserId())
+	assert.Equal(t, owner.GetEmail(), taken.GetEmail(), "the notice goes to the account's address")
+	assert.Equal(t, tenant, taken.GetTenantId())
 	return answer
 }
 

@@ -134,7 +134,7 @@ func TestConcurrentRegistrations(t *testing.T) {
 	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM users WHERE tenant_id = $1", tenant))
 	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM credentials WHERE tenant_id = $1", tenant))
 	assert.Equal(t, n/2+1, countRows(t, pool, "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject = 'identity.user.created'", tenant))
-	assert.Equal(t, n/2-1, countRows(t, pool, "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject = 'identity.user.registration_attempted'", tenant),
+	assert.Equal(t, n/2-1, countRows(t, pool, "SELECT count(*) FROM events WHERE tenant_id = $1 AND subject = 'identity.registration.address_taken'", tenant),
 		"the owner is told of every other attempt")
 	assert.Equal(t, n, countRows(t, pool, "SELECT count(*) FROM outbox WHERE headers->>'ce-tenantid' = $1", tenant),
 		"every event is in the outbox (no relay runs here)")

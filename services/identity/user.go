@@ -30,9 +30,13 @@ const (
 	eventUserDisabled        = "disabled"
 	eventUserEnabled         = "enabled"
 	eventUserDeleted         = "deleted"
-	// eventUserRegistrationAttempted: someone registered the user's address
-	// again (see Service.registrationRepeated).
-	eventUserRegistrationAttempted = "registration_attempted"
+)
+
+// The registration aggregate records registrations that created no user
+// (see Service.registrationRepeated): identity.registration.<event>.
+const (
+	aggregateRegistration         = "registration"
+	eventRegistrationAddressTaken = "address_taken"
 )
 
 // User statuses as stored in users.status.
@@ -93,8 +97,6 @@ func (u *user) apply(ev events.Event) error {
 		u.roles = m.GetRoles()
 	case eventUserPasswordChanged, eventEmailVerificationRequested, eventPasswordResetRequested:
 		// Hashes and tokens are not in events: the state does not change.
-	case eventUserRegistrationAttempted:
-		// A notice for the owner: the state does not change.
 	default:
 		return fmt.Errorf("user %s: unknown event %s", ev.AggregateID, ev.Type())
 	}
@@ -209,7 +211,7 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 	}
 	u, event, err := s.createUser(ctx, tenantID, addr, hash, false)
 	if errors.Is(err, ErrEmailTaken) {
-		return s.registrationRepeated(ctx, tenantID, addr)
+		u, event, err = s.registrationRepeated(ctx, tenantID, addr, hash)
 	}
 	if err == nil {
 		s.deps.Logger.InfoContext(ctx, "user registered", "tenant_id", tenantID, "user_id", u.GetId())
@@ -221,38 +223,39 @@ func (s *Service) registerUser(ctx context.Context, req *identityv1.RegisterUser
 // has an account in the tenant as a new registration is answered, so that
 // registering says nothing of which addresses have accounts: with a user
 // that is never stored (a fresh id, the address, now) and the position of
-// an identity.user.registration_attempted event on the existing account,
-// which tells its owner (through the notification service) that someone
-// tried to sign up with their address. The password was hashed all the
-// same, so the answer takes as long. An admin's ImportUser reports the
-// taken address as AlreadyExists.
-func (s *Service) registrationRepeated(ctx context.Context, tenantID uuid.UUID, addr email.Address) (*identityv1.User, uuid.UUID, error) {
-	now := s.now().UTC().Truncate(time.Microsecond)
-	answer := userProto(newUserRow(uuid.Must(uuid.NewV7()), tenantID, addr, false, now), nil)
-	login, err := store.New(s.deps.Pool).GetLogin(ctx, store.GetLoginParams{TenantID: tenantID, EmailCanonical: addr.Canonical})
-	if errors.Is(err, pgx.ErrNoRows) { // deleted since the insert failed
-		return answer, uuid.Nil, nil
+// an identity.registration.address_taken event, which tells the account's
+// owner (through the notification service) that someone tried to sign up
+// with their address. The password was hashed all the same, so the answer
+// takes as long. An admin's ImportUser reports the taken address as
+// AlreadyExists.
+//
+// The event is the registration's own (aggregate "registration", the
+// answer's id), not the account's: an anonymous caller must not be able to
+// move the account's version, take its lock or grow its history.
+func (s *Service) registrationRepeated(ctx context.Context, tenantID uuid.UUID, addr email.Address, hash string) (*identityv1.User, uuid.UUID, error) {
+	owner, err := store.New(s.deps.Pool).GetLogin(ctx, store.GetLoginParams{TenantID: tenantID, EmailCanonical: addr.Canonical})
+	if errors.Is(err, pgx.ErrNoRows) { // deleted since the insert failed: the address is free
+		return s.createUser(ctx, tenantID, addr, hash, false)
 	}
 	if err != nil {
 		return nil, uuid.Nil, fmt.Errorf("get user of tenant %s by email: %w", tenantID, err)
 	}
-	latest, err := s.updateUser(ctx, userUpdate{
-		tenantID: tenantID, userID: login.ID,
-		decide: func(u user) ([]events.Change, error) {
-			return []events.Change{{Name: eventUserRegistrationAttempted, Payload: &identityv1.UserRegistrationAttempted{
-				UserId: u.id, TenantId: u.tenantID, Email: u.email, AttemptTime: timestamppb.New(now),
-			}}}, nil
-		},
+	now := s.now().UTC().Truncate(time.Microsecond)
+	id := uuid.Must(uuid.NewV7())
+	agg := events.Aggregate{Type: aggregateRegistration, ID: id.String(), TenantID: tenantID.String()}
+	var recorded []events.Event
+	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		recorded, err = s.events.Append(ctx, tx, agg, 0, events.Change{Name: eventRegistrationAddressTaken, Payload: &identityv1.RegistrationAddressTaken{
+			RegistrationId: id.String(), TenantId: tenantID.String(), UserId: owner.ID.String(), Email: owner.Email, AttemptTime: timestamppb.New(now),
+		}})
+		return err
 	})
-	if errors.Is(err, ErrUserNotFound) {
-		return answer, uuid.Nil, nil
-	}
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
 	s.deps.Logger.InfoContext(ctx, "registration of an address that has an account; answered as new, owner to be told",
-		"tenant_id", tenantID, "user_id", login.ID)
-	return answer, latest, nil
+		"tenant_id", tenantID, "user_id", owner.ID, "registration_id", id)
+	return userProto(newUserRow(id, tenantID, addr, false, now), nil), recorded[0].ID, nil
 }
 
 // newUserRow is the users row of a user created now.

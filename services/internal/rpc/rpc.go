@@ -223,6 +223,7 @@ func Error(ctx context.Context, logger *slog.Logger, procedure string, err error
 		field        *InvalidFieldError
 		notApplied   *projections.NotAppliedError
 		notProjected *projections.StreamNotProjectedError
+		unpublished  *projections.UnpublishedPositionError
 		peer         *PeerError
 		denied       *DeniedError
 	)
@@ -250,6 +251,8 @@ func Error(ctx context.Context, logger *slog.Logger, procedure string, err error
 		return connect.NewError(connect.CodeUnavailable, notApplied)
 	case errors.As(err, &notProjected):
 		return FieldError("min_position.stream", "min_position.stream.projected", notProjected.Error())
+	case errors.As(err, &unpublished):
+		return FieldError("min_position.sequence", "min_position.sequence.published", unpublished.Error())
 	case errors.Is(err, events.ErrConcurrency):
 		return connect.NewError(connect.CodeAborted, errors.New("the resource changed concurrently; reload it and retry"))
 	case errors.Is(err, context.Canceled):

@@ -682,37 +682,41 @@ func (x *UserPasswordResetRequested) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// UserRegistrationAttempted is published as
-// identity.user.registration_attempted when RegisterUser is called with an
-// address that already has an account in the tenant. RegisterUser answers
-// as if it had created an account, so the caller learns nothing; the
-// notification service will tell the owner, at email, that someone tried
-// to sign up with their address.
-type UserRegistrationAttempted struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+// RegistrationAddressTaken is published as
+// identity.registration.address_taken (aggregate "registration", id =
+// registration_id) when RegisterUser is called with an address that
+// already has an account in the tenant. RegisterUser answers as if it had
+// created an account (a user whose id is registration_id and which is never
+// stored), so the caller learns nothing; the notification service will tell
+// the owner, at email, that someone tried to sign up with their address.
+// The account's own aggregate is untouched.
+type RegistrationAddressTaken struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RegistrationId string                 `protobuf:"bytes,1,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	TenantId       string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// user_id is the existing account.
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// email is the account's address, where the notice goes.
-	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	AttemptTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
+	Email         string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	AttemptTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *UserRegistrationAttempted) Reset() {
-	*x = UserRegistrationAttempted{}
+func (x *RegistrationAddressTaken) Reset() {
+	*x = RegistrationAddressTaken{}
 	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *UserRegistrationAttempted) String() string {
+func (x *RegistrationAddressTaken) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*UserRegistrationAttempted) ProtoMessage() {}
+func (*RegistrationAddressTaken) ProtoMessage() {}
 
-func (x *UserRegistrationAttempted) ProtoReflect() protoreflect.Message {
+func (x *RegistrationAddressTaken) ProtoReflect() protoreflect.Message {
 	mi := &file_authms_identity_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -724,33 +728,40 @@ func (x *UserRegistrationAttempted) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use UserRegistrationAttempted.ProtoReflect.Descriptor instead.
-func (*UserRegistrationAttempted) Descriptor() ([]byte, []int) {
+// Deprecated: Use RegistrationAddressTaken.ProtoReflect.Descriptor instead.
+func (*RegistrationAddressTaken) Descriptor() ([]byte, []int) {
 	return file_authms_identity_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *UserRegistrationAttempted) GetUserId() string {
+func (x *RegistrationAddressTaken) GetRegistrationId() string {
 	if x != nil {
-		return x.UserId
+		return x.RegistrationId
 	}
 	return ""
 }
 
-func (x *UserRegistrationAttempted) GetTenantId() string {
+func (x *RegistrationAddressTaken) GetTenantId() string {
 	if x != nil {
 		return x.TenantId
 	}
 	return ""
 }
 
-func (x *UserRegistrationAttempted) GetEmail() string {
+func (x *RegistrationAddressTaken) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RegistrationAddressTaken) GetEmail() string {
 	if x != nil {
 		return x.Email
 	}
 	return ""
 }
 
-func (x *UserRegistrationAttempted) GetAttemptTime() *timestamppb.Timestamp {
+func (x *RegistrationAddressTaken) GetAttemptTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.AttemptTime
 	}
@@ -1103,12 +1114,13 @@ const file_authms_identity_v1_events_proto_rawDesc = "" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x19\n" +
 	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xa6\x01\n" +
-	"\x19UserRegistrationAttempted\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
-	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\x12=\n" +
-	"\fattempt_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\"^\n" +
+	"expireTime\"\xce\x01\n" +
+	"\x18RegistrationAddressTaken\x12'\n" +
+	"\x0fregistration_id\x18\x01 \x01(\tR\x0eregistrationId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12=\n" +
+	"\fattempt_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\"^\n" +
 	"\x10UserRolesChanged\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -1162,7 +1174,7 @@ var file_authms_identity_v1_events_proto_goTypes = []any{
 	(*UserEmailVerificationRequested)(nil), // 7: authms.identity.v1.UserEmailVerificationRequested
 	(*UserEmailVerified)(nil),              // 8: authms.identity.v1.UserEmailVerified
 	(*UserPasswordResetRequested)(nil),     // 9: authms.identity.v1.UserPasswordResetRequested
-	(*UserRegistrationAttempted)(nil),      // 10: authms.identity.v1.UserRegistrationAttempted
+	(*RegistrationAddressTaken)(nil),       // 10: authms.identity.v1.RegistrationAddressTaken
 	(*UserRolesChanged)(nil),               // 11: authms.identity.v1.UserRolesChanged
 	(*RoleCreated)(nil),                    // 12: authms.identity.v1.RoleCreated
 	(*RolePermissionsGranted)(nil),         // 13: authms.identity.v1.RolePermissionsGranted
@@ -1174,7 +1186,7 @@ var file_authms_identity_v1_events_proto_depIdxs = []int32{
 	0,  // 1: authms.identity.v1.UserPasswordChanged.reason:type_name -> authms.identity.v1.PasswordChangeReason
 	15, // 2: authms.identity.v1.UserEmailVerificationRequested.expire_time:type_name -> google.protobuf.Timestamp
 	15, // 3: authms.identity.v1.UserPasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 4: authms.identity.v1.UserRegistrationAttempted.attempt_time:type_name -> google.protobuf.Timestamp
+	15, // 4: authms.identity.v1.RegistrationAddressTaken.attempt_time:type_name -> google.protobuf.Timestamp
 	15, // 5: authms.identity.v1.RoleCreated.create_time:type_name -> google.protobuf.Timestamp
 	6,  // [6:6] is the sub-list for method output_type
 	6,  // [6:6] is the sub-list for method input_type

@@ -102,7 +102,7 @@ type IdentityServiceClient interface {
 	// Registration is enumeration-safe: an address that already has an
 	// account in the tenant is answered like a new one, with a user that is
 	// not stored (its id names nobody), after the same password hashing, and
-	// the account's owner is told (identity.user.registration_attempted, for
+	// the account's owner is told (identity.registration.address_taken, for
 	// the notification service). Clients should therefore ask a new user to
 	// confirm their address rather than assume the account is theirs. An
 	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
@@ -460,7 +460,7 @@ type IdentityServiceHandler interface {
 	// Registration is enumeration-safe: an address that already has an
 	// account in the tenant is answered like a new one, with a user that is
 	// not stored (its id names nobody), after the same password hashing, and
-	// the account's owner is told (identity.user.registration_attempted, for
+	// the account's owner is told (identity.registration.address_taken, for
 	// the notification service). Clients should therefore ask a new user to
 	// confirm their address rather than assume the account is theirs. An
 	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
