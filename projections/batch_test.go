@@ -382,6 +382,7 @@ func TestRebuiltThroughSequence(t *testing.T) {
 	cfg := projections.AwaitConfig{Service: service, Pool: pool, JS: js, Projectors: []projections.Projector{p}, Timeout: 300 * time.Millisecond}
 	require.NoError(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 7}))
 	require.NoError(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 11}))
-	var notApplied *projections.NotAppliedError
-	require.ErrorAs(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 12}), &notApplied)
+	var unpublished *projections.UnpublishedPositionError
+	require.ErrorAs(t, projections.AwaitPosition(t.Context(), cfg, events.Position{Stream: "ORDERS", Sequence: 12}), &unpublished,
+		"past the rebuild, only the stream could tell, and it does not hold 12")
 }
