@@ -222,7 +222,8 @@ func (a *api) reauthenticate(ctx context.Context, req connect.AnyRequest, tenant
 // verification and password reset are public (the tokens they carry are
 // the credential); a user reads and changes their own account, a tenant
 // admin any account of the tenant; AuthenticateUser is the session
-// service's alone, and session also reads users on refresh. Roles are
+// service's alone, and session also reads users on refresh (no other
+// service calls identity). Roles are
 // the tenant admins' to manage; the operator may assign them too, which is
 // how a new tenant gets its first admin.
 func (s *Service) Policies() auth.Policies {
@@ -231,8 +232,8 @@ func (s *Service) Policies() auth.Policies {
 		identityv1connect.IdentityServiceVerifyEmailProcedure:              auth.Public,
 		identityv1connect.IdentityServiceRequestPasswordResetProcedure:     auth.Public,
 		identityv1connect.IdentityServiceResetPasswordProcedure:            auth.Public,
-		identityv1connect.IdentityServiceAuthenticateUserProcedure:         auth.ServiceOnly,
-		identityv1connect.IdentityServiceGetUserProcedure:                  auth.Owner.OrService(),
+		identityv1connect.IdentityServiceAuthenticateUserProcedure:         auth.Services(auth.SessionService),
+		identityv1connect.IdentityServiceGetUserProcedure:                  auth.Owner.OrServices(auth.SessionService),
 		identityv1connect.IdentityServiceChangeEmailProcedure:              auth.Owner,
 		identityv1connect.IdentityServiceChangePasswordProcedure:           auth.Owner,
 		identityv1connect.IdentityServiceRequestEmailVerificationProcedure: auth.Owner,
@@ -245,7 +246,7 @@ func (s *Service) Policies() auth.Policies {
 		identityv1connect.IdentityServiceRevokePermissionsProcedure:        auth.Admin,
 		identityv1connect.IdentityServiceListRolesProcedure:                auth.Tenant,
 		identityv1connect.IdentityServiceAssignRolesProcedure:              auth.Admin.OrOperator(),
-		identityv1connect.IdentityServiceCheckPermissionProcedure:          auth.Owner.OrService(),
+		identityv1connect.IdentityServiceCheckPermissionProcedure:          auth.Owner,
 	}
 
 }
