@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type AuthConfig struct {
 	// Keys verifies access tokens before the session service's JWKS is
 	// asked: tests install a static key (servicestest). Nil: JWKS only.
 	Keys auth.KeySource
+	// ServiceKeys are service-token keys trusted besides those of the
+	// services the platform runs: tests install their own to call as any
+	// service (servicestest). Nil: none.
+	ServiceKeys auth.ServiceKeys
 	// Now is the clock tokens are checked against (tests that move the
 	// session service's clock move this one too); nil: time.Now.
 	Now func() time.Time
@@ -65,13 +70,21 @@ func OperatorTokenFile(dataDir string) string {
 func (p *Platform) Policy(procedure string) (auth.Policy, bool) { return p.authn.Policy(procedure) }
 
 // serviceSigners returns the service-token signer of every service in
-// defs, from its own auth.ServiceKeyName secret, and their public keys for
-// the verifier. The platform trusts the service keys of the services it
-// runs; a peer in another process (Config.PeerURLs) does not know them.
+// defs that calls peers (Definition.CallsPeers), from its own
+// auth.ServiceKeyName secret, and their public keys for the verifier, with
+// cfg.Auth.ServiceKeys. The platform trusts the service keys of the
+// services it runs; a peer in another process (Config.PeerURLs) does not
+// know them.
 func serviceSigners(ctx context.Context, cfg Config, defs []Definition) (map[string]*auth.ServiceSigner, auth.ServiceKeys, error) {
-	signers := make(map[string]*auth.ServiceSigner, len(defs))
-	keys := make(auth.ServiceKeys, len(defs))
+	signers := map[string]*auth.ServiceSigner{}
+	keys := maps.Clone(cfg.Auth.ServiceKeys)
+	if keys == nil {
+		keys = auth.ServiceKeys{}
+	}
 	for _, def := range defs {
+		if !def.CallsPeers {
+			continue
+		}
 		seed, err := cfg.Secrets.Service(def.Name).Key(ctx, auth.ServiceKeyName)
 		if err != nil {
 			return nil, nil, fmt.Errorf("service token key of %s: %w", def.Name, err)

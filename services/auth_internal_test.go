@@ -1,6 +1,8 @@
 package services
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +11,7 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/wallet/v1/walletv1connect"
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/auth/authtest"
+	"github.com/authms/authms/services/internal/secrets"
 )
 
 func TestEveryProcedureNeedsAPolicy(t *testing.T) {
@@ -30,4 +33,15 @@ func TestEveryProcedureNeedsAPolicy(t *testing.T) {
 	require.Error(t, authn.Declare(auth.Policies{walletv1connect.WalletServiceGetWalletProcedure: auth.Public}), "declared twice")
 	p, _ := authn.Policy(walletv1connect.WalletServiceGetWalletProcedure)
 	assert.Equal(t, auth.Owner.String(), p.String(), "the first declaration stands")
+}
+
+func TestOnlyServicesThatCallPeersGetAServiceKey(t *testing.T) {
+	t.Parallel()
+	signers, keys, err := serviceSigners(t.Context(), Config{Secrets: secrets.NewMemory()}, definitions(Config{}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"identity"}, slices.Collect(maps.Keys(signers)),
+		"identity calls risk with its own service token; session signs its own; the others call nobody")
+	require.Len(t, keys, 1)
+	kid, key := signers["identity"].Key()
+	assert.Equal(t, key, keys[kid])
 }

@@ -335,6 +335,69 @@ func TestOperatorTokenOpensOnlyOperatorProcedures(t *testing.T) {
 	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "users do not call service procedures")
 }
 
+func TestServicesCallOnlyTheProceduresThatNameThem(t *testing.T) {
+	t.Parallel()
+	env := servicestest.Start(t, "tenant", "identity", "risk")
+	ctx := t.Context()
+	tenant := env.NewTenant(t)
+	email := "u" + uuid.NewString()[:8] + "@example.com"
+	registered, err := callerWith(env).identity.RegisterUser(ctx, connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenant, Email: email, Password: "a long passphrase " + uuid.NewString(),
+	}))
+	require.NoError(t, err)
+	user := member{tenant: tenant, user: registered.Msg.GetUser().GetId(), email: email}
+	session, identity, wallet := as(env, env.ServiceToken(t, "session")), as(env, env.ServiceToken(t, "identity")), as(env, env.ServiceToken(t, "wallet"))
+	authenticate := func(c caller) error {
+		_, err := c.identity.AuthenticateUser(ctx, connect.NewRequest(&identityv1.AuthenticateUserRequest{TenantId: tenant, Email: user.email, Password: "a wrong password"}))
+		return err
+	}
+	getUser := func(c caller) error {
+		_, err := c.identity.GetUser(ctx, connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: user.user}))
+		return err
+	}
+	reset := func(c caller) error {
+		_, err := c.risk.AttemptPasswordReset(ctx, connect.NewRequest(&riskv1.AttemptPasswordResetRequest{TenantId: tenant, Ip: "192.0.2.1"}))
+		return err
+	}
+	attempt := func(c caller) error {
+		_, err := c.risk.AttemptLogin(ctx, connect.NewRequest(&riskv1.AttemptLoginRequest{TenantId: tenant, Email: user.email, Ip: "192.0.2.1"}))
+		return err
+	}
+	unlock := func(c caller) error {
+		_, err := c.risk.UnlockAccount(ctx, connect.NewRequest(&riskv1.UnlockAccountRequest{TenantId: tenant, Email: user.email}))
+		return err
+	}
+
+	// Each procedure's declared callers get in.
+	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(authenticate(session)), "session checks passwords: a wrong one is its verdict")
+	assertCodes(t, map[string]error{
+		"session GetUser":               getUser(session),
+		"session AttemptLogin":          attempt(session),
+		"identity AttemptLogin":         attempt(identity),
+		"identity AttemptPasswordReset": reset(identity),
+	}, codeOK, "a declared caller")
+
+	// Every other service's token is refused, however valid.
+	assertCodes(t, map[string]error{
+		"identity AuthenticateUser":    authenticate(identity), // a password oracle without session's throttling
+		"identity GetUser":             getUser(identity),
+		"wallet AuthenticateUser":      authenticate(wallet),
+		"wallet GetUser":               getUser(wallet),
+		"wallet AttemptLogin":          attempt(wallet),
+		"session AttemptPasswordReset": reset(session),
+		"session UnlockAccount":        unlock(session),
+		"identity UnlockAccount":       unlock(identity),
+	}, connect.CodePermissionDenied, "a service the procedure does not name")
+
+	// Session's keys sign its own service tokens, not another service's:
+	// a token of identity they sign is no token at all.
+	forged := as(env, env.Signer.ServiceToken(t, "identity"))
+	assertCodes(t, map[string]error{
+		"AttemptPasswordReset": reset(forged),
+		"AttemptLogin":         attempt(forged),
+	}, connect.CodeUnauthenticated, "identity's token signed with session's key")
+}
+
 func TestRevokedSessionTokenFails(t *testing.T) {
 	t.Parallel()
 	env := servicestest.Start(t, "wallet")

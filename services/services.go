@@ -60,6 +60,11 @@ type Definition struct {
 	Migrations fs.FS
 	// New builds the service from its dependencies.
 	New func(platform.Deps) (platform.Service, error)
+	// CallsPeers says the service calls other services' APIs with a
+	// service token of its own (platform.Deps.ServiceToken). Only these
+	// services get a service-token key: a key nobody needs is one more
+	// credential to steal. Session signs its own with its access-token keys.
+	CallsPeers bool
 }
 
 // Definitions returns every service authms can run, in start order, built
@@ -74,7 +79,7 @@ func definitions(cfg Config) []Definition {
 		}),
 		define(identity.Name, identity.Migrations(), func(d platform.Deps) (*identity.Service, error) {
 			return identity.NewWithConfig(d, cfg.Identity)
-		}),
+		}).callingPeers(),
 		define(profile.Name, profile.Migrations(), func(d platform.Deps) (*profile.Service, error) { return profile.New(d) }),
 		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
 		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
@@ -98,6 +103,12 @@ func define[S platform.Service](name string, migrations fs.FS, build func(platfo
 			return s, nil
 		},
 	}
+}
+
+// callingPeers returns d with CallsPeers set.
+func (d Definition) callingPeers() Definition {
+	d.CallsPeers = true
+	return d
 }
 
 // Names returns the names of every service authms can run.

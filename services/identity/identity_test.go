@@ -25,6 +25,7 @@ import (
 	"github.com/authms/authms/events"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -417,6 +418,51 @@ func TestChangeEmail(t *testing.T) {
 		_, err = e.client.GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: uuid.NewString()}))
 		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err))
 	})
+}
+
+func TestChangeEmailByAnAdmin(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := e.NewTenant(t)
+	u := e.register(t, tenant, "ada@example.com")
+	admin := e.register(t, tenant, "admin@example.com")
+	as := func(user string) identityv1connect.IdentityServiceClient {
+		return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.Token(t, tenant, user, auth.RoleAdmin)))
+	}
+	changeEmail := func(c identityv1connect.IdentityServiceClient, user, email, currentPassword string) (*identityv1.User, error) {
+		res, err := c.ChangeEmail(t.Context(), connect.NewRequest(&identityv1.ChangeEmailRequest{
+			TenantId: tenant, UserId: user, Email: email, CurrentPassword: currentPassword,
+		}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg.GetUser(), nil
+	}
+	loginAttempts := func() int {
+		return countRows(t, e.Pool("risk"), "SELECT count(*) FROM login_attempts WHERE tenant_id = $1", tenant)
+	}
+
+	_, err := changeEmail(e.client, u.GetId(), "ada@lovelace.org", "")
+	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%v", err)
+	assert.Equal(t, []string{"current_password"}, violations(t, err), "a user's own change needs their password")
+
+	changed, err := changeEmail(as(admin.GetId()), u.GetId(), "ada@lovelace.org", "")
+	require.NoError(t, err, "an admin supporting another user needs no password of theirs")
+	assert.Equal(t, "ada@lovelace.org", changed.GetEmail())
+	changed, err = changeEmail(as(admin.GetId()), u.GetId(), "ada@babbage.org", "a guess")
+	require.NoError(t, err, "nor are the admin's guesses checked")
+	assert.Equal(t, "ada@babbage.org", changed.GetEmail())
+	assert.Zero(t, loginAttempts(), "nothing counted against the user's lockout")
+
+	for name, id := range map[string]string{"their id": admin.GetId(), "their id in upper case": strings.ToUpper(admin.GetId())} {
+		_, err = changeEmail(as(admin.GetId()), id, "admin@new.example", "")
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "%s: %v", name, err)
+		assert.Equal(t, []string{"current_password"}, violations(t, err), "an admin changing their own address is re-authenticated: %s", name)
+	}
+	changed, err = changeEmail(as(admin.GetId()), admin.GetId(), "admin@new.example", password)
+	require.NoError(t, err)
+	assert.Equal(t, "admin@new.example", changed.GetEmail())
+	assert.Equal(t, 1, loginAttempts(), "the admin's own password check is counted")
 }
 
 func TestConcurrentChangeEmailWithTheSameExpectedVersion(t *testing.T) {

@@ -79,15 +79,19 @@ func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error
 }
 
 // Policies says who may call each procedure: the password checks are
-// authms' own services' (session's logins, identity's current-password
-// checks and reset requests); an admin of the tenant unlocks its accounts.
+// their callers' alone, session's logins and identity's current-password
+// checks (AttemptLogin, ReportLoginResult) and identity's reset requests
+// (AttemptPasswordReset). RecordLoginAttempt and CheckLogin belong to the
+// login flow, session's, which already signs every access token: they
+// give it nothing it lacks. An admin of the tenant unlocks its accounts.
 func (s *Service) Policies() auth.Policies {
+	const session, identity = auth.SessionService, "identity"
 	return auth.Policies{
-		riskv1connect.RiskServiceAttemptLoginProcedure:         auth.ServiceOnly,
-		riskv1connect.RiskServiceReportLoginResultProcedure:    auth.ServiceOnly,
-		riskv1connect.RiskServiceRecordLoginAttemptProcedure:   auth.ServiceOnly,
-		riskv1connect.RiskServiceCheckLoginProcedure:           auth.ServiceOnly,
-		riskv1connect.RiskServiceUnlockAccountProcedure:        auth.Admin.OrService(),
-		riskv1connect.RiskServiceAttemptPasswordResetProcedure: auth.ServiceOnly,
+		riskv1connect.RiskServiceAttemptLoginProcedure:         auth.Services(session, identity),
+		riskv1connect.RiskServiceReportLoginResultProcedure:    auth.Services(session, identity),
+		riskv1connect.RiskServiceRecordLoginAttemptProcedure:   auth.Services(session),
+		riskv1connect.RiskServiceCheckLoginProcedure:           auth.Services(session),
+		riskv1connect.RiskServiceUnlockAccountProcedure:        auth.Admin,
+		riskv1connect.RiskServiceAttemptPasswordResetProcedure: auth.Services(identity),
 	}
 }

@@ -55,6 +55,8 @@
 //   - tenant.tenant.created, tenant.tenant.lockout_policy_changed: the
 //     tenant's lockout policy.
 //
-// Every procedure takes a service token (session, identity); UnlockAccount
-// also an admin of the tenant (see Policies).
+// The password checks take the service token of their callers only:
+// session and identity for AttemptLogin and ReportLoginResult, session for
+// RecordLoginAttempt and CheckLogin, identity for AttemptPasswordReset.
+// UnlockAccount takes an admin of the tenant (see Policies).
 package risk

@@ -41,7 +41,7 @@ func start(t *testing.T) *env {
 	e := servicestest.Start(t, "tenant", "risk")
 	return &env{
 		Env:    e,
-		risk:   riskv1connect.NewRiskServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.ServiceToken(t, "session"))),
+		risk:   riskv1connect.NewRiskServiceClient(e.HTTP, e.URL, e.Impersonate()),
 		tenant: tenantv1connect.NewTenantServiceClient(e.HTTP, e.URL, e.Impersonate(auth.RoleAdmin)),
 		pool:   e.Pool("risk"),
 	}

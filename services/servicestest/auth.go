@@ -2,14 +2,19 @@ package servicestest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/authms/authms/services"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/auth/authtest"
 )
 
@@ -20,10 +25,48 @@ func (e *Env) Token(tb testing.TB, tenantID, userID string, roles ...string) str
 	return e.Signer.UserToken(tb, tenantID, userID, roles...)
 }
 
-// ServiceToken returns a valid service token of service name.
+// ServiceToken returns a valid service token of service name, whichever
+// services run: session's is signed with Env.Signer's key, as session
+// signs its own with its access-token keys; any other service's with a
+// test service key of that service the platform trusts. Procedures let the
+// token in only if their policy names the service.
 func (e *Env) ServiceToken(tb testing.TB, name string) string {
 	tb.Helper()
-	return e.Signer.ServiceToken(tb, name)
+	if name == auth.SessionService {
+		return e.Signer.ServiceToken(tb, name)
+	}
+	s, ok := e.serviceSigners[name]
+	if !ok {
+		tb.Fatalf("servicestest: no service %q", name)
+	}
+	token, err := s.Token(tb.Context())
+	if err != nil {
+		tb.Fatalf("servicestest: %v", err)
+	}
+	return token
+}
+
+// newServiceSigners gives e a service-token signer, with a random key, of
+// every service but session, and returns their keys for the platform.
+func (e *Env) newServiceSigners(now func() time.Time) (auth.ServiceKeys, error) {
+	e.serviceSigners = map[string]*auth.ServiceSigner{}
+	keys := auth.ServiceKeys{}
+	for _, name := range services.Names() {
+		if name == auth.SessionService {
+			continue
+		}
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		s, err := auth.NewServiceSigner(auth.ServiceSignerConfig{Service: name, Seed: seed, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		kid, key := s.Key()
+		e.serviceSigners[name], keys[kid] = s, key
+	}
+	return keys, nil
 }
 
 // Bearer makes a client send token in its Authorization header.
@@ -37,7 +80,8 @@ func (e *Env) Operator() connect.ClientOption { return Bearer(e.OperatorToken) }
 // Impersonate makes a client act, for every request, as its rightful
 // caller under the procedure's declared policy: the operator token for
 // operator procedures (admin APIs, CreateTenant, ListTenants), a service
-// token for service-only ones, and otherwise an access token of the user
+// token of the first service the policy names for service-only ones, and
+// otherwise an access token of the user
 // the request names (its tenant_id and user_id; random ones when it names
 // none), with roles and the roles the policy requires. Tests of a
 // service's behaviour use it; the tests of authentication itself mint
@@ -48,8 +92,8 @@ func (e *Env) Impersonate(roles ...string) connect.ClientOption {
 		switch {
 		case policy.AllowsOperator():
 			return e.OperatorToken
-		case policy.AllowsService() && !policy.AllowsUsers():
-			return e.Signer.ServiceToken(e.tb, "servicestest")
+		case len(policy.Services()) > 0 && !policy.AllowsUsers():
+			return e.ServiceToken(e.tb, policy.Services()[0])
 		}
 		var tenant, user string
 		if m, ok := req.Any().(proto.Message); ok {

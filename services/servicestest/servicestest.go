@@ -90,7 +90,8 @@ type Env struct {
 	// CreateTenant, ListTenants).
 	OperatorToken string
 
-	tb testing.TB
+	serviceSigners map[string]*auth.ServiceSigner // by service name, session's excepted: see [Env.ServiceToken]
+	tb             testing.TB
 }
 
 // Options changes how [StartWith] runs the services. The zero value is what
@@ -163,6 +164,10 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 	if keys == nil {
 		keys = env.Signer.Keys()
 	}
+	serviceKeys, err := env.newServiceSigners(opts.Session.Now)
+	if err != nil {
+		tb.Fatalf("servicestest: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
 	defer cancel()
 	p, err := services.Start(ctx, services.Config{
@@ -188,7 +193,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		// Tokens are checked against session's clock, which tests move.
-		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, Now: opts.Session.Now},
+		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, ServiceKeys: serviceKeys, Now: opts.Session.Now},
 	}, names...)
 	if err != nil {
 		tb.Fatalf("servicestest: %v", err)

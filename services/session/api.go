@@ -16,21 +16,21 @@ import (
 // authenticated and validated: the auth interceptor answers NotFound when
 // the request's tenant_id is not the token's tid and when a user without
 // the admin role names another user_id (see [Service.Policies]); Logout
-// also refuses a session_id that is not the token's sid. A service
-// principal may act on any session of any tenant.
+// also refuses a session_id that is not the token's sid.
 type api struct{ s *Service }
 
 // Policies says who may call each procedure: Login and Refresh are public
 // (the credentials are in the request); a user lists and revokes their own
-// sessions, a tenant admin any user's of the tenant, and a service any.
+// sessions, a tenant admin any user's of the tenant. No service calls
+// session.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
 		sessionv1connect.SessionServiceLoginProcedure:             auth.Public,
 		sessionv1connect.SessionServiceRefreshProcedure:           auth.Public,
-		sessionv1connect.SessionServiceLogoutProcedure:            auth.Tenant.OrService(),
-		sessionv1connect.SessionServiceListSessionsProcedure:      auth.Owner.OrService(),
-		sessionv1connect.SessionServiceRevokeSessionProcedure:     auth.Owner.OrService(),
-		sessionv1connect.SessionServiceRevokeAllSessionsProcedure: auth.Owner.OrService(),
+		sessionv1connect.SessionServiceLogoutProcedure:            auth.Tenant,
+		sessionv1connect.SessionServiceListSessionsProcedure:      auth.Owner,
+		sessionv1connect.SessionServiceRevokeSessionProcedure:     auth.Owner,
+		sessionv1connect.SessionServiceRevokeAllSessionsProcedure: auth.Owner,
 	}
 }
 
@@ -62,7 +62,7 @@ func (a *api) Refresh(ctx context.Context, req *connect.Request[sessionv1.Refres
 
 func (a *api) Logout(ctx context.Context, req *connect.Request[sessionv1.LogoutRequest]) (*connect.Response[sessionv1.LogoutResponse], error) {
 	// Logout ends the caller's own session; RevokeSession ends others.
-	if p, ok := auth.FromContext(ctx); !ok || (!p.IsService() && p.SessionID != req.Msg.GetSessionId()) {
+	if p, ok := auth.FromContext(ctx); !ok || p.SessionID != req.Msg.GetSessionId() {
 		return nil, a.fail(ctx, req, ErrSessionNotFound)
 	}
 	was, err := a.s.revokeOne(ctx, req.Msg.GetTenantId(), req.Msg.GetSessionId(), nil, sessionv1.RevokeReason_REVOKE_REASON_LOGOUT)

@@ -159,8 +159,8 @@ func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error
 
 // Policies says who may call each procedure: the platform operator creates,
 // lists, suspends and reactivates tenants (across tenants); the users of a
-// tenant read it; its admins change its name and configuration; services
-// check passwords against its policy.
+// tenant read it and check passwords against its policy; its admins change
+// its name and configuration. No service calls tenant.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
 		tenantv1connect.TenantServiceCreateTenantProcedure:         auth.Operator,
@@ -169,7 +169,7 @@ func (s *Service) Policies() auth.Policies {
 		tenantv1connect.TenantServiceReactivateTenantProcedure:     auth.Operator,
 		tenantv1connect.TenantServiceGetTenantProcedure:            auth.Tenant,
 		tenantv1connect.TenantServiceGetTenantBySlugProcedure:      auth.Tenant, // scoped in the handler: the request names no tenant id
-		tenantv1connect.TenantServiceCheckPasswordProcedure:        auth.Tenant.OrService(),
+		tenantv1connect.TenantServiceCheckPasswordProcedure:        auth.Tenant,
 		tenantv1connect.TenantServiceUpdateTenantProcedure:         auth.Admin,
 		tenantv1connect.TenantServiceUpdatePasswordPolicyProcedure: auth.Admin,
 		tenantv1connect.TenantServiceUpdateMfaPolicyProcedure:      auth.Admin,

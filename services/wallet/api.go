@@ -105,12 +105,12 @@ func parseIDs(tenant, user string) (tenantID, userID uuid.UUID, err error) {
 
 // Policies says who may call each procedure: a wallet is its owner's to
 // read and spend from, and an admin of the owner's tenant may read and move
-// it too. Money comes in only through an admin or a service (a payment
-// flow): an owner crediting their own balance would mint money.
+// it too. Money comes in only through an admin: an owner crediting their own
+// balance would mint money. No service calls wallet.
 func (s *Service) Policies() auth.Policies {
 	return auth.Policies{
 		walletv1connect.WalletServiceGetWalletProcedure:        auth.Owner,
-		walletv1connect.WalletServiceDepositProcedure:          auth.Admin.OrService(),
+		walletv1connect.WalletServiceDepositProcedure:          auth.Admin,
 		walletv1connect.WalletServiceWithdrawProcedure:         auth.Owner,
 		walletv1connect.WalletServiceListTransactionsProcedure: auth.Owner,
 	}

@@ -148,7 +148,10 @@ func (a *Authenticator) authenticate(ctx context.Context, procedure string, head
 	}
 	switch {
 	case p.IsService():
-		if !policy.service {
+		// Each service is let in only where its policy names it: one
+		// service's key is no credential for another's procedures.
+		if !policy.allowsService(p.Service()) {
+			a.logger.WarnContext(ctx, "service token refused: the service is not a declared caller", "procedure", procedure, "service", p.Service())
 			return nil, errDenied()
 		}
 	case policy.users == scopeNone:

@@ -20,7 +20,7 @@ const (
 type Policy struct {
 	public   bool
 	operator bool
-	service  bool
+	services []string // the services whose service tokens it accepts
 	users    scope
 	roles    []string // with users: the caller needs one of them
 }
@@ -32,9 +32,6 @@ var (
 	// Operator procedures are the platform operator's only (the admin
 	// APIs, creating and listing tenants): they cross tenants.
 	Operator = Policy{operator: true}
-	// ServiceOnly procedures are called by authms' own services with a
-	// service token.
-	ServiceOnly = Policy{service: true}
 	// Tenant procedures let in any user of the tenant the request names:
 	// a request whose tenant_id is not the token's tid is NotFound.
 	Tenant = Policy{users: scopeTenant}
@@ -46,6 +43,12 @@ var (
 	// users of the tenant are PermissionDenied.
 	Admin = Tenant.WithRoles(RoleAdmin)
 )
+
+// Services returns the policy of procedures that only the named services
+// call, each with its own service token: a service token of any other
+// service is PermissionDenied. Name exactly the services that call the
+// procedure: a service's key must open nothing it does not use.
+func Services(names ...string) Policy { return Policy{}.OrServices(names...) }
 
 // WithRoles returns p letting in only users who carry one of roles.
 func (p Policy) WithRoles(roles ...string) Policy {
@@ -59,17 +62,22 @@ func (p Policy) OrOperator() Policy {
 	return p
 }
 
-// OrService returns p also letting in authms' own services.
-func (p Policy) OrService() Policy {
-	p.service = true
+// OrServices returns p also letting in the named services (see
+// [Services]). Services are not scoped to a tenant or user: they act on
+// behalf of the users they serve.
+func (p Policy) OrServices(names ...string) Policy {
+	p.services = slices.Concat(p.services, names)
 	return p
 }
 
 // AllowsOperator reports whether the operator token opens p.
 func (p Policy) AllowsOperator() bool { return p.operator }
 
-// AllowsService reports whether service tokens open p.
-func (p Policy) AllowsService() bool { return p.service }
+// Services returns the services whose service tokens open p.
+func (p Policy) Services() []string { return slices.Clone(p.services) }
+
+// allowsService reports whether the service tokens of service open p.
+func (p Policy) allowsService(service string) bool { return slices.Contains(p.services, service) }
 
 // AllowsUsers reports whether users' access tokens open p (given the
 // roles it requires).
@@ -100,8 +108,8 @@ func (p Policy) String() string {
 	if len(p.roles) > 0 {
 		parts = append(parts, "roles "+strings.Join(p.roles, "|"))
 	}
-	if p.service {
-		parts = append(parts, "services")
+	if len(p.services) > 0 {
+		parts = append(parts, "services "+strings.Join(p.services, "|"))
 	}
 	if len(parts) == 0 {
 		return "nobody"

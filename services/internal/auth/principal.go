@@ -16,6 +16,11 @@ const (
 	RoleService = "service"
 )
 
+// SessionService is the service whose access-token keys ([VerifierConfig.Keys])
+// also sign its own service tokens; every other service signs its own with
+// its service key ([ServiceKeys]).
+const SessionService = "session"
+
 // servicePrefix starts the subject of a service principal.
 const servicePrefix = "service:"
 
@@ -42,6 +47,14 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 // IsService reports whether p is one of authms' own services.
 func (p Principal) IsService() bool {
 	return strings.HasPrefix(p.Subject, servicePrefix) && p.TenantID == "" && p.HasRole(RoleService)
+}
+
+// Service returns the name of the service p is; "" when p is no service.
+func (p Principal) Service() string {
+	if !p.IsService() {
+		return ""
+	}
+	return strings.TrimPrefix(p.Subject, servicePrefix)
 }
 
 // IsOperator reports whether p is the platform operator (the operator

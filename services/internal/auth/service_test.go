@@ -45,13 +45,16 @@ func TestServiceTokensVerifyOnlyAsTheirService(t *testing.T) {
 	assert.Equal(t, auth.Principal{Subject: "service:identity", Roles: []string{auth.RoleService}}, p)
 	assert.True(t, p.IsService())
 
+	// Each forgery is a well-formed token: what refuses it is the key
+	// signing for another subject than its service's.
 	for name, forged := range map[string]string{
-		"another service":        forger.ServiceToken(t, "session"),
-		"a user":                 forger.UserToken(t, uuid.NewString(), uuid.NewString(), auth.RoleAdmin),
-		"a service with no name": forger.ServiceToken(t, ""),
+		"another service":                 forger.ServiceToken(t, "session"),
+		"a user":                          forger.UserToken(t, uuid.NewString(), uuid.NewString(), auth.RoleAdmin),
+		"a service whose name extends it": forger.ServiceToken(t, "identity-admin"),
 	} {
 		_, err := v.Verify(t.Context(), forged)
-		assert.ErrorIs(t, err, auth.ErrInvalidToken, "the identity key signed %s", name)
+		require.ErrorIs(t, err, auth.ErrInvalidToken, "the identity key signed %s", name)
+		assert.ErrorContains(t, err, "the service key of identity signed", name)
 	}
 
 	other, _ := serviceSigner(t, "identity", clock)

@@ -91,7 +91,8 @@ func (c chain) Key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 // VerifierConfig configures a [Verifier].
 type VerifierConfig struct {
 	// Keys returns the signing keys of access tokens (the session
-	// service's). Required.
+	// service's). They verify users' tokens and session's own service
+	// tokens, no other service's. Required.
 	Keys KeySource
 	// ServiceKeys are the keys services sign their own service tokens
 	// with; each verifies only its service's tokens. Nil: none.
@@ -233,14 +234,18 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 	if err != nil {
 		return Principal{}, err
 	}
-	if service != "" && p.Subject != servicePrefix+service {
+	switch {
+	case service != "" && p.Subject != servicePrefix+service:
 		return Principal{}, fmt.Errorf("the service key of %s signed a token of %q", service, p.Subject)
+	case service == "" && p.IsService() && p.Service() != SessionService:
+		return Principal{}, fmt.Errorf("an access-token key signed a service token of %q", p.Subject)
 	}
 	return p, nil
 }
 
 // key returns the key of kid and, for a service key, the one service
-// whose tokens it may sign.
+// whose tokens it may sign. The other keys, session's, sign users' access
+// tokens and session's own service tokens only.
 func (v *Verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, string, error) {
 	if k, ok := v.serviceKeys[kid]; ok && len(k.Public) == ed25519.PublicKeySize {
 		return k.Public, k.Service, nil

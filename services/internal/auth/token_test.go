@@ -111,6 +111,10 @@ func TestVerifierRefusesAttacks(t *testing.T) {
 		{"no sid", s.Sign(t, s.Header(), claims(func(m map[string]any) { delete(m, "sid") }))},
 		{"service token with a tenant", s.Sign(t, s.Header(), claims(func(m map[string]any) { m["sub"] = "service:session"; m["roles"] = []string{"service"} }))},
 		{"service subject without the service role", s.Token(t, authtest.Claims{Subject: "service:session", IssuedAt: now})},
+		{"a service with no name", s.ServiceToken(t, "")},
+		// Session's keys sign users' tokens and session's own service
+		// tokens: nobody else's.
+		{"session's key signing for identity", s.ServiceToken(t, "identity")},
 		{"empty", ""},
 	}
 	for _, tt := range tests {

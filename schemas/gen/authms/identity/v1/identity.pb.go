@@ -429,7 +429,10 @@ type ChangeEmailRequest struct {
 	// current version (optimistic concurrency); a mismatch returns ABORTED.
 	ExpectedVersion *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
 	// current_password must be the user's password, checked (and counted
-	// against the account's lockout) like ChangePasswordRequest's.
+	// against the account's lockout) like ChangePasswordRequest's, when the
+	// user changes their own address: empty, it is INVALID_ARGUMENT
+	// (current_password, rule "required"). A tenant admin changing another
+	// user's address leaves it empty; it is ignored.
 	CurrentPassword string `protobuf:"bytes,5,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -2441,15 +2444,14 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"?\n" +
 	"\x0fGetUserResponse\x12,\n" +
-	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\"\x85\x02\n" +
+	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\"\x83\x02\n" +
 	"\x12ChangeEmailRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x127\n" +
-	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01\x125\n" +
-	"\x10current_password\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x0fcurrentPasswordB\x13\n" +
+	"\x10expected_version\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00H\x00R\x0fexpectedVersion\x88\x01\x01\x123\n" +
+	"\x10current_password\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x0fcurrentPasswordB\x13\n" +
 	"\x11_expected_version\"{\n" +
 	"\x13ChangeEmailResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +

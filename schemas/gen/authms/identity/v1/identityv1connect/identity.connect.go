@@ -112,7 +112,10 @@ type IdentityServiceClient interface {
 	// ChangeEmail replaces a user's email address, after checking the
 	// user's current password as ChangePassword does (a stolen access token
 	// alone cannot move the account, and with it its password resets, to
-	// another address). The new address is unverified. It publishes
+	// another address). A tenant admin changing another user's address (a
+	// support flow) is not asked for that password: current_password is
+	// ignored, and nothing counts against the user's lockout. The new
+	// address is unverified. It publishes
 	// identity.user.email_changed, which carries the previous address for
 	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
@@ -470,7 +473,10 @@ type IdentityServiceHandler interface {
 	// ChangeEmail replaces a user's email address, after checking the
 	// user's current password as ChangePassword does (a stolen access token
 	// alone cannot move the account, and with it its password resets, to
-	// another address). The new address is unverified. It publishes
+	// another address). A tenant admin changing another user's address (a
+	// support flow) is not asked for that password: current_password is
+	// ignored, and nothing counts against the user's lockout. The new
+	// address is unverified. It publishes
 	// identity.user.email_changed, which carries the previous address for
 	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
