@@ -80,7 +80,8 @@ type RebuildConfig struct {
 
 // RebuildResult summarises a finished rebuild.
 type RebuildResult struct {
-	Replayed     uint64        // events replayed
+	Replayed     uint64        // events replayed, the skipped ones included
+	Skipped      uint64        // events left out: no retry could apply them (see the error log)
 	LastSequence uint64        // the last source sequence the rebuild covers
 	Took         time.Duration // from pause to resume
 }
@@ -129,8 +130,18 @@ type rebuild struct {
 	start  time.Time
 	shadow string // schema of the shadow tables
 
-	replayed, total uint64
-	lastReport      time.Time
+	replayed, total, skipped uint64
+	lastReport               time.Time
+}
+
+// skip records an event the replay leaves out because no retry could apply
+// it (a Permanent error: an undecodable envelope or payload, a failed
+// invariant), as the live projector dead-letters such an event and moves
+// on, so the rebuilt tables are what the live projector would have built.
+func (r *rebuild) skip(stream string, seq uint64, ev events.Event, err error) {
+	r.skipped++
+	r.log.Error("rebuild skips an event it cannot apply", "stream", stream, "sequence", seq,
+		"event_id", ev.ID, "type", ev.Type(), "err", err)
 }
 
 func (r *rebuild) report(phase string, force bool) {
@@ -181,8 +192,8 @@ func (r *rebuild) run(ctx context.Context) (res RebuildResult, err error) {
 		return res, err
 	}
 	r.report("done", true)
-	res = RebuildResult{Replayed: r.replayed, LastSequence: last, Took: time.Since(r.start)}
-	r.log.Info("projection rebuilt", "events", r.replayed, "last_sequence", last, "took", res.Took.Round(time.Millisecond))
+	res = RebuildResult{Replayed: r.replayed, Skipped: r.skipped, LastSequence: last, Took: time.Since(r.start)}
+	r.log.Info("projection rebuilt", "events", r.replayed, "skipped", r.skipped, "last_sequence", last, "took", res.Took.Round(time.Millisecond))
 	return res, nil
 }
 
@@ -379,8 +390,15 @@ func (r *rebuild) replay(ctx context.Context, stream string, last uint64) error 
 		}
 		err := r.inShadow(ctx, func(tx pgx.Tx) error {
 			for _, ev := range batch {
-				if err := handler(ctx, tx, ev); err != nil {
-					return err
+				// A savepoint per event, so that one the replay skips
+				// leaves no partial effect and the batch goes on.
+				err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return handler(ctx, sp, ev) })
+				if events.IsPermanent(err) {
+					r.skip(ev.Stream, ev.Sequence, ev, err)
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("seq %d (%s): %w", ev.Sequence, ev.Type(), err)
 				}
 			}
 			return nil
@@ -408,16 +426,23 @@ func (r *rebuild) replay(ctx context.Context, stream string, last uint64) error 
 			break // arrived after the rebuild began: the live consumer applies it
 		}
 		ev, err := events.FromMsg(msg.Subject(), msg.Headers(), msg.Data())
-		if err != nil {
-			return fmt.Errorf("replay %s seq %d: %w", stream, seq, err)
-		}
 		ev.Stream, ev.Sequence = stream, seq
-		if folder != nil {
-			err = folder.Fold(ev)
-		} else {
+		switch {
+		case err != nil: // FromMsg's errors are all Permanent
+			r.skip(stream, seq, ev, err)
+			err = nil
+		case folder != nil:
+			if err = folder.Fold(ev); events.IsPermanent(err) {
+				r.skip(stream, seq, ev, err)
+				err = nil
+			}
+		default:
 			batch = append(batch, ev)
-			if len(batch) >= r.cfg.BatchSize {
-				err = flushBatch()
+			if len(batch) < r.cfg.BatchSize {
+				break
+			}
+			if err := flushBatch(); err != nil {
+				return fmt.Errorf("replay %s: %w", stream, err)
 			}
 		}
 		if err != nil {

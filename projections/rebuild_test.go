@@ -103,3 +103,62 @@ func TestRebuildKeepsIndexesAndConstraints(t *testing.T) {
 		assert.Contains(t, err.Error(), name)
 	}
 }
+
+// totalsFolder folds orders.order.placed events into order_totals.
+type totalsFolder struct{ rows map[string][]any }
+
+func (f *totalsFolder) Fold(ev events.Event) error {
+	var total wrapperspb.Int64Value
+	if err := ev.Unmarshal(&total); err != nil {
+		return err
+	}
+	f.rows[ev.AggregateID] = []any{ev.AggregateID, ev.TenantID, total.GetValue(), ev.Version}
+	return nil
+}
+
+func (f *totalsFolder) Flush(ctx context.Context, tx pgx.Tx) error {
+	rows := make([][]any, 0, len(f.rows))
+	for _, r := range f.rows {
+		rows = append(rows, r)
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"order_totals"}, []string{"order_id", "tenant_id", "total", "version"}, pgx.CopyFromRows(rows))
+	return err
+}
+
+// An event no retry could apply (here, an undecodable payload) is left out
+// of a rebuild, as the live projector dead-letters it, on the handler path
+// and on the fold path alike; the rest is rebuilt and the result counts it.
+func TestRebuildSkipsWhatCannotBeApplied(t *testing.T) {
+	t.Parallel()
+	for _, fold := range []bool{false, true} {
+		t.Run(map[bool]string{false: "handlers", true: "folder"}[fold], func(t *testing.T) {
+			t.Parallel()
+			pool := provision(t)
+			js := natsWithStreams(t)
+			p := projector(recordEffect)
+			p.Rebuild = &projections.Rebuild{Tables: []string{"order_totals"}}
+			if fold {
+				p.Rebuild.NewFolder = func() projections.Folder { return &totalsFolder{rows: map[string][]any{}} }
+			}
+			run(t, p, pool, js)
+			good := []events.Event{orderPlaced(t, "a", 1, 10), orderPlaced(t, "b", 1, 20)}
+			poison := orderPlaced(t, "c", 1, 30)
+			poison.Data = []byte{0xff, 0xff, 0xff}
+			for _, ev := range []events.Event{good[0], poison, good[1]} {
+				publish(t, js, ev, ev.ID.String())
+			}
+			require.Eventually(t, func() bool { return count(t, pool, "SELECT count(*) FROM order_totals") == 2 }, 10*time.Second, 10*time.Millisecond)
+
+			res, err := projections.RebuildProjection(t.Context(), p, projections.RebuildConfig{Pool: pool, JS: js})
+			require.NoError(t, err)
+			assert.Equal(t, uint64(3), res.Replayed)
+			assert.Equal(t, uint64(1), res.Skipped)
+			for _, ev := range good {
+				total, version := orderTotal(t, pool, ev.AggregateID)
+				assert.Equal(t, int64(1), version, ev.AggregateID)
+				assert.Positive(t, total, ev.AggregateID)
+			}
+			assert.Equal(t, 2, count(t, pool, "SELECT count(*) FROM order_totals"), "the poison event left nothing")
+		})
+	}
+}

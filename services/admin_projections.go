@@ -40,7 +40,7 @@ func (a *adminAPI) RebuildProjection(ctx context.Context, req *connect.Request[a
 		return sendErr // the client went away; the rebuild finished anyway
 	}
 	done := progressToProto(projections.Progress{Phase: "done", Replayed: res.Replayed, Total: res.Replayed, Elapsed: res.Took})
-	done.LastSequence = res.LastSequence
+	done.LastSequence, done.Skipped = res.LastSequence, res.Skipped
 	return stream.Send(done)
 }
 

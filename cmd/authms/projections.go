@@ -136,6 +136,9 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 			bar.finish()
 			fmt.Fprintf(c.stdout, "rebuilt %s.%s: %d events replayed up to sequence %d in %s (%s)\n", service, name,
 				m.GetReplayed(), m.GetLastSequence(), m.GetElapsed().AsDuration().Round(time.Millisecond), rate(m.GetReplayed(), m.GetElapsed().AsDuration()))
+			if n := m.GetSkipped(); n > 0 {
+				fmt.Fprintf(c.stderr, "authms: %d of them skipped: no retry could apply them (as the live projector dead-letters them); the service's log names each\n", n)
+			}
 			return nil
 		}
 		bar.update(m.GetPhase(), m.GetReplayed(), m.GetTotal(), m.GetElapsed().AsDuration())

@@ -443,14 +443,20 @@ func (x *RebuildProjectionRequest) GetName() string {
 
 type RebuildProjectionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// phase is "pausing", "replaying", "writing", "swapping" or "done".
+	// phase is "pausing", "replaying", "writing" and "indexing" (projections
+	// written in bulk), "swapping" or "done".
 	Phase    string               `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
 	Replayed uint64               `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	Total    uint64               `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	Elapsed  *durationpb.Duration `protobuf:"bytes,4,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
 	// last_sequence is set with the "done" phase: the last source sequence
 	// the rebuild covers.
-	LastSequence  uint64 `protobuf:"varint,5,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	LastSequence uint64 `protobuf:"varint,5,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	// skipped is set with the "done" phase: the replayed events left out
+	// because no retry could apply them (undecodable, or refused by the
+	// projection as permanently invalid), as the live projector dead-letters
+	// them. The service's log has each one at error level.
+	Skipped       uint64 `protobuf:"varint,6,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +526,13 @@ func (x *RebuildProjectionResponse) GetLastSequence() uint64 {
 	return 0
 }
 
+func (x *RebuildProjectionResponse) GetSkipped() uint64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
 var File_authms_admin_v1_projections_proto protoreflect.FileDescriptor
 
 const file_authms_admin_v1_projections_proto_rawDesc = "" +
@@ -555,13 +568,14 @@ const file_authms_admin_v1_projections_proto_rawDesc = "" +
 	"\vprojections\x18\x01 \x03(\v2\x1b.authms.admin.v1.ProjectionR\vprojections\"{\n" +
 	"\x18RebuildProjectionRequest\x121\n" +
 	"\aservice\x18\x01 \x01(\tB\x17\xbaH\x14r\x122\x10^[a-z][a-z0-9]*$R\aservice\x12,\n" +
-	"\x04name\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^[a-z][a-z0-9_]*$R\x04name\"\xbd\x01\n" +
+	"\x04name\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^[a-z][a-z0-9_]*$R\x04name\"\xd7\x01\n" +
 	"\x19RebuildProjectionResponse\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\x04R\breplayed\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x04R\x05total\x123\n" +
 	"\aelapsed\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12#\n" +
-	"\rlast_sequence\x18\x05 \x01(\x04R\flastSequence*\xce\x01\n" +
+	"\rlast_sequence\x18\x05 \x01(\x04R\flastSequence\x12\x18\n" +
+	"\askipped\x18\x06 \x01(\x04R\askipped*\xce\x01\n" +
 	"\x0fProjectionState\x12 \n" +
 	"\x1cPROJECTION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aPROJECTION_STATE_CAUGHT_UP\x10\x01\x12 \n" +
