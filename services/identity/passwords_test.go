@@ -79,6 +79,7 @@ func TestTenantPasswordPolicyIsEnforced(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return countRows(t, pool, "SELECT count(*) FROM tenant_password_policies WHERE tenant_id = $1 AND version = 2", tenant) == 1
 	}, 20*time.Second, 20*time.Millisecond, "identity projects the tenant's password policy")
+	e.WaitTenant(t, tenant, "active") // another projector of identity's: it may lag the policy's
 
 	register := func(email, pw string) (*identityv1.User, error) {
 		res, err := client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{TenantId: tenant, Email: email, Password: pw}))
