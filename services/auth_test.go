@@ -134,7 +134,7 @@ func assertCodes(t *testing.T, errs map[string]error, want connect.Code, msg str
 
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "profile", "wallet", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "profile", "wallet", "billing")
 	tenantA, tenantB := env.NewTenant(t), env.NewTenant(t)
 	alice, bob := registerMember(t, env, tenantA), registerMember(t, env, tenantB)
 	carol := registerMember(t, env, tenantA) // alice's colleague
