@@ -134,7 +134,7 @@ func assertCodes(t *testing.T, errs map[string]error, want connect.Code, msg str
 
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "profile", "wallet", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "profile", "wallet", "billing")
 	tenantA, tenantB := env.NewTenant(t), env.NewTenant(t)
 	alice, bob := registerMember(t, env, tenantA), registerMember(t, env, tenantB)
 	carol := registerMember(t, env, tenantA) // alice's colleague
@@ -359,6 +359,10 @@ func TestServicesCallOnlyTheProceduresThatNameThem(t *testing.T) {
 		_, err := c.risk.AttemptPasswordReset(ctx, connect.NewRequest(&riskv1.AttemptPasswordResetRequest{TenantId: tenant, Ip: "192.0.2.1"}))
 		return err
 	}
+	registration := func(c caller) error {
+		_, err := c.risk.AttemptRegistration(ctx, connect.NewRequest(&riskv1.AttemptRegistrationRequest{TenantId: tenant, Ip: "192.0.2.1"}))
+		return err
+	}
 	attempt := func(c caller) error {
 		_, err := c.risk.AttemptLogin(ctx, connect.NewRequest(&riskv1.AttemptLoginRequest{TenantId: tenant, Email: user.email, Ip: "192.0.2.1"}))
 		return err
@@ -375,6 +379,7 @@ func TestServicesCallOnlyTheProceduresThatNameThem(t *testing.T) {
 		"session AttemptLogin":          attempt(session),
 		"identity AttemptLogin":         attempt(identity),
 		"identity AttemptPasswordReset": reset(identity),
+		"identity AttemptRegistration":  registration(identity),
 	}, codeOK, "a declared caller")
 
 	// Every other service's token is refused, however valid.
@@ -385,6 +390,8 @@ func TestServicesCallOnlyTheProceduresThatNameThem(t *testing.T) {
 		"wallet GetUser":               getUser(wallet),
 		"wallet AttemptLogin":          attempt(wallet),
 		"session AttemptPasswordReset": reset(session),
+		"session AttemptRegistration":  registration(session),
+		"wallet AttemptRegistration":   registration(wallet),
 		"session UnlockAccount":        unlock(session),
 		"identity UnlockAccount":       unlock(identity),
 	}, connect.CodePermissionDenied, "a service the procedure does not name")
@@ -394,6 +401,7 @@ func TestServicesCallOnlyTheProceduresThatNameThem(t *testing.T) {
 	forged := as(env, env.Signer.ServiceToken(t, "identity"))
 	assertCodes(t, map[string]error{
 		"AttemptPasswordReset": reset(forged),
+		"AttemptRegistration":  registration(forged),
 		"AttemptLogin":         attempt(forged),
 	}, connect.CodeUnauthenticated, "identity's token signed with session's key")
 }

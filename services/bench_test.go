@@ -47,6 +47,12 @@ const (
 // t=1), spelled out so the benchmark names what it measures.
 var benchCheapHashing = identity.Config{Password: identity.PasswordParams{Memory: 1024, Iterations: 1}}
 
+// benchRegistrations lets every registration of a benchmark through risk's
+// registration throttle: they all come from one address, one env serves
+// every round and -count, and the throttle's check (one transaction in
+// risk) is part of each registration measured.
+var benchRegistrations = servicestest.ManyRegistrations(math.MaxInt32)
+
 // benchEnv is a running platform and a Connect client of identity.
 type benchEnv struct {
 	env    *servicestest.Env
@@ -62,7 +68,8 @@ type benchEnv struct {
 
 func startBenchEnv(b *testing.B, id identity.Config) *benchEnv {
 	b.Helper()
-	env := servicestest.StartWith(b, servicestest.Options{Identity: id}, "tenant", "identity", "profile", "wallet", "billing")
+	env := servicestest.StartWith(b, servicestest.Options{Identity: id, Risk: benchRegistrations},
+		"tenant", "identity", "risk", "profile", "wallet", "billing")
 	return &benchEnv{
 		env:    env,
 		client: identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate()),

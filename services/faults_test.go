@@ -241,10 +241,11 @@ func userIDs(t *testing.T, pool *pgxpool.Pool, table string, tenant uuid.UUID) m
 // and billing.
 func TestNATSOutageUnderLoad(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "wallet", "billing")
+	const users = 300
+	env := servicestest.StartWith(t, servicestest.Options{Risk: servicestest.ManyRegistrations(users)},
+		"tenant", "identity", "risk", "wallet", "billing")
 	reg := newRegistrar(t, env)
 
-	const users = 300
 	done := make(chan struct{})
 	go func() { defer close(done); reg.run(context.Background(), users) }()
 
@@ -334,11 +335,11 @@ SELECT count(*) FROM t WHERE ok`, k.database).Scan(&n)
 // nothing is dead-lettered.
 func TestBillingSessionsTerminated(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
+	const users = 200
+	env := servicestest.StartWith(t, servicestest.Options{Risk: servicestest.ManyRegistrations(users)}, "tenant", "identity", "risk", "billing")
 	reg := newRegistrar(t, env)
 	killer := newTerminator(t, env, "billing")
 
-	const users = 200
 	stop := make(chan struct{})
 	var changed sync.Map // user id -> new email
 	go func() {
@@ -403,11 +404,11 @@ func TestBillingSessionsTerminated(t *testing.T) {
 // every user identity stored has exactly one identity.user.created.
 func TestIdentitySessionsTerminated(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity")
+	const users = 300
+	env := servicestest.StartWith(t, servicestest.Options{Risk: servicestest.ManyRegistrations(users)}, "tenant", "identity", "risk")
 	reg := newRegistrar(t, env)
 	killer := newTerminator(t, env, "identity")
 
-	const users = 300
 	stop := make(chan struct{})
 	go func() { defer close(stop); reg.run(context.Background(), users) }()
 	killer.run(t, 50*time.Millisecond, stop)

@@ -32,7 +32,7 @@ var billingProjectorLabels = map[string]string{"service": "billing", "durable": 
 // it and is caught up, and no dead letter exists.
 func TestMetricsFollowARegistration(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
 	registerForMetrics(t, env, env.NewTenant(t), "metrics@example.com")
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -78,7 +78,7 @@ func TestMetricsFollowARegistration(t *testing.T) {
 // database returns.
 func TestMetricsSurviveADatabaseOutage(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "billing")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
 	tenant := env.NewTenant(t)
 	registerForMetrics(t, env, tenant, "before@example.com")
 	waitProjectorCaughtUp(t, env)
@@ -120,7 +120,7 @@ func TestMetricsSurviveADatabaseOutage(t *testing.T) {
 // out of the scrape rather than failing it. It drains when NATS returns.
 func TestMetricsShowTheOutboxBacklog(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity")
+	env := servicestest.Start(t, "tenant", "identity", "risk")
 	identity := map[string]string{"service": "identity"}
 	tenant := env.NewTenant(t) // identity learns of tenants over NATS
 	env.NATS.Stop()
@@ -159,7 +159,7 @@ func TestTraceReachesTheProjector(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	env := servicestest.StartWith(t, servicestest.Options{TracerProvider: tp}, "tenant", "identity", "billing")
+	env := servicestest.StartWith(t, servicestest.Options{TracerProvider: tp}, "tenant", "identity", "risk", "billing")
 
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())

@@ -62,7 +62,8 @@ func caughtUp(t *testing.T, p *services.Platform) {
 // continues after the rebuild without applying anything twice.
 func TestRebuildUserProfiles(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "risk", "billing")
+	// 300 registrations from the test's one address.
+	env := servicestest.StartWith(t, servicestest.Options{Risk: servicestest.ManyRegistrations(300)}, "tenant", "identity", "risk", "billing")
 	ident := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 	billing := billingv1connect.NewBillingServiceClient(env.HTTP, env.URL, env.Impersonate(auth.RoleAdmin)) // admins find customers by email
 	tenant := env.NewTenant(t)

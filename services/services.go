@@ -83,7 +83,9 @@ func definitions(cfg Config) []Definition {
 		define(profile.Name, profile.Migrations(), func(d platform.Deps) (*profile.Service, error) { return profile.New(d) }),
 		define(wallet.Name, wallet.Migrations(), func(d platform.Deps) (*wallet.Service, error) { return wallet.New(d) }),
 		define(billing.Name, billing.Migrations(), func(d platform.Deps) (*billing.Service, error) { return billing.New(d) }),
-		define(risk.Name, risk.Migrations(), func(d platform.Deps) (*risk.Service, error) { return risk.New(d) }),
+		define(risk.Name, risk.Migrations(), func(d platform.Deps) (*risk.Service, error) {
+			return risk.NewWithConfig(d, cfg.Risk)
+		}),
 		define(session.Name, session.Migrations(), func(d platform.Deps) (*session.Service, error) {
 			return session.NewWithConfig(d, cfg.Session)
 		}),
@@ -187,6 +189,10 @@ type Config struct {
 	// rotation, refresh reuse grace, issuer, trusted proxies); zero fields
 	// take session's production defaults.
 	Session session.Config
+	// Risk configures the risk service (default lockout, login and public
+	// request throttles, retention); zero fields take risk's production
+	// defaults.
+	Risk risk.Config
 	// PeerURLs gives the base URL of services that run in another process
 	// (service name -> URL). Every other service is reached in process.
 	PeerURLs map[string]string

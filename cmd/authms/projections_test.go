@@ -23,7 +23,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 
 func TestProjectionsListRebuildAndRepublish(t *testing.T) {
 	t.Parallel()
-	svc := servicestest.Start(t, "tenant", "identity", "billing")
+	svc := servicestest.Start(t, "tenant", "identity", "risk", "billing")
 	env := map[string]string{"NATS_URL": svc.NATS.URL(), "AUTHMS_API_URL": svc.URL, "AUTHMS_OPERATOR_TOKEN": svc.OperatorToken}
 	ident := identityv1connect.NewIdentityServiceClient(svc.HTTP, svc.URL, svc.Impersonate())
 	tenant := svc.NewTenant(t)

@@ -14,9 +14,9 @@ import (
 
 // api adapts the service to its Connect interface. Requests reach it
 // validated against the schema's rules. ChangePassword and ChangeEmail
-// check the current password with risk (reauthenticate) and
-// RequestPasswordReset asks risk's reset throttle (throttleReset), with
-// the client's address, before the command runs.
+// check the current password with risk (reauthenticate), and
+// RequestPasswordReset and RegisterUser ask risk's public request throttle
+// (throttle), with the client's address, before the command runs.
 type api struct{ s *Service }
 
 var _ identityv1connect.IdentityServiceHandler = (*api)(nil)
@@ -26,6 +26,14 @@ func (a *api) RegisterUser(ctx context.Context, req *connect.Request[identityv1.
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	if err := a.s.requireActiveTenant(ctx, req.Msg.GetTenantId()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	// After the tenant, which is identity's cache of tenants and says
+	// nothing of emails: an unknown or suspended tenant is NotFound,
+	// however many registrations the address sent, and is not counted, so
+	// requests for made-up tenants cost risk nothing. Before the command,
+	// which hashes and looks the email up.
+	if err := a.throttle(ctx, req, registrations, req.Msg.GetTenantId()); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	u, event, err := a.s.registerUser(ctx, req.Msg)
@@ -143,11 +151,7 @@ func (a *api) VerifyEmail(ctx context.Context, req *connect.Request[identityv1.V
 }
 
 func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[identityv1.RequestPasswordResetRequest]) (*connect.Response[identityv1.RequestPasswordResetResponse], error) {
-	ip, err := a.s.clientIP(req)
-	if err != nil {
-		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
-	}
-	if err := a.s.throttleReset(ctx, req.Msg.GetTenantId(), ip); err != nil {
+	if err := a.throttle(ctx, req, passwordResetRequests, req.Msg.GetTenantId()); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
@@ -246,6 +250,16 @@ func (a *api) reauthenticate(ctx context.Context, req connect.AnyRequest, tenant
 		return err
 	}
 	return a.s.reauthenticate(ctx, reauthentication{tenant: tenant, user: user, password: password, ip: ip})
+}
+
+// throttle counts a public request of kind from the client behind req
+// with risk (see [Service.throttle]), before the command runs.
+func (a *api) throttle(ctx context.Context, req connect.AnyRequest, kind publicRequest, tenant string) error {
+	ip, err := a.s.clientIP(req)
+	if err != nil {
+		return err
+	}
+	return a.s.throttle(ctx, kind, tenant, ip)
 }
 
 // Policies says who may call each procedure: registration, email

@@ -67,12 +67,19 @@
 //     (adminOfAnother): they do not know the password, and their guesses
 //     must not lock the user out.
 //   - RequestPasswordReset asks AttemptPasswordReset, per tenant and client
-//     address, before it looks the email up (throttleReset): past risk's
+//     address, before it looks the email up (throttle): past risk's
 //     reset throttle it is ResourceExhausted for every email alike.
+//   - RegisterUser asks AttemptRegistration, per tenant and client
+//     address, once it knows the tenant is active (an unknown or suspended
+//     tenant is NotFound and not counted) and before it hashes the
+//     password or looks the email up (throttle): past risk's registration
+//     throttle it is ResourceExhausted for new and taken emails alike, and
+//     records nothing (no user, no identity.registration.address_taken).
+//     ImportUser, an admin's, is not throttled.
 //
 // The client address is the connection's peer, or X-Forwarded-For read from
 // the right when the peer is one of Config.TrustedProxies
-// (services/internal/clientip). Risk unreachable, these three calls fail
+// (services/internal/clientip). Risk unreachable, these four calls fail
 // (Unavailable) rather than go unchecked.
 //
 // AuthenticateUser is enumeration-safe: an unknown or suspended tenant, an

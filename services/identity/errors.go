@@ -43,14 +43,18 @@ var (
 	ErrBuiltInRole = errors.New("the built-in admin role cannot be changed")
 )
 
-// ResetThrottledError refuses a password reset request: its client
-// address sent too many. It says nothing of the email.
-type ResetThrottledError struct {
+// ThrottledError refuses a request anybody may send (a password reset
+// request, a registration): its client address sent too many of them. It
+// says nothing of the email.
+type ThrottledError struct {
+	// Requests names what the address sent too many of ("password reset
+	// requests", "registrations").
+	Requests   string
 	RetryAfter time.Duration
 }
 
-func (e *ResetThrottledError) Error() string {
-	return "too many password reset requests from this address; retry later"
+func (e *ThrottledError) Error() string {
+	return "too many " + e.Requests + " from this address; retry later"
 }
 
 // invalidTenant is a tenant id that is not a UUID.
@@ -59,9 +63,10 @@ var invalidTenant = &rpc.InvalidFieldError{Field: "tenant_id", Rule: "string.uui
 // connectError maps every error the API returns to a Connect error: domain
 // errors to their codes, anything else through rpc.Error, which logs it
 // and keeps internals (SQL, hashes) out of the response; risk's refusal of
-// a password check (rpc.DeniedError) is answered there as Login's.
+// a password check (rpc.DeniedError) is answered there as Login's. Every
+// ThrottledError is answered alike: ResourceExhausted with retry info.
 func connectError(ctx context.Context, logger *slog.Logger, procedure string, err error) error {
-	var throttled *ResetThrottledError
+	var throttled *ThrottledError
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		return connect.NewError(connect.CodeNotFound, ErrUserNotFound)

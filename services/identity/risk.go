@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
 	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
@@ -17,8 +18,8 @@ import (
 	"github.com/authms/authms/services/internal/rpc"
 )
 
-// peerRisk is the risk service, which counts identity's password checks
-// and reset requests.
+// peerRisk is the risk service, which counts identity's password checks,
+// reset requests and registrations.
 const peerRisk = "risk"
 
 // newRiskClient returns identity's client of risk: every call carries
@@ -92,20 +93,63 @@ func (s *Service) reauthenticate(ctx context.Context, r reauthentication) error 
 	return nil
 }
 
-// throttleReset counts a password reset request of the client address ip
-// with risk, before anything is looked up, so the answer cannot depend on
-// whether the email names a user: a ResetThrottledError once the address
-// has sent too many.
-func (s *Service) throttleReset(ctx context.Context, tenant, ip string) error {
+// publicRequest is a kind of request anybody may send that risk's public
+// request throttle counts per tenant and client address, each kind apart
+// from the others.
+type publicRequest struct {
+	// requests names the kind in a refusal (ThrottledError.Requests).
+	requests string
+	// attempt asks the kind's procedure of risk.
+	attempt func(ctx context.Context, risk riskv1connect.RiskServiceClient, tenant, ip string) (verdict, error)
+}
+
+// verdict is risk's answer to a public request, the fields its
+// AttemptPasswordResetResponse and AttemptRegistrationResponse share.
+type verdict interface {
+	GetAllowed() bool
+	GetRetryAfter() *durationpb.Duration
+}
+
+var (
+	// passwordResetRequests are RequestPasswordReset's.
+	passwordResetRequests = publicRequest{
+		requests: "password reset requests",
+		attempt: func(ctx context.Context, risk riskv1connect.RiskServiceClient, tenant, ip string) (verdict, error) {
+			res, err := risk.AttemptPasswordReset(ctx, connect.NewRequest(&riskv1.AttemptPasswordResetRequest{TenantId: tenant, Ip: ip}))
+			if err != nil {
+				return nil, err
+			}
+			return res.Msg, nil
+		},
+	}
+	// registrations are RegisterUser's.
+	registrations = publicRequest{
+		requests: "registrations",
+		attempt: func(ctx context.Context, risk riskv1connect.RiskServiceClient, tenant, ip string) (verdict, error) {
+			res, err := risk.AttemptRegistration(ctx, connect.NewRequest(&riskv1.AttemptRegistrationRequest{TenantId: tenant, Ip: ip}))
+			if err != nil {
+				return nil, err
+			}
+			return res.Msg, nil
+		},
+	}
+)
+
+// throttle counts a public request of kind from the client address ip
+// with risk. The caller asks before it looks the email up or hashes a
+// password, so the answer cannot depend on whether the email names a user
+// and a refused request costs nothing: a ThrottledError once the address
+// has sent too many of the kind.
+func (s *Service) throttle(ctx context.Context, kind publicRequest, tenant, ip string) error {
 	if _, err := uuid.Parse(tenant); err != nil {
 		return invalidTenant
 	}
-	res, err := s.risk.AttemptPasswordReset(ctx, connect.NewRequest(&riskv1.AttemptPasswordResetRequest{TenantId: tenant, Ip: ip}))
+	v, err := kind.attempt(ctx, s.risk, tenant, ip)
 	if err != nil {
 		return &rpc.PeerError{Peer: peerRisk, Err: err}
 	}
-	if !res.Msg.GetAllowed() {
-		return &ResetThrottledError{RetryAfter: res.Msg.GetRetryAfter().AsDuration()}
+	if !v.GetAllowed() {
+		return &ThrottledError{Requests: kind.requests, RetryAfter: v.GetRetryAfter().AsDuration()}
 	}
 	return nil
 }

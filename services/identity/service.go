@@ -67,8 +67,9 @@ type Config struct {
 	// the token's id is logged.
 	LogLinks bool
 	// TrustedProxies are the networks whose X-Forwarded-For names the
-	// client, whose address risk counts current-password checks and reset
-	// requests by (none by default: the client is the connection's peer).
+	// client, whose address risk counts current-password checks, reset
+	// requests and registrations by (none by default: the client is the
+	// connection's peer).
 	TrustedProxies []netip.Prefix
 }
 

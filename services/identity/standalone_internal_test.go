@@ -21,8 +21,9 @@ func (noPeers) Client(string) (connect.HTTPClient, string) {
 // Standalone returns d with what a service run without the platform
 // needs: no reachable peers and its own service token. Tests that build
 // the service this way call its commands; the procedures that ask risk
-// (ChangePassword, ChangeEmail, RequestPasswordReset) would fail
-// Unavailable, and are tested with the real risk service (servicestest).
+// (RegisterUser, ChangePassword, ChangeEmail, RequestPasswordReset) would
+// fail Unavailable, and are tested with the real risk service
+// (servicestest).
 func Standalone(tb testing.TB, d platform.Deps) platform.Deps {
 	tb.Helper()
 	seed, err := d.Secrets.Key(tb.Context(), auth.ServiceKeyName)

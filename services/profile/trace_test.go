@@ -19,7 +19,7 @@ import (
 // the profile created in reaction names the identity event as its cause.
 func TestTraceFollowsTheRegistration(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "tenant", "identity", "profile")
+	env := servicestest.Start(t, "tenant", "identity", "risk", "profile")
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL, env.Impersonate())
 
 	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

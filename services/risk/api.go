@@ -66,11 +66,23 @@ func (a *api) UnlockAccount(ctx context.Context, req *connect.Request[riskv1.Unl
 }
 
 func (a *api) AttemptPasswordReset(ctx context.Context, req *connect.Request[riskv1.AttemptPasswordResetRequest]) (*connect.Response[riskv1.AttemptPasswordResetResponse], error) {
-	res, err := a.s.attemptPasswordReset(ctx, req.Msg)
+	v, err := a.s.attemptPublicRequest(ctx, publicRequest{
+		kind: kindPasswordReset, tenant: req.Msg.GetTenantId(), ip: req.Msg.GetIp(), policy: req.Msg.GetThrottlePolicy(),
+	})
 	if err != nil {
 		return nil, a.fail(ctx, req, err)
 	}
-	return connect.NewResponse(res), nil
+	return connect.NewResponse(&riskv1.AttemptPasswordResetResponse{Allowed: v.allowed, Reason: v.reason, RetryAfter: v.retryAfter}), nil
+}
+
+func (a *api) AttemptRegistration(ctx context.Context, req *connect.Request[riskv1.AttemptRegistrationRequest]) (*connect.Response[riskv1.AttemptRegistrationResponse], error) {
+	v, err := a.s.attemptPublicRequest(ctx, publicRequest{
+		kind: kindRegistration, tenant: req.Msg.GetTenantId(), ip: req.Msg.GetIp(), policy: req.Msg.GetThrottlePolicy(),
+	})
+	if err != nil {
+		return nil, a.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&riskv1.AttemptRegistrationResponse{Allowed: v.allowed, Reason: v.reason, RetryAfter: v.retryAfter}), nil
 }
 
 // fail maps err for the response through connectError.
@@ -80,10 +92,12 @@ func (a *api) fail(ctx context.Context, req connect.AnyRequest, err error) error
 
 // Policies says who may call each procedure: the password checks are
 // their callers' alone, session's logins and identity's current-password
-// checks (AttemptLogin, ReportLoginResult) and identity's reset requests
-// (AttemptPasswordReset). RecordLoginAttempt and CheckLogin belong to the
-// login flow, session's, which already signs every access token: they
-// give it nothing it lacks. An admin of the tenant unlocks its accounts.
+// checks (AttemptLogin, ReportLoginResult), and so is the public request
+// throttle, identity's reset requests and registrations
+// (AttemptPasswordReset, AttemptRegistration). RecordLoginAttempt and
+// CheckLogin belong to the login flow, session's, which already signs
+// every access token: they give it nothing it lacks. An admin of the
+// tenant unlocks its accounts.
 func (s *Service) Policies() auth.Policies {
 	const session, identity = auth.SessionService, "identity"
 	return auth.Policies{
@@ -93,5 +107,6 @@ func (s *Service) Policies() auth.Policies {
 		riskv1connect.RiskServiceCheckLoginProcedure:           auth.Services(session),
 		riskv1connect.RiskServiceUnlockAccountProcedure:        auth.Admin,
 		riskv1connect.RiskServiceAttemptPasswordResetProcedure: auth.Services(identity),
+		riskv1connect.RiskServiceAttemptRegistrationProcedure:  auth.Services(identity),
 	}
 }

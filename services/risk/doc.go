@@ -1,7 +1,8 @@
 // Package risk is the authms risk service: it defends logins against brute
 // force and credential stuffing. It owns login attempts, per-account
-// lockouts and per-address throttles (of failed logins, and of password
-// reset requests), in the risk database.
+// lockouts and per-address throttles (of failed logins, and of the public
+// requests: password reset requests and registrations), in the risk
+// database.
 //
 // An account is a tenant and an email. The email is never stored or
 // published: the account is keyed by HMAC-SHA256, under the service's
@@ -33,13 +34,17 @@
 // 15 minutes lock for 15 minutes). The address throttle is the request's or
 // Config.IPThrottle (100 failures in 5 minutes).
 //
-// Password reset requests: identity calls AttemptPasswordReset for each
-// RequestPasswordReset before it looks the email up. It counts the
-// requests of an address in reset_requests, a counter of its own (see
-// attemptPasswordReset for why not the login throttle's), and denies one
-// once the address has Config.ResetThrottle's requests in the window
-// (default 20 in 15 minutes), under the address's row lock like
-// AttemptLogin. A denied request does not count; no event is recorded.
+// The public request throttle: identity calls AttemptPasswordReset for
+// each RequestPasswordReset before it looks the email up, and
+// AttemptRegistration for each RegisterUser before it hashes the password
+// or looks the email up. Both are attemptPublicRequest, for a kind of
+// request: it counts the address's requests of that kind in
+// public_requests, a counter of its own (see attemptPublicRequest for why
+// not the login throttle's), and denies one once the address has the
+// kind's limit in the window (Config.ResetThrottle and
+// Config.RegistrationThrottle, each 20 in 15 minutes by default), under
+// the address's row lock like AttemptLogin. Kinds do not count against
+// each other. A denied request does not count; no event is recorded.
 //
 // Attempts are operational state, not events (an event per attempt would
 // flood the stream during an attack): the events record the decisions.
@@ -57,6 +62,7 @@
 //
 // The password checks take the service token of their callers only:
 // session and identity for AttemptLogin and ReportLoginResult, session for
-// RecordLoginAttempt and CheckLogin, identity for AttemptPasswordReset.
-// UnlockAccount takes an admin of the tenant (see Policies).
+// RecordLoginAttempt and CheckLogin, identity for AttemptPasswordReset and
+// AttemptRegistration. UnlockAccount takes an admin of the tenant (see
+// Policies).
 package risk

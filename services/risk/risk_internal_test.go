@@ -63,15 +63,20 @@ func TestConfigValidate(t *testing.T) {
 	def := DefaultConfig()
 	assert.Equal(t, LockoutPolicy{MaxFailures: 5, Window: 15 * time.Minute, Duration: 15 * time.Minute}, def.Lockout)
 	assert.Equal(t, IPThrottlePolicy{MaxFailures: 100, Window: 5 * time.Minute}, def.IPThrottle)
+	assert.Equal(t, PublicRequestThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}, def.ResetThrottle)
+	assert.Equal(t, PublicRequestThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}, def.RegistrationThrottle)
 
 	err := Config{
-		Lockout:        LockoutPolicy{MaxFailures: 0, Window: time.Minute, Duration: time.Minute},
-		IPThrottle:     IPThrottlePolicy{MaxFailures: 10, Window: 48 * time.Hour},
-		ReservationTTL: -time.Second,
-		Retention:      time.Hour,
+		Lockout:              LockoutPolicy{MaxFailures: 0, Window: time.Minute, Duration: time.Minute},
+		IPThrottle:           IPThrottlePolicy{MaxFailures: 10, Window: 48 * time.Hour},
+		ResetThrottle:        PublicRequestThrottlePolicy{MaxRequests: -1, Window: time.Minute},
+		RegistrationThrottle: PublicRequestThrottlePolicy{MaxRequests: 10, Window: 25 * time.Hour},
+		ReservationTTL:       -time.Second,
+		Retention:            time.Hour,
 	}.Validate()
 	require.Error(t, err)
-	for _, want := range []string{"lockout policy", "IP throttle policy", "reservation TTL", "retention"} {
+	for _, want := range []string{"lockout policy", "IP throttle policy", "password_reset throttle policy", "registration throttle policy",
+		"reservation TTL", "retention"} {
 		assert.True(t, strings.Contains(err.Error(), want), "%q in %v", want, err)
 	}
 }

@@ -583,18 +583,31 @@ func TestBadInputWritesNothing(t *testing.T) {
 	_, err = e.risk.UnlockAccount(t.Context(), connect.NewRequest(&riskv1.UnlockAccountRequest{TenantId: l.tenant}))
 	assert.Contains(t, violations(t, err), "email")
 	for field, req := range map[string]*riskv1.AttemptPasswordResetRequest{
-		"tenant_id":                    {TenantId: "acme", Ip: l.ip},
-		"ip":                           {TenantId: l.tenant, Ip: "203.0.113.7:443"},
-		"reset_throttle_policy.window": {TenantId: l.tenant, Ip: l.ip, ResetThrottlePolicy: &riskv1.ResetThrottlePolicy{MaxRequests: 5}},
-		"reset_throttle_policy.max_requests": {TenantId: l.tenant, Ip: l.ip, ResetThrottlePolicy: &riskv1.ResetThrottlePolicy{
+		"tenant_id":              {TenantId: "acme", Ip: l.ip},
+		"ip":                     {TenantId: l.tenant, Ip: "203.0.113.7:443"},
+		"throttle_policy.window": {TenantId: l.tenant, Ip: l.ip, ThrottlePolicy: &riskv1.PublicRequestThrottlePolicy{MaxRequests: 5}},
+		"throttle_policy.max_requests": {TenantId: l.tenant, Ip: l.ip, ThrottlePolicy: &riskv1.PublicRequestThrottlePolicy{
 			Window: durationpb.New(time.Minute),
 		}},
 	} {
 		_, err := e.risk.AttemptPasswordReset(t.Context(), connect.NewRequest(req))
 		assert.Contains(t, violations(t, err), field)
 	}
+	for field, req := range map[string]*riskv1.AttemptRegistrationRequest{
+		"tenant_id": {TenantId: "acme", Ip: l.ip},
+		"ip":        {TenantId: l.tenant, Ip: "not an address"},
+		"throttle_policy.window": {TenantId: l.tenant, Ip: l.ip, ThrottlePolicy: &riskv1.PublicRequestThrottlePolicy{
+			MaxRequests: 5, Window: durationpb.New(25 * time.Hour),
+		}},
+		"throttle_policy.max_requests": {TenantId: l.tenant, Ip: l.ip, ThrottlePolicy: &riskv1.PublicRequestThrottlePolicy{
+			MaxRequests: 100001, Window: durationpb.New(time.Minute),
+		}},
+	} {
+		_, err := e.risk.AttemptRegistration(t.Context(), connect.NewRequest(req))
+		assert.Contains(t, violations(t, err), field)
+	}
 
-	for _, table := range []string{"accounts", "addresses", "login_attempts", "reset_requests", "events"} {
+	for _, table := range []string{"accounts", "addresses", "login_attempts", "public_requests", "events"} {
 		assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM "+table), table)
 	}
 }

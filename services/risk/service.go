@@ -47,9 +47,10 @@ type IPThrottlePolicy struct {
 	Window      time.Duration
 }
 
-// ResetThrottlePolicy lets at most MaxRequests password reset requests
-// from a client address through within Window.
-type ResetThrottlePolicy struct {
+// PublicRequestThrottlePolicy lets at most MaxRequests public requests of
+// one kind (password reset requests, registrations) from a client address
+// through within Window.
+type PublicRequestThrottlePolicy struct {
 	MaxRequests int
 	Window      time.Duration
 }
@@ -68,7 +69,14 @@ type Config struct {
 	IPThrottle IPThrottlePolicy
 	// ResetThrottle applies to AttemptPasswordReset requests that carry
 	// none (default 20 requests in 15 minutes).
-	ResetThrottle ResetThrottlePolicy
+	ResetThrottle PublicRequestThrottlePolicy
+	// RegistrationThrottle applies to AttemptRegistration requests that
+	// carry none (default 20 registrations in 15 minutes: one person
+	// registers once, so an office behind one NAT signing up together gets
+	// through in a few windows, while one client cannot keep identity
+	// hashing passwords or notifying account owners; raise it where users
+	// register in bulk from one address).
+	RegistrationThrottle PublicRequestThrottlePolicy
 	// ReservationTTL is how long an attempt AttemptLogin allowed counts
 	// against the limits before ReportLoginResult (default 1 minute).
 	ReservationTTL time.Duration
@@ -90,8 +98,11 @@ func (c Config) withDefaults() Config {
 	if c.IPThrottle == (IPThrottlePolicy{}) {
 		c.IPThrottle = IPThrottlePolicy{MaxFailures: 100, Window: 5 * time.Minute}
 	}
-	if c.ResetThrottle == (ResetThrottlePolicy{}) {
-		c.ResetThrottle = ResetThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}
+	if c.ResetThrottle == (PublicRequestThrottlePolicy{}) {
+		c.ResetThrottle = PublicRequestThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}
+	}
+	if c.RegistrationThrottle == (PublicRequestThrottlePolicy{}) {
+		c.RegistrationThrottle = PublicRequestThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}
 	}
 	if c.ReservationTTL == 0 {
 		c.ReservationTTL = time.Minute
@@ -116,8 +127,10 @@ func (c Config) Validate() error {
 	if c.IPThrottle.MaxFailures < 1 || c.IPThrottle.Window <= 0 || c.IPThrottle.Window > maxWindow {
 		errs = append(errs, fmt.Errorf("IP throttle policy %+v: want at least 1 failure, window in (0, 24h]", c.IPThrottle))
 	}
-	if c.ResetThrottle.MaxRequests < 1 || c.ResetThrottle.Window <= 0 || c.ResetThrottle.Window > maxWindow {
-		errs = append(errs, fmt.Errorf("reset throttle policy %+v: want at least 1 request, window in (0, 24h]", c.ResetThrottle))
+	for _, k := range publicRequestKinds {
+		if p := c.throttle(k); p.MaxRequests < 1 || p.Window <= 0 || p.Window > maxWindow {
+			errs = append(errs, fmt.Errorf("%s throttle policy %+v: want at least 1 request, window in (0, 24h]", k, p))
+		}
 	}
 	if c.ReservationTTL <= 0 {
 		errs = append(errs, fmt.Errorf("reservation TTL %v must be positive", c.ReservationTTL))
@@ -173,9 +186,9 @@ func (s *Service) Projectors() []projections.Projector {
 	return []projections.Projector{s.lockoutPoliciesProjector()}
 }
 
-// Run prunes attempts, reset requests, accounts and addresses older than Config.Retention
-// every Config.PruneInterval until ctx ends. A failed pass is logged and
-// retried at the next tick.
+// Run prunes attempts, public requests, accounts and addresses older than
+// Config.Retention every Config.PruneInterval until ctx ends. A failed pass
+// is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.PruneInterval)
 	defer t.Stop()
@@ -204,17 +217,17 @@ func (s *Service) prune(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delete idle accounts: %w", err)
 	}
-	resets, err := q.DeleteResetRequestsBefore(ctx, before)
+	requests, err := q.DeletePublicRequestsBefore(ctx, before)
 	if err != nil {
-		return fmt.Errorf("delete old reset requests: %w", err)
+		return fmt.Errorf("delete old public requests: %w", err)
 	}
 	addresses, err := q.DeleteIdleAddresses(ctx, before)
 	if err != nil {
 		return fmt.Errorf("delete idle addresses: %w", err)
 	}
-	if attempts+accounts+resets+addresses > 0 {
+	if attempts+accounts+requests+addresses > 0 {
 		s.deps.Logger.DebugContext(ctx, "pruned login attempts", "attempts", attempts, "accounts", accounts,
-			"reset_requests", resets, "addresses", addresses)
+			"public_requests", requests, "addresses", addresses)
 	}
 	return nil
 }

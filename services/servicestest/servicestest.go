@@ -46,6 +46,7 @@ import (
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/auth/authtest"
 	"github.com/authms/authms/services/internal/secrets"
+	"github.com/authms/authms/services/risk"
 	"github.com/authms/authms/services/session"
 	"github.com/authms/authms/services/tenant"
 )
@@ -109,6 +110,11 @@ type Options struct {
 	// a test clock, short key rotation, trusted proxies. The zero value
 	// takes session's defaults.
 	Session session.Config
+	// Risk configures the risk service (services.Config.Risk). The zero
+	// value takes risk's production defaults, throttles included: a test
+	// that registers more users from one address than the registration
+	// throttle lets through passes [ManyRegistrations].
+	Risk risk.Config
 	// TracerProvider turns tracing on (services.Config.TracerProvider); a
 	// provider with tracetest's in-memory exporter lets a test read the
 	// spans. Nil: tracing off.
@@ -125,6 +131,15 @@ type Options struct {
 // default argon2id parameters), for Options.Identity in tests and
 // benchmarks of packages that may not import identity (other services).
 func ProductionHashing() identity.Config { return identity.DefaultConfig() }
+
+// ManyRegistrations returns a risk configuration whose registration
+// throttle lets n registrations per tenant and client address through in
+// an hour, for Options.Risk in tests and benchmarks that register many
+// users from the one address they run at, in packages that may not import
+// risk (other services).
+func ManyRegistrations(n int) risk.Config {
+	return risk.Config{RegistrationThrottle: risk.PublicRequestThrottlePolicy{MaxRequests: n, Window: time.Hour}}
+}
 
 // Start starts the named services (all when none are named) and stops them
 // when tb ends. It fails tb if anything cannot start.
@@ -190,6 +205,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Tenant:             opts.Tenant,
 		Identity:           opts.Identity,
 		Session:            opts.Session,
+		Risk:               opts.Risk,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		// Tokens are checked against session's clock, which tests move.

@@ -38,7 +38,7 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := servicestest.Start(t, "tenant", "identity", "wallet")
+	e := servicestest.Start(t, "tenant", "identity", "risk", "wallet")
 	return &env{
 		Env:      e,
 		identity: identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, e.Impersonate()),

@@ -38,10 +38,11 @@ type LoginAttempt struct {
 	FinishedAt pgtype.Timestamptz
 }
 
-type ResetRequest struct {
+type PublicRequest struct {
 	ID        uuid.UUID
 	TenantID  uuid.UUID
 	Ip        string
+	Kind      string
 	CreatedAt time.Time
 }
 

@@ -32,8 +32,9 @@ const (
 	// The account's remaining failures are all reserved by attempts in
 	// progress.
 	DenyReason_DENY_REASON_ACCOUNT_BUSY DenyReason = 2
-	// The client address has too many recent failures (AttemptLogin) or
-	// password reset requests (AttemptPasswordReset).
+	// The client address has too many recent failures (AttemptLogin),
+	// password reset requests (AttemptPasswordReset) or registrations
+	// (AttemptRegistration).
 	DenyReason_DENY_REASON_IP_THROTTLED DenyReason = 3
 )
 
@@ -198,10 +199,10 @@ func (x *IpThrottlePolicy) GetWindow() *durationpb.Duration {
 	return nil
 }
 
-// ResetThrottlePolicy overrides the service's per-address throttle of
-// password reset requests for one request. Default: 20 requests in 15
-// minutes.
-type ResetThrottlePolicy struct {
+// PublicRequestThrottlePolicy overrides, for one request, the service's
+// per-address throttle of the request's kind (AttemptPasswordReset,
+// AttemptRegistration): at most max_requests within window.
+type PublicRequestThrottlePolicy struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MaxRequests   int32                  `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
 	Window        *durationpb.Duration   `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
@@ -209,20 +210,20 @@ type ResetThrottlePolicy struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ResetThrottlePolicy) Reset() {
-	*x = ResetThrottlePolicy{}
+func (x *PublicRequestThrottlePolicy) Reset() {
+	*x = PublicRequestThrottlePolicy{}
 	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ResetThrottlePolicy) String() string {
+func (x *PublicRequestThrottlePolicy) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ResetThrottlePolicy) ProtoMessage() {}
+func (*PublicRequestThrottlePolicy) ProtoMessage() {}
 
-func (x *ResetThrottlePolicy) ProtoReflect() protoreflect.Message {
+func (x *PublicRequestThrottlePolicy) ProtoReflect() protoreflect.Message {
 	mi := &file_authms_risk_v1_risk_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -234,19 +235,19 @@ func (x *ResetThrottlePolicy) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ResetThrottlePolicy.ProtoReflect.Descriptor instead.
-func (*ResetThrottlePolicy) Descriptor() ([]byte, []int) {
+// Deprecated: Use PublicRequestThrottlePolicy.ProtoReflect.Descriptor instead.
+func (*PublicRequestThrottlePolicy) Descriptor() ([]byte, []int) {
 	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *ResetThrottlePolicy) GetMaxRequests() int32 {
+func (x *PublicRequestThrottlePolicy) GetMaxRequests() int32 {
 	if x != nil {
 		return x.MaxRequests
 	}
 	return 0
 }
 
-func (x *ResetThrottlePolicy) GetWindow() *durationpb.Duration {
+func (x *PublicRequestThrottlePolicy) GetWindow() *durationpb.Duration {
 	if x != nil {
 		return x.Window
 	}
@@ -945,10 +946,10 @@ type AttemptPasswordResetRequest struct {
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	// ip is the client's address (IPv4 or IPv6; an IPv6 client counts by its
 	// /64).
-	Ip                  string               `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
-	ResetThrottlePolicy *ResetThrottlePolicy `protobuf:"bytes,3,opt,name=reset_throttle_policy,json=resetThrottlePolicy,proto3" json:"reset_throttle_policy,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	Ip             string                       `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	ThrottlePolicy *PublicRequestThrottlePolicy `protobuf:"bytes,3,opt,name=throttle_policy,json=throttlePolicy,proto3" json:"throttle_policy,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AttemptPasswordResetRequest) Reset() {
@@ -995,9 +996,9 @@ func (x *AttemptPasswordResetRequest) GetIp() string {
 	return ""
 }
 
-func (x *AttemptPasswordResetRequest) GetResetThrottlePolicy() *ResetThrottlePolicy {
+func (x *AttemptPasswordResetRequest) GetThrottlePolicy() *PublicRequestThrottlePolicy {
 	if x != nil {
-		return x.ResetThrottlePolicy
+		return x.ThrottlePolicy
 	}
 	return nil
 }
@@ -1064,6 +1065,130 @@ func (x *AttemptPasswordResetResponse) GetRetryAfter() *durationpb.Duration {
 	return nil
 }
 
+type AttemptRegistrationRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// ip is the client's address (IPv4 or IPv6; an IPv6 client counts by its
+	// /64).
+	Ip             string                       `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	ThrottlePolicy *PublicRequestThrottlePolicy `protobuf:"bytes,3,opt,name=throttle_policy,json=throttlePolicy,proto3" json:"throttle_policy,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AttemptRegistrationRequest) Reset() {
+	*x = AttemptRegistrationRequest{}
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttemptRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttemptRegistrationRequest) ProtoMessage() {}
+
+func (x *AttemptRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttemptRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*AttemptRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AttemptRegistrationRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *AttemptRegistrationRequest) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *AttemptRegistrationRequest) GetThrottlePolicy() *PublicRequestThrottlePolicy {
+	if x != nil {
+		return x.ThrottlePolicy
+	}
+	return nil
+}
+
+type AttemptRegistrationResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// reason (DENY_REASON_IP_THROTTLED) and retry_after, when the oldest
+	// counted registration leaves the window, are set when not allowed.
+	Reason        DenyReason           `protobuf:"varint,2,opt,name=reason,proto3,enum=authms.risk.v1.DenyReason" json:"reason,omitempty"`
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,3,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttemptRegistrationResponse) Reset() {
+	*x = AttemptRegistrationResponse{}
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttemptRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttemptRegistrationResponse) ProtoMessage() {}
+
+func (x *AttemptRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_risk_v1_risk_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttemptRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*AttemptRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_authms_risk_v1_risk_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AttemptRegistrationResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AttemptRegistrationResponse) GetReason() DenyReason {
+	if x != nil {
+		return x.Reason
+	}
+	return DenyReason_DENY_REASON_UNSPECIFIED
+}
+
+func (x *AttemptRegistrationResponse) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
+}
+
 var File_authms_risk_v1_risk_proto protoreflect.FileDescriptor
 
 const file_authms_risk_v1_risk_proto_rawDesc = "" +
@@ -1079,8 +1204,8 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\x10IpThrottlePolicy\x12.\n" +
 	"\fmax_failures\x18\x01 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x01R\vmaxFailures\x12F\n" +
 	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x13\xbaH\x10\xc8\x01\x01\xaa\x01\n" +
-	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x06window\"\x8d\x01\n" +
-	"\x13ResetThrottlePolicy\x12.\n" +
+	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x06window\"\x95\x01\n" +
+	"\x1bPublicRequestThrottlePolicy\x12.\n" +
 	"\fmax_requests\x18\x01 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x01R\vmaxRequests\x12F\n" +
 	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x13\xbaH\x10\xc8\x01\x01\xaa\x01\n" +
 	"\"\x04\b\x80\xa3\x052\x02\b\x01R\x06window\"\x8d\x02\n" +
@@ -1145,12 +1270,21 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xc0\x02R\x05email\"6\n" +
 	"\x15UnlockAccountResponse\x12\x1d\n" +
 	"\n" +
-	"was_locked\x18\x01 \x01(\bR\twasLocked\"\xb6\x01\n" +
+	"was_locked\x18\x01 \x01(\bR\twasLocked\"\xb3\x01\n" +
 	"\x1bAttemptPasswordResetRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x17\n" +
-	"\x02ip\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\x02ip\x12W\n" +
-	"\x15reset_throttle_policy\x18\x03 \x01(\v2#.authms.risk.v1.ResetThrottlePolicyR\x13resetThrottlePolicy\"\xa8\x01\n" +
+	"\x02ip\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\x02ip\x12T\n" +
+	"\x0fthrottle_policy\x18\x03 \x01(\v2+.authms.risk.v1.PublicRequestThrottlePolicyR\x0ethrottlePolicy\"\xa8\x01\n" +
 	"\x1cAttemptPasswordResetResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x122\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.authms.risk.v1.DenyReasonR\x06reason\x12:\n" +
+	"\vretry_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter\"\xb2\x01\n" +
+	"\x1aAttemptRegistrationRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x17\n" +
+	"\x02ip\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\x02ip\x12T\n" +
+	"\x0fthrottle_policy\x18\x03 \x01(\v2+.authms.risk.v1.PublicRequestThrottlePolicyR\x0ethrottlePolicy\"\xa7\x01\n" +
+	"\x1bAttemptRegistrationResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x122\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x1a.authms.risk.v1.DenyReasonR\x06reason\x12:\n" +
 	"\vretry_after\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
@@ -1160,7 +1294,7 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\x17DENY_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDENY_REASON_ACCOUNT_LOCKED\x10\x01\x12\x1c\n" +
 	"\x18DENY_REASON_ACCOUNT_BUSY\x10\x02\x12\x1c\n" +
-	"\x18DENY_REASON_IP_THROTTLED\x10\x032\xf4\x04\n" +
+	"\x18DENY_REASON_IP_THROTTLED\x10\x032\xe6\x05\n" +
 	"\vRiskService\x12[\n" +
 	"\fAttemptLogin\x12#.authms.risk.v1.AttemptLoginRequest\x1a$.authms.risk.v1.AttemptLoginResponse\"\x00\x12j\n" +
 	"\x11ReportLoginResult\x12(.authms.risk.v1.ReportLoginResultRequest\x1a).authms.risk.v1.ReportLoginResultResponse\"\x00\x12m\n" +
@@ -1168,7 +1302,8 @@ const file_authms_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
 	"CheckLogin\x12!.authms.risk.v1.CheckLoginRequest\x1a\".authms.risk.v1.CheckLoginResponse\"\x03\x90\x02\x01\x12^\n" +
 	"\rUnlockAccount\x12$.authms.risk.v1.UnlockAccountRequest\x1a%.authms.risk.v1.UnlockAccountResponse\"\x00\x12s\n" +
-	"\x14AttemptPasswordReset\x12+.authms.risk.v1.AttemptPasswordResetRequest\x1a,.authms.risk.v1.AttemptPasswordResetResponse\"\x00B<Z:github.com/authms/authms/schemas/gen/authms/risk/v1;riskv1b\x06proto3"
+	"\x14AttemptPasswordReset\x12+.authms.risk.v1.AttemptPasswordResetRequest\x1a,.authms.risk.v1.AttemptPasswordResetResponse\"\x00\x12p\n" +
+	"\x13AttemptRegistration\x12*.authms.risk.v1.AttemptRegistrationRequest\x1a+.authms.risk.v1.AttemptRegistrationResponse\"\x00B<Z:github.com/authms/authms/schemas/gen/authms/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_authms_risk_v1_risk_proto_rawDescOnce sync.Once
@@ -1183,12 +1318,12 @@ func file_authms_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_authms_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_authms_risk_v1_risk_proto_goTypes = []any{
 	(DenyReason)(0),                      // 0: authms.risk.v1.DenyReason
 	(*LockoutPolicy)(nil),                // 1: authms.risk.v1.LockoutPolicy
 	(*IpThrottlePolicy)(nil),             // 2: authms.risk.v1.IpThrottlePolicy
-	(*ResetThrottlePolicy)(nil),          // 3: authms.risk.v1.ResetThrottlePolicy
+	(*PublicRequestThrottlePolicy)(nil),  // 3: authms.risk.v1.PublicRequestThrottlePolicy
 	(*AttemptLoginRequest)(nil),          // 4: authms.risk.v1.AttemptLoginRequest
 	(*AttemptLoginResponse)(nil),         // 5: authms.risk.v1.AttemptLoginResponse
 	(*ReportLoginResultRequest)(nil),     // 6: authms.risk.v1.ReportLoginResultRequest
@@ -1201,47 +1336,54 @@ var file_authms_risk_v1_risk_proto_goTypes = []any{
 	(*UnlockAccountResponse)(nil),        // 13: authms.risk.v1.UnlockAccountResponse
 	(*AttemptPasswordResetRequest)(nil),  // 14: authms.risk.v1.AttemptPasswordResetRequest
 	(*AttemptPasswordResetResponse)(nil), // 15: authms.risk.v1.AttemptPasswordResetResponse
-	(*durationpb.Duration)(nil),          // 16: google.protobuf.Duration
+	(*AttemptRegistrationRequest)(nil),   // 16: authms.risk.v1.AttemptRegistrationRequest
+	(*AttemptRegistrationResponse)(nil),  // 17: authms.risk.v1.AttemptRegistrationResponse
+	(*durationpb.Duration)(nil),          // 18: google.protobuf.Duration
 }
 var file_authms_risk_v1_risk_proto_depIdxs = []int32{
-	16, // 0: authms.risk.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
-	16, // 1: authms.risk.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
-	16, // 2: authms.risk.v1.IpThrottlePolicy.window:type_name -> google.protobuf.Duration
-	16, // 3: authms.risk.v1.ResetThrottlePolicy.window:type_name -> google.protobuf.Duration
+	18, // 0: authms.risk.v1.LockoutPolicy.window:type_name -> google.protobuf.Duration
+	18, // 1: authms.risk.v1.LockoutPolicy.lockout_duration:type_name -> google.protobuf.Duration
+	18, // 2: authms.risk.v1.IpThrottlePolicy.window:type_name -> google.protobuf.Duration
+	18, // 3: authms.risk.v1.PublicRequestThrottlePolicy.window:type_name -> google.protobuf.Duration
 	1,  // 4: authms.risk.v1.AttemptLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
 	2,  // 5: authms.risk.v1.AttemptLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
 	0,  // 6: authms.risk.v1.AttemptLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
-	16, // 7: authms.risk.v1.AttemptLoginResponse.retry_after:type_name -> google.protobuf.Duration
+	18, // 7: authms.risk.v1.AttemptLoginResponse.retry_after:type_name -> google.protobuf.Duration
 	1,  // 8: authms.risk.v1.ReportLoginResultRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
 	2,  // 9: authms.risk.v1.ReportLoginResultRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	16, // 10: authms.risk.v1.ReportLoginResultResponse.account_retry_after:type_name -> google.protobuf.Duration
+	18, // 10: authms.risk.v1.ReportLoginResultResponse.account_retry_after:type_name -> google.protobuf.Duration
 	1,  // 11: authms.risk.v1.RecordLoginAttemptRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
 	2,  // 12: authms.risk.v1.RecordLoginAttemptRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
-	16, // 13: authms.risk.v1.RecordLoginAttemptResponse.account_retry_after:type_name -> google.protobuf.Duration
+	18, // 13: authms.risk.v1.RecordLoginAttemptResponse.account_retry_after:type_name -> google.protobuf.Duration
 	1,  // 14: authms.risk.v1.CheckLoginRequest.lockout_policy:type_name -> authms.risk.v1.LockoutPolicy
 	2,  // 15: authms.risk.v1.CheckLoginRequest.ip_throttle_policy:type_name -> authms.risk.v1.IpThrottlePolicy
 	0,  // 16: authms.risk.v1.CheckLoginResponse.reason:type_name -> authms.risk.v1.DenyReason
-	16, // 17: authms.risk.v1.CheckLoginResponse.retry_after:type_name -> google.protobuf.Duration
-	3,  // 18: authms.risk.v1.AttemptPasswordResetRequest.reset_throttle_policy:type_name -> authms.risk.v1.ResetThrottlePolicy
+	18, // 17: authms.risk.v1.CheckLoginResponse.retry_after:type_name -> google.protobuf.Duration
+	3,  // 18: authms.risk.v1.AttemptPasswordResetRequest.throttle_policy:type_name -> authms.risk.v1.PublicRequestThrottlePolicy
 	0,  // 19: authms.risk.v1.AttemptPasswordResetResponse.reason:type_name -> authms.risk.v1.DenyReason
-	16, // 20: authms.risk.v1.AttemptPasswordResetResponse.retry_after:type_name -> google.protobuf.Duration
-	4,  // 21: authms.risk.v1.RiskService.AttemptLogin:input_type -> authms.risk.v1.AttemptLoginRequest
-	6,  // 22: authms.risk.v1.RiskService.ReportLoginResult:input_type -> authms.risk.v1.ReportLoginResultRequest
-	8,  // 23: authms.risk.v1.RiskService.RecordLoginAttempt:input_type -> authms.risk.v1.RecordLoginAttemptRequest
-	10, // 24: authms.risk.v1.RiskService.CheckLogin:input_type -> authms.risk.v1.CheckLoginRequest
-	12, // 25: authms.risk.v1.RiskService.UnlockAccount:input_type -> authms.risk.v1.UnlockAccountRequest
-	14, // 26: authms.risk.v1.RiskService.AttemptPasswordReset:input_type -> authms.risk.v1.AttemptPasswordResetRequest
-	5,  // 27: authms.risk.v1.RiskService.AttemptLogin:output_type -> authms.risk.v1.AttemptLoginResponse
-	7,  // 28: authms.risk.v1.RiskService.ReportLoginResult:output_type -> authms.risk.v1.ReportLoginResultResponse
-	9,  // 29: authms.risk.v1.RiskService.RecordLoginAttempt:output_type -> authms.risk.v1.RecordLoginAttemptResponse
-	11, // 30: authms.risk.v1.RiskService.CheckLogin:output_type -> authms.risk.v1.CheckLoginResponse
-	13, // 31: authms.risk.v1.RiskService.UnlockAccount:output_type -> authms.risk.v1.UnlockAccountResponse
-	15, // 32: authms.risk.v1.RiskService.AttemptPasswordReset:output_type -> authms.risk.v1.AttemptPasswordResetResponse
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	18, // 20: authms.risk.v1.AttemptPasswordResetResponse.retry_after:type_name -> google.protobuf.Duration
+	3,  // 21: authms.risk.v1.AttemptRegistrationRequest.throttle_policy:type_name -> authms.risk.v1.PublicRequestThrottlePolicy
+	0,  // 22: authms.risk.v1.AttemptRegistrationResponse.reason:type_name -> authms.risk.v1.DenyReason
+	18, // 23: authms.risk.v1.AttemptRegistrationResponse.retry_after:type_name -> google.protobuf.Duration
+	4,  // 24: authms.risk.v1.RiskService.AttemptLogin:input_type -> authms.risk.v1.AttemptLoginRequest
+	6,  // 25: authms.risk.v1.RiskService.ReportLoginResult:input_type -> authms.risk.v1.ReportLoginResultRequest
+	8,  // 26: authms.risk.v1.RiskService.RecordLoginAttempt:input_type -> authms.risk.v1.RecordLoginAttemptRequest
+	10, // 27: authms.risk.v1.RiskService.CheckLogin:input_type -> authms.risk.v1.CheckLoginRequest
+	12, // 28: authms.risk.v1.RiskService.UnlockAccount:input_type -> authms.risk.v1.UnlockAccountRequest
+	14, // 29: authms.risk.v1.RiskService.AttemptPasswordReset:input_type -> authms.risk.v1.AttemptPasswordResetRequest
+	16, // 30: authms.risk.v1.RiskService.AttemptRegistration:input_type -> authms.risk.v1.AttemptRegistrationRequest
+	5,  // 31: authms.risk.v1.RiskService.AttemptLogin:output_type -> authms.risk.v1.AttemptLoginResponse
+	7,  // 32: authms.risk.v1.RiskService.ReportLoginResult:output_type -> authms.risk.v1.ReportLoginResultResponse
+	9,  // 33: authms.risk.v1.RiskService.RecordLoginAttempt:output_type -> authms.risk.v1.RecordLoginAttemptResponse
+	11, // 34: authms.risk.v1.RiskService.CheckLogin:output_type -> authms.risk.v1.CheckLoginResponse
+	13, // 35: authms.risk.v1.RiskService.UnlockAccount:output_type -> authms.risk.v1.UnlockAccountResponse
+	15, // 36: authms.risk.v1.RiskService.AttemptPasswordReset:output_type -> authms.risk.v1.AttemptPasswordResetResponse
+	17, // 37: authms.risk.v1.RiskService.AttemptRegistration:output_type -> authms.risk.v1.AttemptRegistrationResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_authms_risk_v1_risk_proto_init() }
@@ -1257,7 +1399,7 @@ func file_authms_risk_v1_risk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_risk_v1_risk_proto_rawDesc), len(file_authms_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -106,6 +106,17 @@ type IdentityServiceClient interface {
 	// the notification service). Clients should therefore ask a new user to
 	// confirm their address rather than assume the account is theirs. An
 	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
+	//
+	// Each client address (X-Forwarded-For counts only from a trusted proxy)
+	// may register a limited number of times per tenant in a window (the
+	// risk service's registration throttle, 20 in 15 minutes by default,
+	// counted apart from password reset requests), whatever the emails: past
+	// it the call is RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail
+	// and a Retry-After header, for new and taken emails alike, before any
+	// hashing, and records nothing (no user, no owner told). The tenant is
+	// checked first: in an unknown or inactive tenant a registration is
+	// NOT_FOUND, from a throttled address too, and does not count.
+	// ImportUser is not throttled.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
@@ -467,6 +478,17 @@ type IdentityServiceHandler interface {
 	// the notification service). Clients should therefore ask a new user to
 	// confirm their address rather than assume the account is theirs. An
 	// admin who needs to know uses ImportUser, which answers ALREADY_EXISTS.
+	//
+	// Each client address (X-Forwarded-For counts only from a trusted proxy)
+	// may register a limited number of times per tenant in a window (the
+	// risk service's registration throttle, 20 in 15 minutes by default,
+	// counted apart from password reset requests), whatever the emails: past
+	// it the call is RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail
+	// and a Retry-After header, for new and taken emails alike, before any
+	// hashing, and records nothing (no user, no owner told). The tenant is
+	// checked first: in an unknown or inactive tenant a registration is
+	// NOT_FOUND, from a throttled address too, and does not count.
+	// ImportUser is not throttled.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)

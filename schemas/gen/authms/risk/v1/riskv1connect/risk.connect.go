@@ -50,6 +50,9 @@ const (
 	// RiskServiceAttemptPasswordResetProcedure is the fully-qualified name of the RiskService's
 	// AttemptPasswordReset RPC.
 	RiskServiceAttemptPasswordResetProcedure = "/authms.risk.v1.RiskService/AttemptPasswordReset"
+	// RiskServiceAttemptRegistrationProcedure is the fully-qualified name of the RiskService's
+	// AttemptRegistration RPC.
+	RiskServiceAttemptRegistrationProcedure = "/authms.risk.v1.RiskService/AttemptRegistration"
 )
 
 // RiskServiceClient is a client for the authms.risk.v1.RiskService service.
@@ -75,10 +78,24 @@ type RiskServiceClient interface {
 	// more than the throttle's max_requests in its window are let through.
 	// Every request counts the same, whether or not its email names a user
 	// (the caller asks before it looks the email up), and a denied one does
-	// not count. The counter is not the login throttle's: a burst of reset
-	// requests does not throttle logins from the address, nor do failed
-	// logins stop its resets.
+	// not count. The counter is the address's password reset requests only:
+	// a burst of them throttles neither logins nor registrations from the
+	// address, and neither failed logins nor registrations stop its resets.
+	// Default: 20 requests in 15 minutes.
 	AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error)
+	// AttemptRegistration is AttemptPasswordReset for registrations (each
+	// runs a password hash, and one of a taken address notifies its owner):
+	// the same decision under the same lock, with a counter of the address's
+	// registrations only. Every registration counts the same, whether or not
+	// its email has an account (the caller asks before it looks the email up
+	// or hashes the password), and a denied one does not count. Default: 20
+	// registrations in 15 minutes, as for resets: one person registers once,
+	// so even an office or a classroom behind one NAT signs up at that pace
+	// in a few windows, while one client can no longer hash passwords or
+	// notify owners at will; an operator whose users register in bulk from
+	// one address raises it (risk.Config.RegistrationThrottle), and an admin
+	// imports users without it (ImportUser).
+	AttemptRegistration(context.Context, *connect.Request[v1.AttemptRegistrationRequest]) (*connect.Response[v1.AttemptRegistrationResponse], error)
 }
 
 // NewRiskServiceClient constructs a client for the authms.risk.v1.RiskService service. By default,
@@ -129,6 +146,12 @@ func NewRiskServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(riskServiceMethods.ByName("AttemptPasswordReset")),
 			connect.WithClientOptions(opts...),
 		),
+		attemptRegistration: connect.NewClient[v1.AttemptRegistrationRequest, v1.AttemptRegistrationResponse](
+			httpClient,
+			baseURL+RiskServiceAttemptRegistrationProcedure,
+			connect.WithSchema(riskServiceMethods.ByName("AttemptRegistration")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -140,6 +163,7 @@ type riskServiceClient struct {
 	checkLogin           *connect.Client[v1.CheckLoginRequest, v1.CheckLoginResponse]
 	unlockAccount        *connect.Client[v1.UnlockAccountRequest, v1.UnlockAccountResponse]
 	attemptPasswordReset *connect.Client[v1.AttemptPasswordResetRequest, v1.AttemptPasswordResetResponse]
+	attemptRegistration  *connect.Client[v1.AttemptRegistrationRequest, v1.AttemptRegistrationResponse]
 }
 
 // AttemptLogin calls authms.risk.v1.RiskService.AttemptLogin.
@@ -172,6 +196,11 @@ func (c *riskServiceClient) AttemptPasswordReset(ctx context.Context, req *conne
 	return c.attemptPasswordReset.CallUnary(ctx, req)
 }
 
+// AttemptRegistration calls authms.risk.v1.RiskService.AttemptRegistration.
+func (c *riskServiceClient) AttemptRegistration(ctx context.Context, req *connect.Request[v1.AttemptRegistrationRequest]) (*connect.Response[v1.AttemptRegistrationResponse], error) {
+	return c.attemptRegistration.CallUnary(ctx, req)
+}
+
 // RiskServiceHandler is an implementation of the authms.risk.v1.RiskService service.
 type RiskServiceHandler interface {
 	// AttemptLogin decides whether a login attempt may proceed and, if so,
@@ -195,10 +224,24 @@ type RiskServiceHandler interface {
 	// more than the throttle's max_requests in its window are let through.
 	// Every request counts the same, whether or not its email names a user
 	// (the caller asks before it looks the email up), and a denied one does
-	// not count. The counter is not the login throttle's: a burst of reset
-	// requests does not throttle logins from the address, nor do failed
-	// logins stop its resets.
+	// not count. The counter is the address's password reset requests only:
+	// a burst of them throttles neither logins nor registrations from the
+	// address, and neither failed logins nor registrations stop its resets.
+	// Default: 20 requests in 15 minutes.
 	AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error)
+	// AttemptRegistration is AttemptPasswordReset for registrations (each
+	// runs a password hash, and one of a taken address notifies its owner):
+	// the same decision under the same lock, with a counter of the address's
+	// registrations only. Every registration counts the same, whether or not
+	// its email has an account (the caller asks before it looks the email up
+	// or hashes the password), and a denied one does not count. Default: 20
+	// registrations in 15 minutes, as for resets: one person registers once,
+	// so even an office or a classroom behind one NAT signs up at that pace
+	// in a few windows, while one client can no longer hash passwords or
+	// notify owners at will; an operator whose users register in bulk from
+	// one address raises it (risk.Config.RegistrationThrottle), and an admin
+	// imports users without it (ImportUser).
+	AttemptRegistration(context.Context, *connect.Request[v1.AttemptRegistrationRequest]) (*connect.Response[v1.AttemptRegistrationResponse], error)
 }
 
 // NewRiskServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -245,6 +288,12 @@ func NewRiskServiceHandler(svc RiskServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(riskServiceMethods.ByName("AttemptPasswordReset")),
 		connect.WithHandlerOptions(opts...),
 	)
+	riskServiceAttemptRegistrationHandler := connect.NewUnaryHandler(
+		RiskServiceAttemptRegistrationProcedure,
+		svc.AttemptRegistration,
+		connect.WithSchema(riskServiceMethods.ByName("AttemptRegistration")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authms.risk.v1.RiskService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RiskServiceAttemptLoginProcedure:
@@ -259,6 +308,8 @@ func NewRiskServiceHandler(svc RiskServiceHandler, opts ...connect.HandlerOption
 			riskServiceUnlockAccountHandler.ServeHTTP(w, r)
 		case RiskServiceAttemptPasswordResetProcedure:
 			riskServiceAttemptPasswordResetHandler.ServeHTTP(w, r)
+		case RiskServiceAttemptRegistrationProcedure:
+			riskServiceAttemptRegistrationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -290,4 +341,8 @@ func (UnimplementedRiskServiceHandler) UnlockAccount(context.Context, *connect.R
 
 func (UnimplementedRiskServiceHandler) AttemptPasswordReset(context.Context, *connect.Request[v1.AttemptPasswordResetRequest]) (*connect.Response[v1.AttemptPasswordResetResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.risk.v1.RiskService.AttemptPasswordReset is not implemented"))
+}
+
+func (UnimplementedRiskServiceHandler) AttemptRegistration(context.Context, *connect.Request[v1.AttemptRegistrationRequest]) (*connect.Response[v1.AttemptRegistrationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.risk.v1.RiskService.AttemptRegistration is not implemented"))
 }
