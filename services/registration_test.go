@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -88,4 +90,49 @@ func TestRegistrationsAreThrottledPerAddress(t *testing.T) {
 	reset.Header().Set("X-Forwarded-For", "203.0.113.7")
 	_, err := client.RequestPasswordReset(context.Background(), reset)
 	assert.NoError(t, err, "a password reset from the throttled address: counted apart")
+}
+
+// TestRegistrationTimeDoesNotRevealAccounts compares the median time of 100
+// registrations of taken emails to that of 100 of new ones, interleaved in
+// one run at production argon2id cost: the taken ones must not answer
+// sooner (no hash) or later (more database work) enough to tell them apart.
+func TestRegistrationTimeDoesNotRevealAccounts(t *testing.T) {
+	const n = 100
+	env := servicestest.StartWith(t, servicestest.Options{
+		Identity: servicestest.ProductionHashing(), Risk: servicestest.ManyRegistrations(3 * n),
+	}, "tenant", "identity", "risk")
+	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
+	tenant := env.NewTenant(t)
+	register := func(email string) time.Duration {
+		start := time.Now()
+		_, err := client.RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+			TenantId: tenant, Email: email, Password: faultPassword,
+		}))
+		took := time.Since(start)
+		require.NoError(t, err, email)
+		return took
+	}
+	for i := range n {
+		register(fmt.Sprintf("taken%d@example.com", i))
+	}
+	var taken, fresh []time.Duration
+	for i := range n {
+		if i%2 == 0 { // neither kind always goes first
+			taken = append(taken, register(fmt.Sprintf("taken%d@example.com", i)))
+			fresh = append(fresh, register(fmt.Sprintf("new%d@example.com", i)))
+		} else {
+			fresh = append(fresh, register(fmt.Sprintf("new%d@example.com", i)))
+			taken = append(taken, register(fmt.Sprintf("taken%d@example.com", i)))
+		}
+	}
+	mt, mf := median(taken), median(fresh)
+	t.Logf("median registration: taken email %v, new email %v", mt, mf)
+	diff := float64(mt-mf) / float64(min(mt, mf))
+	assert.Less(t, max(diff, -diff), 0.25, "medians differ by %.0f%%: taken %v, new %v", 100*max(diff, -diff), mt, mf)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
