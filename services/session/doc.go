@@ -34,12 +34,15 @@
 // (GetUser) for the user's status and current roles first.
 //
 // Refresh is public and each exchange writes a row, so it is rate limited
-// twice, in fixed windows counted in refresh_limits (shared by every
-// instance): per client address (Config.RefreshLimitPerAddress, 300 a
-// minute; an IPv6 client by its /64), counting every call, unknown and
-// malformed tokens included, and per session (RefreshLimitPerSession, 30
-// a minute). Over a limit the answer is ResourceExhausted with a
-// google.rpc.RetryInfo detail and a Retry-After header.
+// in fixed windows counted in refresh_limits (shared by every instance): a
+// token that names a session counts against that session
+// (Config.RefreshLimitPerSession, 30 a minute); one that names none
+// (malformed or unknown: what a guesser sends) against the client's
+// address (RefreshLimitPerAddress, 300 a minute; an IPv6 client by its
+// /64), so a guesser never holds back the valid refreshes of the users
+// sharing its address. Over a limit the answer is ResourceExhausted with a
+// google.rpc.RetryInfo detail and a Retry-After header; refused calls are
+// not counted.
 //
 // Published (stream SESSION, aggregate id = session id):
 //   - session.session.created (sessionv1.SessionCreated)

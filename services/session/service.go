@@ -40,6 +40,9 @@ const (
 	minAccessTokenTTL = 5 * time.Minute
 	maxAccessTokenTTL = 15 * time.Minute
 	maxReuseGrace     = time.Minute
+	// maxRefreshLimit bounds a refresh limit's Max, whose counter
+	// (refresh_limits.hits) is a 32-bit integer.
+	maxRefreshLimit = 1_000_000
 )
 
 // Config tunes the session service. Zero fields take their defaults.
@@ -77,15 +80,19 @@ type Config struct {
 	// client (none by default: the client is the connection's peer).
 	TrustedProxies []netip.Prefix
 	// RefreshLimitPerAddress bounds the Refresh calls of one client
-	// address (an IPv6 client by its /64), valid token or not, so nobody
-	// guesses tokens or fills refresh_tokens from one address (default 300
-	// per minute: a NAT of a few thousand users refreshing every 10
-	// minutes stays well below it).
+	// address (an IPv6 client by its /64) whose token names no session:
+	// malformed, unknown or of a session pruned since, which is what a
+	// token guesser sends (default 300 per minute). A token that names a
+	// session never counts here, so however many users share an address
+	// (a NAT, an office proxy) they refresh unhindered, a guesser among
+	// them included; only a client holding stale tokens, a few at most,
+	// comes near it.
 	RefreshLimitPerAddress RateLimit
 	// RefreshLimitPerSession bounds the Refresh calls presenting a token of
-	// one session (default 30 per minute: a client refreshes once per
-	// access token lifetime, and a burst of concurrent refreshes within
-	// the reuse grace fits easily).
+	// one session, whatever the address (default 30 per minute: a client
+	// refreshes once per access token lifetime, and a burst of concurrent
+	// refreshes within the reuse grace fits easily). It also bounds the
+	// refresh_tokens rows one session writes.
 	RefreshLimitPerSession RateLimit
 	// Now is the clock (default time.Now); tests move it to age tokens
 	// and keys.
@@ -161,8 +168,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("service token TTL %v: want 1 to 15 minutes", c.ServiceTokenTTL))
 	}
 	for name, l := range map[string]RateLimit{"address": c.RefreshLimitPerAddress, "session": c.RefreshLimitPerSession} {
-		if l.Max < 1 || l.Window < time.Second || l.Window > time.Hour {
-			errs = append(errs, fmt.Errorf("refresh limit per %s %d per %v: want at least 1 call per 1 second to 1 hour", name, l.Max, l.Window))
+		if l.Max < 1 || l.Max > maxRefreshLimit || l.Window < time.Second || l.Window > time.Hour {
+			errs = append(errs, fmt.Errorf("refresh limit per %s %d per %v: want 1 to %d calls per 1 second to 1 hour", name, l.Max, l.Window, maxRefreshLimit))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

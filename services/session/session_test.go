@@ -738,32 +738,68 @@ func TestRefreshIsRateLimited(t *testing.T) {
 	e.register(t, tenant, "alice@example.com")
 	ctx := t.Context()
 
-	t.Run("per address, unknown tokens included", func(t *testing.T) {
+	t.Run("per address, tokens that name no session", func(t *testing.T) {
 		login := e.mustLogin(t, tenant, "alice@example.com")
-		sid := login.GetSession().GetId()
+		token := login.GetTokens().GetRefreshToken()
 		for i := range 5 {
-			unknown := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
+			unknown := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%032d", i))
 			_, err := e.refreshFrom(ctx, "198.51.100.1", unknown)
 			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", i)
 		}
-		// The guesser's address is spent: even a valid token is refused,
-		// and nothing is written.
-		_, err := e.refreshFrom(ctx, "198.51.100.1", login.GetTokens().GetRefreshToken())
-		requireLimited(t, err, "too many refresh attempts from this address; retry later")
-		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", sid))
+		for range 3 {
+			_, err := e.refreshFrom(ctx, "198.51.100.1", "not-a-token")
+			requireLimited(t, err, "too many refresh attempts from this address; retry later")
+		}
+		// The guesser's address is spent for guesses only: a valid token
+		// from it still refreshes, and does not count against it.
+		res, err := e.refreshFrom(ctx, "198.51.100.1", token)
+		require.NoError(t, err, "a valid token is not held back by a guesser at its address")
+		token = res.GetTokens().GetRefreshToken()
+		assert.Equal(t, 2, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", login.GetSession().GetId()))
+		// Refused guesses are not counted: the count stops at the limit plus one.
+		assert.Equal(t, 6, e.count(t, "SELECT hits FROM refresh_limits WHERE scope = 'address' AND key = '198.51.100.1'"))
+
 		// An IPv6 client counts by its /64.
 		for i := range 5 {
 			_, err := e.refreshFrom(ctx, fmt.Sprintf("2001:db8:1:2::%x", i+1), "not-a-token")
 			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 		}
-		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", login.GetTokens().GetRefreshToken())
+		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", "not-a-token")
 		requireLimited(t, err, "too many refresh attempts from this address; retry later")
 
-		res, err := e.refreshFrom(ctx, "198.51.100.2", login.GetTokens().GetRefreshToken())
-		require.NoError(t, err, "another address is not limited")
+		_, err = e.refreshFrom(ctx, "198.51.100.2", "not-a-token")
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "another address is not limited")
 		clk.Advance(time.Minute)
-		_, err = e.refreshFrom(ctx, "198.51.100.1", res.GetTokens().GetRefreshToken())
-		require.NoError(t, err, "the next window lets the address in again")
+		_, err = e.refreshFrom(ctx, "198.51.100.1", "not-a-token")
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "the next window lets the address guess again")
+		_, err = e.refreshFrom(ctx, "198.51.100.1", token)
+		require.NoError(t, err)
+	})
+
+	t.Run("users sharing a guesser's address keep refreshing", func(t *testing.T) {
+		const office = "192.0.2.50"
+		users := make([]string, 8)
+		for i := range users {
+			email := fmt.Sprintf("user%d@example.com", i)
+			e.register(t, tenant, email)
+			users[i] = e.mustLogin(t, tenant, email).GetTokens().GetRefreshToken()
+		}
+		// More valid refreshes from the one address than its limit allows
+		// guesses, interleaved with a guesser that is soon throttled.
+		for round := range 2 {
+			for i, token := range users {
+				res, err := e.refreshFrom(ctx, office, token)
+				require.NoError(t, err, "round %d, user %d", round, i)
+				users[i] = res.GetTokens().GetRefreshToken()
+
+				_, err = e.refreshFrom(ctx, office, fmt.Sprintf("guess-%d-%d", round, i))
+				if n := round*len(users) + i; n < 5 {
+					require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", n)
+				} else {
+					requireLimited(t, err, "too many refresh attempts from this address; retry later")
+				}
+			}
+		}
 	})
 
 	t.Run("per session", func(t *testing.T) {
