@@ -32,12 +32,11 @@ const shutdownTimeout = 30 * time.Second
 
 // servicesConfig is the configuration shared by dev and migrate: the admin
 // URL from DATABASE_URL, and development passwords and keys under dataDir.
-func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Config {
-	var origins []string
-	for o := range strings.SplitSeq(c.getenv("AUTHMS_CORS_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
+func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Config, error) {
+	origins := c.list("AUTHMS_CORS_ORIGINS")
+	proxies, err := services.ParseTrustedProxies(c.list("AUTHMS_TRUSTED_PROXIES"))
+	if err != nil {
+		return services.Config{}, fmt.Errorf("AUTHMS_TRUSTED_PROXIES: %w", err)
 	}
 	dnsServer := strings.TrimSpace(c.getenv("AUTHMS_DNS_SERVER"))
 	return services.Config{
@@ -47,6 +46,7 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 		Secrets:        services.DevSecrets(dataDir),
 		Logger:         logger,
 		AllowedOrigins: origins,
+		TrustedProxies: proxies,
 		// Until the notification service delivers them, identity logs its
 		// verification and reset links (at info) under this base URL.
 		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL"), LogLinks: true},
@@ -54,7 +54,19 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 		// record in: without AUTHMS_DNS_SERVER, VerifyDomain verifies
 		// without DNS and logs so at warn level.
 		Tenant: tenant.Config{DNSServer: dnsServer, InsecureSkipDomainCheck: dnsServer == ""},
+	}, nil
+}
+
+// list returns the comma-separated values of the environment variable
+// name, trimmed, empty ones dropped.
+func (c *cli) list(name string) []string {
+	var out []string
+	for v := range strings.SplitSeq(c.getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
 	}
+	return out
 }
 
 // natsReplicas reads NATS_REPLICAS: how many servers of a NATS cluster
@@ -139,7 +151,10 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	}
 	defer ln.Close()
 
-	cfg := c.servicesConfig(*dataDir, logger)
+	cfg, err := c.servicesConfig(*dataDir, logger)
+	if err != nil {
+		return err
+	}
 	operatorAt := "AUTHMS_OPERATOR_TOKEN"
 	if cfg.Auth.OperatorToken = strings.TrimSpace(c.getenv("AUTHMS_OPERATOR_TOKEN")); cfg.Auth.OperatorToken == "" {
 		if cfg.Auth.OperatorToken, operatorAt, err = services.DevOperatorToken(ctx, *dataDir); err != nil {
@@ -252,7 +267,11 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	infos, err := services.Migrate(ctx, c.servicesConfig(*dataDir, logger), names...)
+	cfg, err := c.servicesConfig(*dataDir, logger)
+	if err != nil {
+		return err
+	}
+	infos, err := services.Migrate(ctx, cfg, names...)
 	if err != nil {
 		return err
 	}

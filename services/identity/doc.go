@@ -68,7 +68,7 @@
 //     reset throttle it is ResourceExhausted for every email alike.
 //
 // The client address is the connection's peer, or X-Forwarded-For read from
-// the right when the peer is one of Config.TrustedProxies
+// the right when the peer is one of the platform's trusted proxies
 // (services/internal/clientip). Risk unreachable, these three calls fail
 // (Unavailable) rather than go unchecked.
 //

@@ -4,9 +4,9 @@
 //
 // Login asks risk whether the attempt may proceed (AttemptLogin, with the
 // client's address: the connection's peer, or X-Forwarded-For when the peer
-// is one of Config.TrustedProxies), then identity whether the credentials
-// are right (AuthenticateUser), reports the verdict to risk
-// (ReportLoginResult) and, on success, opens a session. An unknown email, a
+// is one of the platform's trusted proxies, platform.Deps.Clients), then
+// identity whether the credentials are right (AuthenticateUser), reports
+// the verdict to risk (ReportLoginResult) and, on success, opens a session. An unknown email, a
 // wrong password and a disabled user get one answer, Unauthenticated
 // "invalid email or password"; a refusal by risk is ResourceExhausted (busy
 // account, throttled address) or PermissionDenied (locked account) with a

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
-	"github.com/authms/authms/services/internal/clientip"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/session/store"
 )
@@ -76,9 +74,6 @@ type Config struct {
 	// and risk with (default 5 minutes); it is renewed when less than a
 	// fifth of it is left.
 	ServiceTokenTTL time.Duration
-	// TrustedProxies are the networks whose X-Forwarded-For names the
-	// client (none by default: the client is the connection's peer).
-	TrustedProxies []netip.Prefix
 	// RefreshLimitPerAddress bounds the Refresh calls of one client
 	// address (an IPv6 client by its /64) whose token names no session:
 	// malformed, unknown or of a session pruned since, which is what a
@@ -180,12 +175,11 @@ func (c Config) Validate() error {
 
 // Service is the session service.
 type Service struct {
-	deps    platform.Deps
-	cfg     Config
-	events  *events.Store
-	keys    *keyring
-	peers   *peers
-	clients clientip.Resolver
+	deps   platform.Deps
+	cfg    Config
+	events *events.Store
+	keys   *keyring
+	peers  *peers
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -207,10 +201,9 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		deps:    d,
-		cfg:     cfg,
-		events:  events.NewStore(Name),
-		clients: clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
+		deps:   d,
+		cfg:    cfg,
+		events: events.NewStore(Name),
 	}
 	s.keys = newKeyring(d.Pool, d.Secrets, cfg, d.Logger)
 	s.peers = newPeers(d.Peers, s.keys, cfg)

@@ -215,7 +215,7 @@ func (s *Service) tokens(ctx context.Context, row store.Session, roles []string,
 // against the client's address limit: guessing tokens is the attack it
 // stops. A token that names one counts against its session's limit only,
 // so the users behind one address (a NAT, an office proxy, a load balancer
-// not in TrustedProxies) are not limited by their number, nor by a guesser
+// not among the trusted proxies) are not limited by their number, nor by a guesser
 // among them. Everything else is decided under the session's row lock, so
 // concurrent refreshes of one token are serialised: the first rotates, the
 // others (within the grace window) get the same successor, and one

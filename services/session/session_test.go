@@ -728,12 +728,14 @@ func requireLimited(t *testing.T, err error, message string) {
 func TestRefreshIsRateLimited(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	e := start(t, servicestest.Options{Session: session.Config{
-		Now:                    clk.Now,
-		TrustedProxies:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
-		RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
-	}})
+	e := start(t, servicestest.Options{
+		Session: session.Config{
+			Now:                    clk.Now,
+			RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
+			RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
+		},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
 	ctx := t.Context()
