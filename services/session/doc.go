@@ -56,9 +56,10 @@
 //     lifetimes);
 //   - stream TENANT, durable consumer "session_tenant_statuses":
 //     tenant.tenant.created, updated, suspended, reactivated, cached in
-//     tenant_statuses: Login and Refresh refuse a suspended tenant's users;
-//   - stream TENANT, durable consumer "session_tenant_suspensions":
-//     tenant.tenant.suspended revokes every live session of the tenant;
+//     tenant_statuses: Login and Refresh refuse a suspended tenant's users,
+//     and Run revokes the live sessions of a tenant cached as suspended, in
+//     batches, as soon as the suspension commits and every
+//     Config.KeyCheckInterval;
 //   - stream IDENTITY, durable consumer "session_user_revocations":
 //     identity.user.password_changed (a reset revokes every session of the
 //     user, a change all but keep_session_id), identity.user.disabled,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/authms/authms/events"
@@ -180,6 +181,11 @@ type Service struct {
 	events *events.Store
 	keys   *keyring
 	peers  *peers
+	// suspensions wakes revokeSuspended for a tenant just suspended.
+	suspensions chan suspension
+	// revokeBatch is how many sessions revokeSessionsOf revokes per
+	// transaction (revokeBatchSize; tests lower it).
+	revokeBatch int32
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -204,6 +210,10 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 		deps:   d,
 		cfg:    cfg,
 		events: events.NewStore(Name),
+		// A wake-up that finds the queue full is left to the periodic
+		// sweep: suspensions are rare, a burst of them rarer.
+		suspensions: make(chan suspension, 64),
+		revokeBatch: revokeBatchSize,
 	}
 	s.keys = newKeyring(d.Pool, d.Secrets, cfg, d.Logger)
 	s.peers = newPeers(d.Peers, s.keys, cfg)
@@ -224,14 +234,18 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
 	return []projections.Projector{
-		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(), s.tenantSuspensionsProjector(),
+		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(),
 	}
 }
 
 // Run keeps the signing keys rotated and prunes ended sessions and
-// finished refresh limit windows, every Config.KeyCheckInterval, until ctx
+// finished refresh limit windows, every Config.KeyCheckInterval, and
+// revokes the sessions of suspended tenants (revokeSuspended), until ctx
 // ends. A failed pass is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.revokeSuspended(ctx) })
 	t := time.NewTicker(s.cfg.KeyCheckInterval)
 	defer t.Stop()
 	for {

@@ -69,9 +69,10 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 }
 
 // requireActiveTenant refuses a tenant that session knows to be suspended
-// with refusal; a tenant it has not projected counts as active.
-func requireActiveTenant(ctx context.Context, q *store.Queries, tenantID uuid.UUID, refusal error) error {
-	suspended, err := q.GetTenantSuspended(ctx, tenantID)
+// with refusal; a tenant it has not projected counts as active. read is
+// the status query: Login's shares the status row, see openSession.
+func requireActiveTenant(ctx context.Context, read func(context.Context, uuid.UUID) (bool, error), tenantID uuid.UUID, refusal error) error {
+	suspended, err := read(ctx, tenantID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil
@@ -144,8 +145,12 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 		q := store.New(tx)
 		// Identity refuses a suspended tenant's logins too, once it has
 		// projected the suspension; whichever service learns of it first
-		// stops them.
-		if err := requireActiveTenant(ctx, q, tenantID, ErrInvalidCredentials); err != nil {
+		// stops them. The status row stays shared until the session
+		// commits, so a suspension being projected waits for it, and the
+		// revocation that follows finds it (cacheTenantStatus). Refresh
+		// needs no such lock: it holds the session's row, which the
+		// revocation locks too.
+		if err := requireActiveTenant(ctx, q.ShareTenantSuspended, tenantID, ErrInvalidCredentials); err != nil {
 			return err
 		}
 		pol, err = s.policy(ctx, q, tenantID)
@@ -271,7 +276,7 @@ func (s *Service) refresh(ctx context.Context, token string, c client) (*session
 		if ended(sess, now) {
 			return ErrSessionEnded
 		}
-		if err := requireActiveTenant(ctx, q, sess.TenantID, ErrSessionEnded); err != nil {
+		if err := requireActiveTenant(ctx, q.GetTenantSuspended, sess.TenantID, ErrSessionEnded); err != nil {
 			return err
 		}
 		if tok, err = q.LockRefreshToken(ctx, hash); err != nil {

@@ -427,10 +427,11 @@ func TestSuspendedTenant(t *testing.T) {
 // TestRefreshRefusedWhileSessionKnowsTheTenantSuspended checks session's
 // own guard: with the suspension projected into tenant_statuses, Refresh
 // refuses a session that no revocation reached (as one opened in the
-// moment between the suspension and its projection would be).
+// moment between the suspension and its projection would be), and the
+// periodic sweep (every KeyCheckInterval) revokes it.
 func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	t.Parallel()
-	e := start(t, servicestest.Options{})
+	e := start(t, servicestest.Options{Session: session.Config{KeyCheckInterval: 200 * time.Millisecond}})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
 	login := e.mustLogin(t, tenant, "alice@example.com")
@@ -446,6 +447,11 @@ func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "identity still knows the tenant active; session refuses")
 	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE tenant_id = $1", tenant), "no session opened")
+
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", login.GetSession().GetId()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "the sweep revokes the live session of a tenant known suspended")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, login.GetSession().GetId()))
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
