@@ -38,7 +38,10 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Conf
 	if err != nil {
 		return services.Config{}, fmt.Errorf("AUTHMS_TRUSTED_PROXIES: %w", err)
 	}
-	dnsServer := strings.TrimSpace(c.getenv("AUTHMS_DNS_SERVER"))
+	skipDomainCheck, err := c.flag("AUTHMS_INSECURE_SKIP_DOMAIN_CHECK")
+	if err != nil {
+		return services.Config{}, err
+	}
 	return services.Config{
 		AdminURL:       c.env("DATABASE_URL", defaultDatabaseURL),
 		Naming:         pg.Naming{Prefix: c.getenv("AUTHMS_DATABASE_PREFIX")},
@@ -50,11 +53,26 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Conf
 		// Until the notification service delivers them, identity logs its
 		// verification and reset links (at info) under this base URL.
 		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL"), LogLinks: true},
-		// A developer rarely has a DNS zone to publish a domain's challenge
-		// record in: without AUTHMS_DNS_SERVER, VerifyDomain verifies
-		// without DNS and logs so at warn level.
-		Tenant: tenant.Config{DNSServer: dnsServer, InsecureSkipDomainCheck: dnsServer == ""},
+		// VerifyDomain asks the system resolver, or AUTHMS_DNS_SERVER. A
+		// developer with no DNS zone to publish a domain's challenge record
+		// in opts out with AUTHMS_INSECURE_SKIP_DOMAIN_CHECK; tenant then
+		// warns at start and at every verification.
+		Tenant: tenant.Config{DNSServer: strings.TrimSpace(c.getenv("AUTHMS_DNS_SERVER")), InsecureSkipDomainCheck: skipDomainCheck},
 	}, nil
+}
+
+// flag reads a boolean environment variable: unset is false, otherwise 1,
+// true, 0 or false (strconv.ParseBool).
+func (c *cli) flag(name string) (bool, error) {
+	v := strings.TrimSpace(c.getenv(name))
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want 1 or 0", name, v)
+	}
+	return b, nil
 }
 
 // list returns the comma-separated values of the environment variable

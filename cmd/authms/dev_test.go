@@ -150,3 +150,36 @@ func TestTrustedProxiesFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainCheckFromEnvironment checks that VerifyDomain asks DNS unless
+// AUTHMS_INSECURE_SKIP_DOMAIN_CHECK opts out, whether or not
+// AUTHMS_DNS_SERVER is set.
+func TestDomainCheckFromEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		env        map[string]string
+		wantServer string
+		wantSkip   bool
+		wantErr    string
+	}{
+		{name: "unset: the system resolver", env: map[string]string{}},
+		{name: "a DNS server", env: map[string]string{"AUTHMS_DNS_SERVER": "127.0.0.1:5353"}, wantServer: "127.0.0.1:5353"},
+		{name: "skip", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "1"}, wantSkip: true},
+		{name: "skip off", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "0"}},
+		{name: "not a boolean", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "yes"}, wantErr: `AUTHMS_INSECURE_SKIP_DOMAIN_CHECK="yes": want 1 or 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &cli{getenv: func(name string) string { return tt.env[name] }}
+			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantServer, cfg.Tenant.DNSServer)
+			assert.Equal(t, tt.wantSkip, cfg.Tenant.InsecureSkipDomainCheck)
+		})
+	}
+}
