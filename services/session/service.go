@@ -13,6 +13,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/session/store"
 )
@@ -68,8 +69,11 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// KeyCheckInterval is how often every instance checks whether a key is
 	// due for rotation or removal, and reloads the keys it signs with
-	// (default 30 seconds; it must be shorter than JWKSMaxAge, so every
-	// instance knows a key before it activates).
+	// (default half of JWKSMaxAge, 30 seconds). It must be shorter than
+	// JWKSMaxAge by at least the verifiers' shortest JWKS cache
+	// (auth.MinJWKSTTL, 5 seconds), so every instance knows a key before it
+	// activates and no verifier caches a JWKS past that. It also paces the
+	// sweep that revokes the sessions of suspended tenants.
 	KeyCheckInterval time.Duration
 	// ServiceTokenTTL is the lifetime of the token session calls identity
 	// and risk with (default 5 minutes); it is renewed when less than a
@@ -154,8 +158,11 @@ func (c Config) Validate() error {
 	if c.JWKSMaxAge < time.Second {
 		errs = append(errs, fmt.Errorf("JWKS max-age %v: want at least a second", c.JWKSMaxAge))
 	}
-	if c.KeyCheckInterval <= 0 || c.KeyCheckInterval >= c.JWKSMaxAge {
-		errs = append(errs, fmt.Errorf("key check interval %v: want positive and shorter than the JWKS max-age %v", c.KeyCheckInterval, c.JWKSMaxAge))
+	// The JWKS max-age shrinks to JWKSMaxAge-KeyCheckInterval before a
+	// reload (keyring.published); below auth's minimum a verifier would
+	// raise it, and cache a copy past the activation of a key it lacks.
+	if c.KeyCheckInterval <= 0 || c.JWKSMaxAge-c.KeyCheckInterval < auth.MinJWKSTTL {
+		errs = append(errs, fmt.Errorf("key check interval %v: want positive and at least %v shorter than the JWKS max-age %v", c.KeyCheckInterval, auth.MinJWKSTTL, c.JWKSMaxAge))
 	}
 	if c.KeyRotation < 2*c.JWKSMaxAge {
 		errs = append(errs, fmt.Errorf("key rotation %v: want at least twice the JWKS max-age %v", c.KeyRotation, c.JWKSMaxAge))

@@ -868,3 +868,15 @@ func TestJWKSIsServedFromMemory(t *testing.T) {
 	require.Eventually(t, func() bool { return get().StatusCode == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, want, kids(e.jwks(t)))
 }
+
+// TestConfigKeepsTheJWKSMaxAgeAboveTheVerifiersMinimum checks that the
+// JWKS max-age, which shrinks by up to KeyCheckInterval before a reload,
+// never falls below the shortest cache verifiers use (auth.MinJWKSTTL).
+func TestConfigKeepsTheJWKSMaxAgeAboveTheVerifiersMinimum(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, session.Config{}.Validate())
+	require.NoError(t, session.Config{JWKSMaxAge: time.Minute, KeyCheckInterval: 55 * time.Second}.Validate())
+	err := session.Config{JWKSMaxAge: time.Minute, KeyCheckInterval: 56 * time.Second}.Validate()
+	require.ErrorContains(t, err, "key check interval 56s: want positive and at least 5s shorter than the JWKS max-age 1m0s")
+	require.Error(t, session.Config{JWKSMaxAge: 8 * time.Second}.Validate(), "the default interval, half of 8s, leaves 4s")
+}
