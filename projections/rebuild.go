@@ -325,14 +325,25 @@ func (r *rebuild) shadowDDL(ctx context.Context, t string) (indexes, constraints
 	return indexes, constraints, rows.Err()
 }
 
-// execConcurrently runs each statement in a transaction of its own, as
-// many at once as the pool allows; the first failure cancels the rest.
+// execConcurrently runs each statement in a transaction of its own, at
+// most half the pool's connections at once (at least one): the pool is the
+// live service's, whose API, relay and other projectors must still get a
+// connection while the indexes build. The first failure cancels the rest.
 func (r *rebuild) execConcurrently(ctx context.Context, stmts []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	slots := make(chan struct{}, max(1, r.cfg.Pool.Config().MaxConns/2))
 	var wg sync.WaitGroup
 	for _, stmt := range stmts {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Go(func() {
+			defer func() { <-slots }()
 			if _, err := r.cfg.Pool.Exec(ctx, stmt); err != nil {
 				cancel(fmt.Errorf("index rebuilt table: %w", err))
 			}

@@ -15,7 +15,6 @@ import (
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
-	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/risk"
 	"github.com/authms/authms/services/servicestest"
 )
@@ -30,7 +29,7 @@ import (
 func TestRegistrationsAreThrottledPerAddress(t *testing.T) {
 	t.Parallel()
 	env := servicestest.StartWith(t, servicestest.Options{
-		Identity: identity.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 	}, "tenant", "identity", "risk")
 	client := identityv1connect.NewIdentityServiceClient(env.HTTP, env.URL)
 	tenant := env.NewTenant(t)

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ import (
 	"github.com/authms/authms/services/billing"
 	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/clientip"
 	"github.com/authms/authms/services/internal/obs"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/internal/rpc"
@@ -135,6 +137,12 @@ func DevSecrets(dataDir string) SecretStore { return secrets.NewFiles(dataDir) }
 // an error, never a generated one.
 func EnvSecrets() SecretStore { return secrets.NewEnv(nil) }
 
+// ParseTrustedProxies parses Config.TrustedProxies from networks in CIDR
+// notation; a bare address is the network of that one address.
+func ParseTrustedProxies(cidrs []string) ([]netip.Prefix, error) {
+	return clientip.ParsePrefixes(cidrs)
+}
+
 // Config configures the services a Platform runs.
 type Config struct {
 	// AdminURL is a superuser connection string (DATABASE_URL). It is used
@@ -176,6 +184,12 @@ type Config struct {
 	// HealthInterval is how often each service's database is checked for
 	// grpc.health.v1 (default 2s).
 	HealthInterval time.Duration
+	// TrustedProxies are the networks whose X-Forwarded-For names the
+	// client (the load balancer's, the ingress'): every service that
+	// rate-limits or records client addresses (session, identity) resolves
+	// them alike. None by default: the client is the connection's peer, so
+	// behind a proxy every client would share its address.
+	TrustedProxies []netip.Prefix
 	// AllowedOrigins lists the browser origins allowed to call the APIs
 	// (CORS). Empty allows every origin, which suits development only.
 	AllowedOrigins []string
@@ -183,10 +197,10 @@ type Config struct {
 	// verification asks); zero fields take tenant's production defaults.
 	Tenant tenant.Config
 	// Identity configures the identity service (password hashing cost,
-	// trusted proxies); zero fields take identity's production defaults.
+	// links); zero fields take identity's production defaults.
 	Identity identity.Config
 	// Session configures the session service (token lifetimes, key
-	// rotation, refresh reuse grace, issuer, trusted proxies); zero fields
+	// rotation, refresh reuse grace, issuer, refresh limits); zero fields
 	// take session's production defaults.
 	Session session.Config
 	// Risk configures the risk service (default lockout, login and public
@@ -414,6 +428,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		MinPositionTimeout: cfg.MinPositionTimeout,
 		Peers:              sh.peers,
 		ServiceToken:       sh.signers[def.Name],
+		Clients:            clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)

@@ -32,14 +32,16 @@ const shutdownTimeout = 30 * time.Second
 
 // servicesConfig is the configuration shared by dev and migrate: the admin
 // URL from DATABASE_URL, and development passwords and keys under dataDir.
-func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Config {
-	var origins []string
-	for o := range strings.SplitSeq(c.getenv("AUTHMS_CORS_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
+func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Config, error) {
+	origins := c.list("AUTHMS_CORS_ORIGINS")
+	proxies, err := services.ParseTrustedProxies(c.list("AUTHMS_TRUSTED_PROXIES"))
+	if err != nil {
+		return services.Config{}, fmt.Errorf("AUTHMS_TRUSTED_PROXIES: %w", err)
 	}
-	dnsServer := strings.TrimSpace(c.getenv("AUTHMS_DNS_SERVER"))
+	skipDomainCheck, err := c.flag("AUTHMS_INSECURE_SKIP_DOMAIN_CHECK")
+	if err != nil {
+		return services.Config{}, err
+	}
 	return services.Config{
 		AdminURL:       c.env("DATABASE_URL", defaultDatabaseURL),
 		Naming:         pg.Naming{Prefix: c.getenv("AUTHMS_DATABASE_PREFIX")},
@@ -47,14 +49,42 @@ func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) services.Confi
 		Secrets:        services.DevSecrets(dataDir),
 		Logger:         logger,
 		AllowedOrigins: origins,
+		TrustedProxies: proxies,
 		// Until the notification service delivers them, identity logs its
 		// verification and reset links (at info) under this base URL.
 		Identity: identity.Config{LinkBaseURL: c.getenv("AUTHMS_LINK_BASE_URL"), LogLinks: true},
-		// A developer rarely has a DNS zone to publish a domain's challenge
-		// record in: without AUTHMS_DNS_SERVER, VerifyDomain verifies
-		// without DNS and logs so at warn level.
-		Tenant: tenant.Config{DNSServer: dnsServer, InsecureSkipDomainCheck: dnsServer == ""},
+		// VerifyDomain asks the system resolver, or AUTHMS_DNS_SERVER. A
+		// developer with no DNS zone to publish a domain's challenge record
+		// in opts out with AUTHMS_INSECURE_SKIP_DOMAIN_CHECK; tenant then
+		// warns at start and at every verification.
+		Tenant: tenant.Config{DNSServer: strings.TrimSpace(c.getenv("AUTHMS_DNS_SERVER")), InsecureSkipDomainCheck: skipDomainCheck},
+	}, nil
+}
+
+// flag reads a boolean environment variable: unset is false, otherwise 1,
+// true, 0 or false (strconv.ParseBool).
+func (c *cli) flag(name string) (bool, error) {
+	v := strings.TrimSpace(c.getenv(name))
+	if v == "" {
+		return false, nil
 	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want 1 or 0", name, v)
+	}
+	return b, nil
+}
+
+// list returns the comma-separated values of the environment variable
+// name, trimmed, empty ones dropped.
+func (c *cli) list(name string) []string {
+	var out []string
+	for v := range strings.SplitSeq(c.getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // natsReplicas reads NATS_REPLICAS: how many servers of a NATS cluster
@@ -139,7 +169,10 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	}
 	defer ln.Close()
 
-	cfg := c.servicesConfig(*dataDir, logger)
+	cfg, err := c.servicesConfig(*dataDir, logger)
+	if err != nil {
+		return err
+	}
 	operatorAt := "AUTHMS_OPERATOR_TOKEN"
 	if cfg.Auth.OperatorToken = strings.TrimSpace(c.getenv("AUTHMS_OPERATOR_TOKEN")); cfg.Auth.OperatorToken == "" {
 		if cfg.Auth.OperatorToken, operatorAt, err = services.DevOperatorToken(ctx, *dataDir); err != nil {
@@ -252,7 +285,11 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	infos, err := services.Migrate(ctx, c.servicesConfig(*dataDir, logger), names...)
+	cfg, err := c.servicesConfig(*dataDir, logger)
+	if err != nil {
+		return err
+	}
+	infos, err := services.Migrate(ctx, cfg, names...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -114,4 +115,71 @@ func TestMigrate(t *testing.T) {
 	err := (&cli{stdout: &stdout, stderr: &testWriter{t}, getenv: getenv}).run(t.Context(), func() {}, []string{"migrate", "nosuch"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown service "nosuch"`)
+}
+
+// TestTrustedProxiesFromEnvironment reads AUTHMS_TRUSTED_PROXIES into the
+// platform's one trusted proxies setting.
+func TestTrustedProxiesFromEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		value   string
+		want    []netip.Prefix
+		wantErr string
+	}{
+		{name: "unset", value: "", want: []netip.Prefix{}},
+		{name: "networks and an address", value: "10.0.0.0/8, 127.0.0.1/32,192.0.2.7,",
+			want: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("192.0.2.7/32")}},
+		{name: "not a network", value: "10.0.0.0/8,proxy.internal", wantErr: `AUTHMS_TRUSTED_PROXIES: trusted proxy "proxy.internal": not a CIDR or an IP address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &cli{getenv: func(name string) string {
+				if name == "AUTHMS_TRUSTED_PROXIES" {
+					return tt.value
+				}
+				return ""
+			}}
+			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg.TrustedProxies)
+		})
+	}
+}
+
+// TestDomainCheckFromEnvironment checks that VerifyDomain asks DNS unless
+// AUTHMS_INSECURE_SKIP_DOMAIN_CHECK opts out, whether or not
+// AUTHMS_DNS_SERVER is set.
+func TestDomainCheckFromEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		env        map[string]string
+		wantServer string
+		wantSkip   bool
+		wantErr    string
+	}{
+		{name: "unset: the system resolver", env: map[string]string{}},
+		{name: "a DNS server", env: map[string]string{"AUTHMS_DNS_SERVER": "127.0.0.1:5353"}, wantServer: "127.0.0.1:5353"},
+		{name: "skip", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "1"}, wantSkip: true},
+		{name: "skip off", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "0"}},
+		{name: "not a boolean", env: map[string]string{"AUTHMS_INSECURE_SKIP_DOMAIN_CHECK": "yes"}, wantErr: `AUTHMS_INSECURE_SKIP_DOMAIN_CHECK="yes": want 1 or 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &cli{getenv: func(name string) string { return tt.env[name] }}
+			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantServer, cfg.Tenant.DNSServer)
+			assert.Equal(t, tt.wantSkip, cfg.Tenant.InsecureSkipDomainCheck)
+		})
+	}
 }

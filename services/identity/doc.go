@@ -78,7 +78,7 @@
 //     ImportUser, an admin's, is not throttled.
 //
 // The client address is the connection's peer, or X-Forwarded-For read from
-// the right when the peer is one of Config.TrustedProxies
+// the right when the peer is one of the platform's trusted proxies
 // (services/internal/clientip). Risk unreachable, these four calls fail
 // (Unavailable) rather than go unchecked.
 //

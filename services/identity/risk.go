@@ -155,9 +155,9 @@ func (s *Service) throttle(ctx context.Context, kind publicRequest, tenant, ip s
 }
 
 // clientIP returns the address of the client behind req (X-Forwarded-For
-// only from Config.TrustedProxies), as risk counts it.
+// only from the platform's trusted proxies, Deps.Clients), as risk counts it.
 func (s *Service) clientIP(req connect.AnyRequest) (string, error) {
-	ip, err := s.clients.ClientIP(req.Peer().Addr, req.Header())
+	ip, err := s.deps.Clients.ClientIP(req.Peer().Addr, req.Header())
 	if err != nil {
 		return "", err
 	}

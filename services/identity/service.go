@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"runtime"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
 	"github.com/authms/authms/services/internal/breached"
-	"github.com/authms/authms/services/internal/clientip"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -66,11 +64,6 @@ type Config struct {
 	// whoever reads the logs could take over the account. Without it only
 	// the token's id is logged.
 	LogLinks bool
-	// TrustedProxies are the networks whose X-Forwarded-For names the
-	// client, whose address risk counts current-password checks, reset
-	// requests and registrations by (none by default: the client is the
-	// connection's peer).
-	TrustedProxies []netip.Prefix
 }
 
 // DefaultConfig returns the production configuration.
@@ -126,7 +119,6 @@ type Service struct {
 	hasher   *hasher
 	breached *breached.List
 	risk     riskv1connect.RiskServiceClient
-	clients  clientip.Resolver
 	now      func() time.Time
 }
 
@@ -163,7 +155,6 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 		hasher:   h,
 		breached: list,
 		risk:     newRiskClient(d),
-		clients:  clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
 		now:      time.Now,
 	}, nil
 }

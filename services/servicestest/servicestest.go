@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ type Options struct {
 	// DNS server domain verification asks, typically one the test runs.
 	Tenant tenant.Config
 	// Session configures the session service (services.Config.Session):
-	// a test clock, short key rotation, trusted proxies. The zero value
+	// a test clock, short key rotation, refresh limits. The zero value
 	// takes session's defaults.
 	Session session.Config
 	// Risk configures the risk service (services.Config.Risk). The zero
@@ -115,6 +116,10 @@ type Options struct {
 	// that registers more users from one address than the registration
 	// throttle lets through passes [ManyRegistrations].
 	Risk risk.Config
+	// TrustedProxies are the networks whose X-Forwarded-For every service
+	// believes (services.Config.TrustedProxies): loopback lets a test
+	// call as any client address. Nil: none.
+	TrustedProxies []netip.Prefix
 	// TracerProvider turns tracing on (services.Config.TracerProvider); a
 	// provider with tracetest's in-memory exporter lets a test read the
 	// spans. Nil: tracing off.
@@ -206,6 +211,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Identity:           opts.Identity,
 		Session:            opts.Session,
 		Risk:               opts.Risk,
+		TrustedProxies:     opts.TrustedProxies,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		// Tokens are checked against session's clock, which tests move.

@@ -103,7 +103,7 @@ func (a *api) RevokeAllSessions(ctx context.Context, req *connect.Request[sessio
 // client returns the caller's address (X-Forwarded-For only from trusted
 // proxies), the network rate limits count it by, and its user agent.
 func (a *api) client(req connect.AnyRequest) (client, error) {
-	ip, err := a.s.clients.ClientIP(req.Peer().Addr, req.Header())
+	ip, err := a.s.deps.Clients.ClientIP(req.Peer().Addr, req.Header())
 	if err != nil {
 		return client{}, err
 	}

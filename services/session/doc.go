@@ -4,9 +4,9 @@
 //
 // Login asks risk whether the attempt may proceed (AttemptLogin, with the
 // client's address: the connection's peer, or X-Forwarded-For when the peer
-// is one of Config.TrustedProxies), then identity whether the credentials
-// are right (AuthenticateUser), reports the verdict to risk
-// (ReportLoginResult) and, on success, opens a session. An unknown email, a
+// is one of the platform's trusted proxies, platform.Deps.Clients), then
+// identity whether the credentials are right (AuthenticateUser), reports
+// the verdict to risk (ReportLoginResult) and, on success, opens a session. An unknown email, a
 // wrong password and a disabled user get one answer, Unauthenticated
 // "invalid email or password"; a refusal by risk is ResourceExhausted (busy
 // account, throttled address) or PermissionDenied (locked account) with a
@@ -34,12 +34,15 @@
 // (GetUser) for the user's status and current roles first.
 //
 // Refresh is public and each exchange writes a row, so it is rate limited
-// twice, in fixed windows counted in refresh_limits (shared by every
-// instance): per client address (Config.RefreshLimitPerAddress, 300 a
-// minute; an IPv6 client by its /64), counting every call, unknown and
-// malformed tokens included, and per session (RefreshLimitPerSession, 30
-// a minute). Over a limit the answer is ResourceExhausted with a
-// google.rpc.RetryInfo detail and a Retry-After header.
+// in fixed windows counted in refresh_limits (shared by every instance): a
+// token that names a session counts against that session
+// (Config.RefreshLimitPerSession, 30 a minute); one that names none
+// (malformed or unknown: what a guesser sends) against the client's
+// address (RefreshLimitPerAddress, 300 a minute; an IPv6 client by its
+// /64), so a guesser never holds back the valid refreshes of the users
+// sharing its address. Over a limit the answer is ResourceExhausted with a
+// google.rpc.RetryInfo detail and a Retry-After header; refused calls are
+// not counted.
 //
 // Published (stream SESSION, aggregate id = session id):
 //   - session.session.created (sessionv1.SessionCreated)
@@ -53,9 +56,10 @@
 //     lifetimes);
 //   - stream TENANT, durable consumer "session_tenant_statuses":
 //     tenant.tenant.created, updated, suspended, reactivated, cached in
-//     tenant_statuses: Login and Refresh refuse a suspended tenant's users;
-//   - stream TENANT, durable consumer "session_tenant_suspensions":
-//     tenant.tenant.suspended revokes every live session of the tenant;
+//     tenant_statuses: Login and Refresh refuse a suspended tenant's users,
+//     and Run revokes the live sessions of a tenant cached as suspended, in
+//     batches, as soon as the suspension commits and every
+//     Config.KeyCheckInterval;
 //   - stream IDENTITY, durable consumer "session_user_revocations":
 //     identity.user.password_changed (a reset revokes every session of the
 //     user, a change all but keep_session_id), identity.user.disabled,

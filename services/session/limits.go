@@ -21,8 +21,9 @@ const (
 )
 
 // RefreshLimitedError reports a Refresh refused by one of its rate limits:
-// the caller's address, or the session the token belongs to, made too
-// many calls in the current window.
+// the caller's address presented too many tokens that name no session, or
+// the session the token belongs to was refreshed too often, in the current
+// window.
 type RefreshLimitedError struct {
 	// PerSession says it was the session's limit, not the address's.
 	PerSession bool
@@ -38,7 +39,8 @@ func (e *RefreshLimitedError) Error() string {
 
 // limitRefresh counts one Refresh call against the key's limit in scope
 // and returns a *RefreshLimitedError once the current window holds more
-// than limit.Max calls.
+// than limit.Max calls. A refused call is not counted: the row stops at
+// limit.Max+1.
 //
 // The counter is a row of session's own database (refresh_limits), bumped
 // by one upsert in its own short transaction, not a counter in memory
@@ -48,12 +50,12 @@ func (e *RefreshLimitedError) Error() string {
 // names no tenant, and asking risk would put a second service on the path
 // of every refresh. Every instance shares the row, so the limit holds
 // however many run, and the row lock serialises concurrent calls without
-// losing one. Calls refused by the limit count too: a client that keeps
-// hammering stays refused until the window ends.
+// losing one. A client that keeps hammering stays refused until the
+// window ends, counted or not.
 func (s *Service) limitRefresh(ctx context.Context, limit RateLimit, scope, key string) error {
 	now := s.now()
 	row, err := store.New(s.deps.Pool).HitRefreshLimit(ctx, store.HitRefreshLimitParams{
-		Scope: scope, Key: key, Now: now, Stale: now.Add(-limit.Window),
+		Scope: scope, Key: key, Now: now, Stale: now.Add(-limit.Window), Ceiling: int32(limit.Max) + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("count refresh against the %s limit: %w", scope, err)

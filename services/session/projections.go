@@ -2,12 +2,15 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authms/authms/events"
+	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/projections"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
@@ -80,11 +83,13 @@ var tenantStatusesTable = projections.Table{
 // tenantStatusesProjector keeps tenant_statuses in step with the tenants'
 // status (durable consumer "session_tenant_statuses": tenant.tenant.created,
 // updated, suspended, reactivated), so Login and Refresh refuse a suspended
-// tenant's users. It is a pure cache, rebuildable by replay.
+// tenant's users, and has a suspended tenant's live sessions revoked
+// ([Service.revokeSuspended]). It is a pure cache, rebuildable by replay:
+// the revocations follow from the statuses, not from the events.
 func (s *Service) tenantStatusesProjector() projections.Projector {
 	handlers := make(map[string]projections.Apply, len(tenantevents.StatusSubjects))
 	for _, subject := range tenantevents.StatusSubjects {
-		handlers[subject] = cacheTenantStatus
+		handlers[subject] = s.cacheTenantStatus
 	}
 	return projections.Projector{
 		Service:  Name,
@@ -96,7 +101,12 @@ func (s *Service) tenantStatusesProjector() projections.Projector {
 }
 
 // cacheTenantStatus upserts the status a tenant event leaves the tenant in.
-func cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+// A suspension also wakes the revoker, while this transaction still holds
+// the status row: the revoker's share lock on it waits for the commit, so
+// it sees the suspension, and every Login that read the tenant active
+// (holding that share lock, which the upsert waited for) has committed its
+// session by then.
+func (s *Service) cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Event) error {
 	tenantID, status, err := tenantevents.Status(ev)
 	if err != nil {
 		return err
@@ -104,48 +114,107 @@ func cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Event) error {
 	if status != tenantv1.TenantStatus_TENANT_STATUS_ACTIVE && status != tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED {
 		return events.Permanent(fmt.Errorf("event %s: invalid tenant status %v", ev.ID, status))
 	}
-	_, err = tenantStatusesTable.Upsert(ctx, tx, tenantID, status == tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED, ev.Version)
-	return err
-}
-
-// tenantSuspensionsProjector revokes every live session of a tenant the
-// operator suspends (durable consumer "session_tenant_suspensions":
-// tenant.tenant.suspended), so verifiers that follow
-// session.session.revoked refuse the sessions' access tokens on their
-// next call. The revocations commit with the consumer's processed_events
-// row, so each suspension revokes once. Like user_revocations it reacts
-// rather than caches and has no rebuild: replaying it would revoke
-// sessions opened since a reactivation.
-func (s *Service) tenantSuspensionsProjector() projections.Projector {
-	return projections.Projector{
-		Service:  Name,
-		Name:     "tenant_suspensions",
-		Source:   "tenant",
-		Handlers: map[string]projections.Apply{tenantevents.SubjectSuspended: s.revokeOnSuspension},
-	}
-}
-
-// revokeOnSuspension revokes the live sessions of the suspended tenant.
-func (s *Service) revokeOnSuspension(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	tenantID, _, err := tenantevents.Status(ev)
-	if err != nil {
+	suspended := status == tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED
+	if _, err := tenantStatusesTable.Upsert(ctx, tx, tenantID, suspended, ev.Version); err != nil {
 		return err
 	}
-	rows, err := store.New(tx).LockLiveSessionsOfTenant(ctx, store.LockLiveSessionsOfTenantParams{TenantID: tenantID, Now: s.now()})
-	if err != nil {
-		return fmt.Errorf("lock sessions of tenant %s: %w", tenantID, err)
-	}
-	ctx, now := events.CausedBy(ctx, ev), s.now()
-	for _, r := range rows {
-		sess := store.Session{ID: r.ID, TenantID: tenantID, UserID: r.UserID}
-		if err := s.revokeLocked(ctx, tx, sess, sessionv1.RevokeReason_REVOKE_REASON_TENANT_SUSPENDED, now); err != nil {
-			return err
+	if suspended {
+		select {
+		case s.suspensions <- suspension{tenantID: tenantID, cause: ev}:
+		default: // the revoker is behind; its periodic sweep finds the tenant
 		}
 	}
-	if len(rows) > 0 {
-		s.deps.Logger.InfoContext(ctx, "sessions of a suspended tenant revoked", "tenant_id", tenantID, "sessions", len(rows))
-	}
 	return nil
+}
+
+// suspension asks the revoker to revoke the live sessions of a tenant
+// suspended by cause.
+type suspension struct {
+	tenantID uuid.UUID
+	cause    events.Event
+}
+
+// revokeBatchSize bounds the sessions revoked in one transaction, so a tenant
+// with very many sessions is revoked in many short transactions rather than
+// one that holds every session's lock and could outlast a consumer's ack
+// wait.
+const revokeBatchSize = 500
+
+// revokeSuspended revokes the live sessions of suspended tenants until ctx
+// ends: a tenant's as soon as its suspension is projected
+// (cacheTenantStatus), and every Config.KeyCheckInterval those of every
+// tenant session knows suspended, which catches a wake-up lost to a
+// restart, a full queue or a rebuild. A suspended tenant has no live
+// session for long, whatever the order things happened in.
+func (s *Service) revokeSuspended(ctx context.Context) {
+	t := time.NewTicker(s.cfg.KeyCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sus := <-s.suspensions:
+			if err := s.revokeSessionsOf(events.CausedBy(ctx, sus.cause), sus.tenantID); err != nil && ctx.Err() == nil {
+				s.deps.Logger.WarnContext(ctx, "revoking the sessions of a suspended tenant failed; retrying at the next sweep", "tenant_id", sus.tenantID, "err", err)
+			}
+		case <-t.C:
+			ids, err := store.New(s.deps.Pool).ListSuspendedTenantsWithLiveSessions(ctx, s.now())
+			if err != nil && ctx.Err() == nil {
+				s.deps.Logger.WarnContext(ctx, "listing suspended tenants with live sessions failed; retrying at the next sweep", "err", err)
+			}
+			for _, id := range ids {
+				if err := s.revokeSessionsOf(ctx, id); err != nil && ctx.Err() == nil {
+					s.deps.Logger.WarnContext(ctx, "revoking the sessions of a suspended tenant failed; retrying at the next sweep", "tenant_id", id, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// revokeSessionsOf revokes the live sessions of a tenant while session
+// knows it suspended, Service.revokeBatch sessions per transaction. Each batch
+// holds the tenant's status row shared, so a reactivation waits for the
+// batch and stops the rest: sessions it has not reached stay live.
+func (s *Service) revokeSessionsOf(ctx context.Context, tenantID uuid.UUID) error {
+	total := 0
+	defer func() {
+		if total > 0 {
+			s.deps.Logger.InfoContext(ctx, "sessions of a suspended tenant revoked", "tenant_id", tenantID, "sessions", total)
+		}
+	}()
+	for {
+		n := 0
+		err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+			q := store.New(tx)
+			suspended, err := q.ShareTenantSuspended(ctx, tenantID)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !suspended) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("read status of tenant %s: %w", tenantID, err)
+			}
+			now := s.now()
+			rows, err := q.LockLiveSessionsOfTenant(ctx, store.LockLiveSessionsOfTenantParams{TenantID: tenantID, Now: now, Max: s.revokeBatch})
+			if err != nil {
+				return fmt.Errorf("lock sessions of tenant %s: %w", tenantID, err)
+			}
+			for _, r := range rows {
+				sess := store.Session{ID: r.ID, TenantID: tenantID, UserID: r.UserID}
+				if err := s.revokeLocked(ctx, tx, sess, sessionv1.RevokeReason_REVOKE_REASON_TENANT_SUSPENDED, now); err != nil {
+					return err
+				}
+			}
+			n = len(rows)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		total += n
+		if n < int(s.revokeBatch) {
+			return nil
+		}
+	}
 }
 
 // Identity subjects the revocation projector consumes.

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
-	"github.com/authms/authms/services/internal/clientip"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/session/store"
 )
@@ -40,6 +40,9 @@ const (
 	minAccessTokenTTL = 5 * time.Minute
 	maxAccessTokenTTL = 15 * time.Minute
 	maxReuseGrace     = time.Minute
+	// maxRefreshLimit bounds a refresh limit's Max, whose counter
+	// (refresh_limits.hits) is a 32-bit integer.
+	maxRefreshLimit = 1_000_000
 )
 
 // Config tunes the session service. Zero fields take their defaults.
@@ -66,26 +69,30 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// KeyCheckInterval is how often every instance checks whether a key is
 	// due for rotation or removal, and reloads the keys it signs with
-	// (default 30 seconds; it must be shorter than JWKSMaxAge, so every
-	// instance knows a key before it activates).
+	// (default half of JWKSMaxAge, 30 seconds). It must be shorter than
+	// JWKSMaxAge by at least the verifiers' shortest JWKS cache
+	// (auth.MinJWKSTTL, 5 seconds), so every instance knows a key before it
+	// activates and no verifier caches a JWKS past that. It also paces the
+	// sweep that revokes the sessions of suspended tenants.
 	KeyCheckInterval time.Duration
 	// ServiceTokenTTL is the lifetime of the token session calls identity
 	// and risk with (default 5 minutes); it is renewed when less than a
 	// fifth of it is left.
 	ServiceTokenTTL time.Duration
-	// TrustedProxies are the networks whose X-Forwarded-For names the
-	// client (none by default: the client is the connection's peer).
-	TrustedProxies []netip.Prefix
 	// RefreshLimitPerAddress bounds the Refresh calls of one client
-	// address (an IPv6 client by its /64), valid token or not, so nobody
-	// guesses tokens or fills refresh_tokens from one address (default 300
-	// per minute: a NAT of a few thousand users refreshing every 10
-	// minutes stays well below it).
+	// address (an IPv6 client by its /64) whose token names no session:
+	// malformed, unknown or of a session pruned since, which is what a
+	// token guesser sends (default 300 per minute). A token that names a
+	// session never counts here, so however many users share an address
+	// (a NAT, an office proxy) they refresh unhindered, a guesser among
+	// them included; only a client holding stale tokens, a few at most,
+	// comes near it.
 	RefreshLimitPerAddress RateLimit
 	// RefreshLimitPerSession bounds the Refresh calls presenting a token of
-	// one session (default 30 per minute: a client refreshes once per
-	// access token lifetime, and a burst of concurrent refreshes within
-	// the reuse grace fits easily).
+	// one session, whatever the address (default 30 per minute: a client
+	// refreshes once per access token lifetime, and a burst of concurrent
+	// refreshes within the reuse grace fits easily). It also bounds the
+	// refresh_tokens rows one session writes.
 	RefreshLimitPerSession RateLimit
 	// Now is the clock (default time.Now); tests move it to age tokens
 	// and keys.
@@ -151,8 +158,11 @@ func (c Config) Validate() error {
 	if c.JWKSMaxAge < time.Second {
 		errs = append(errs, fmt.Errorf("JWKS max-age %v: want at least a second", c.JWKSMaxAge))
 	}
-	if c.KeyCheckInterval <= 0 || c.KeyCheckInterval >= c.JWKSMaxAge {
-		errs = append(errs, fmt.Errorf("key check interval %v: want positive and shorter than the JWKS max-age %v", c.KeyCheckInterval, c.JWKSMaxAge))
+	// The JWKS max-age shrinks to JWKSMaxAge-KeyCheckInterval before a
+	// reload (keyring.published); below auth's minimum a verifier would
+	// raise it, and cache a copy past the activation of a key it lacks.
+	if c.KeyCheckInterval <= 0 || c.JWKSMaxAge-c.KeyCheckInterval < auth.MinJWKSTTL {
+		errs = append(errs, fmt.Errorf("key check interval %v: want positive and at least %v shorter than the JWKS max-age %v", c.KeyCheckInterval, auth.MinJWKSTTL, c.JWKSMaxAge))
 	}
 	if c.KeyRotation < 2*c.JWKSMaxAge {
 		errs = append(errs, fmt.Errorf("key rotation %v: want at least twice the JWKS max-age %v", c.KeyRotation, c.JWKSMaxAge))
@@ -161,8 +171,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("service token TTL %v: want 1 to 15 minutes", c.ServiceTokenTTL))
 	}
 	for name, l := range map[string]RateLimit{"address": c.RefreshLimitPerAddress, "session": c.RefreshLimitPerSession} {
-		if l.Max < 1 || l.Window < time.Second || l.Window > time.Hour {
-			errs = append(errs, fmt.Errorf("refresh limit per %s %d per %v: want at least 1 call per 1 second to 1 hour", name, l.Max, l.Window))
+		if l.Max < 1 || l.Max > maxRefreshLimit || l.Window < time.Second || l.Window > time.Hour {
+			errs = append(errs, fmt.Errorf("refresh limit per %s %d per %v: want 1 to %d calls per 1 second to 1 hour", name, l.Max, l.Window, maxRefreshLimit))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -173,12 +183,16 @@ func (c Config) Validate() error {
 
 // Service is the session service.
 type Service struct {
-	deps    platform.Deps
-	cfg     Config
-	events  *events.Store
-	keys    *keyring
-	peers   *peers
-	clients clientip.Resolver
+	deps   platform.Deps
+	cfg    Config
+	events *events.Store
+	keys   *keyring
+	peers  *peers
+	// suspensions wakes revokeSuspended for a tenant just suspended.
+	suspensions chan suspension
+	// revokeBatch is how many sessions revokeSessionsOf revokes per
+	// transaction (revokeBatchSize; tests lower it).
+	revokeBatch int32
 }
 
 var _ platform.Service = (*Service)(nil)
@@ -200,10 +214,13 @@ func NewWithConfig(d platform.Deps, cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		deps:    d,
-		cfg:     cfg,
-		events:  events.NewStore(Name),
-		clients: clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
+		deps:   d,
+		cfg:    cfg,
+		events: events.NewStore(Name),
+		// A wake-up that finds the queue full is left to the periodic
+		// sweep: suspensions are rare, a burst of them rarer.
+		suspensions: make(chan suspension, 64),
+		revokeBatch: revokeBatchSize,
 	}
 	s.keys = newKeyring(d.Pool, d.Secrets, cfg, d.Logger)
 	s.peers = newPeers(d.Peers, s.keys, cfg)
@@ -224,14 +241,18 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // Projectors lists the service's projections; the platform runs them.
 func (s *Service) Projectors() []projections.Projector {
 	return []projections.Projector{
-		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(), s.tenantSuspensionsProjector(),
+		s.sessionPoliciesProjector(), s.tenantStatusesProjector(), s.userRevocationsProjector(),
 	}
 }
 
 // Run keeps the signing keys rotated and prunes ended sessions and
-// finished refresh limit windows, every Config.KeyCheckInterval, until ctx
+// finished refresh limit windows, every Config.KeyCheckInterval, and
+// revokes the sessions of suspended tenants (revokeSuspended), until ctx
 // ends. A failed pass is logged and retried at the next tick.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.revokeSuspended(ctx) })
 	t := time.NewTicker(s.cfg.KeyCheckInterval)
 	defer t.Stop()
 	for {

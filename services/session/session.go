@@ -69,9 +69,10 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 }
 
 // requireActiveTenant refuses a tenant that session knows to be suspended
-// with refusal; a tenant it has not projected counts as active.
-func requireActiveTenant(ctx context.Context, q *store.Queries, tenantID uuid.UUID, refusal error) error {
-	suspended, err := q.GetTenantSuspended(ctx, tenantID)
+// with refusal; a tenant it has not projected counts as active. read is
+// the status query: Login's shares the status row, see openSession.
+func requireActiveTenant(ctx context.Context, read func(context.Context, uuid.UUID) (bool, error), tenantID uuid.UUID, refusal error) error {
+	suspended, err := read(ctx, tenantID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil
@@ -144,8 +145,12 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 		q := store.New(tx)
 		// Identity refuses a suspended tenant's logins too, once it has
 		// projected the suspension; whichever service learns of it first
-		// stops them.
-		if err := requireActiveTenant(ctx, q, tenantID, ErrInvalidCredentials); err != nil {
+		// stops them. The status row stays shared until the session
+		// commits, so a suspension being projected waits for it, and the
+		// revocation that follows finds it (cacheTenantStatus). Refresh
+		// needs no such lock: it holds the session's row, which the
+		// revocation locks too.
+		if err := requireActiveTenant(ctx, q.ShareTenantSuspended, tenantID, ErrInvalidCredentials); err != nil {
 			return err
 		}
 		pol, err = s.policy(ctx, q, tenantID)
@@ -184,6 +189,17 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 	return &sessionv1.LoginResponse{Tokens: tokens, Session: sessionProto(row)}, nil
 }
 
+// unknownRefreshToken counts a Refresh whose token names no session against
+// the client's address and returns its answer: ErrInvalidRefreshToken, or
+// a *RefreshLimitedError once the address has presented too many such
+// tokens in the window.
+func (s *Service) unknownRefreshToken(ctx context.Context, c client) error {
+	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerAddress, limitAddress, c.network); err != nil {
+		return err
+	}
+	return ErrInvalidRefreshToken
+}
+
 // tokens mints the session's access token and pairs it with refresh.
 func (s *Service) tokens(ctx context.Context, row store.Session, roles []string, pol policy, refresh string) (*sessionv1.Tokens, error) {
 	access, exp, err := s.keys.mint(ctx, grant{
@@ -199,26 +215,26 @@ func (s *Service) tokens(ctx context.Context, row store.Session, roles []string,
 	}, nil
 }
 
-// refresh exchanges a refresh token for its successor. Every call counts
-// against the client's address limit first, a token that names no session
-// included (guessing tokens is the attack it stops), then against the
-// limit of the token's session. Everything else is decided under the
-// session's row lock, so concurrent refreshes of one token are serialised:
-// the first rotates, the others (within the grace window) get the same
-// successor, and one presented later revokes the session.
+// refresh exchanges a refresh token for its successor. A token that names
+// no session (malformed, unknown, or of a session pruned since) counts
+// against the client's address limit: guessing tokens is the attack it
+// stops. A token that names one counts against its session's limit only,
+// so the users behind one address (a NAT, an office proxy, a load balancer
+// not among the trusted proxies) are not limited by their number, nor by a guesser
+// among them. Everything else is decided under the session's row lock, so
+// concurrent refreshes of one token are serialised: the first rotates, the
+// others (within the grace window) get the same successor, and one
+// presented later revokes the session.
 func (s *Service) refresh(ctx context.Context, token string, c client) (*sessionv1.RefreshResponse, error) {
-	if err := s.limitRefresh(ctx, s.cfg.RefreshLimitPerAddress, limitAddress, c.network); err != nil {
-		return nil, err
-	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != refreshTokenSize {
-		return nil, ErrInvalidRefreshToken
+		return nil, s.unknownRefreshToken(ctx, c)
 	}
 	hash := hashToken(raw)
 	q := store.New(s.deps.Pool)
 	tok, err := q.GetRefreshToken(ctx, hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrInvalidRefreshToken
+		return nil, s.unknownRefreshToken(ctx, c)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read refresh token: %w", err)
@@ -260,7 +276,7 @@ func (s *Service) refresh(ctx context.Context, token string, c client) (*session
 		if ended(sess, now) {
 			return ErrSessionEnded
 		}
-		if err := requireActiveTenant(ctx, q, sess.TenantID, ErrSessionEnded); err != nil {
+		if err := requireActiveTenant(ctx, q.GetTenantSuspended, sess.TenantID, ErrSessionEnded); err != nil {
 			return err
 		}
 		if tok, err = q.LockRefreshToken(ctx, hash); err != nil {

@@ -427,10 +427,11 @@ func TestSuspendedTenant(t *testing.T) {
 // TestRefreshRefusedWhileSessionKnowsTheTenantSuspended checks session's
 // own guard: with the suspension projected into tenant_statuses, Refresh
 // refuses a session that no revocation reached (as one opened in the
-// moment between the suspension and its projection would be).
+// moment between the suspension and its projection would be), and the
+// periodic sweep (every KeyCheckInterval) revokes it.
 func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	t.Parallel()
-	e := start(t, servicestest.Options{})
+	e := start(t, servicestest.Options{Session: session.Config{KeyCheckInterval: 200 * time.Millisecond}})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
 	login := e.mustLogin(t, tenant, "alice@example.com")
@@ -446,6 +447,11 @@ func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 	_, err = e.login(t.Context(), tenant, "alice@example.com", password)
 	assert.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "identity still knows the tenant active; session refuses")
 	assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM sessions WHERE tenant_id = $1", tenant), "no session opened")
+
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", login.GetSession().GetId()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "the sweep revokes the live session of a tenant known suspended")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, login.GetSession().GetId()))
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
@@ -727,42 +733,80 @@ func requireLimited(t *testing.T, err error, message string) {
 func TestRefreshIsRateLimited(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	e := start(t, servicestest.Options{Session: session.Config{
-		Now:                    clk.Now,
-		TrustedProxies:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
-		RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
-	}})
+	e := start(t, servicestest.Options{
+		Session: session.Config{
+			Now:                    clk.Now,
+			RefreshLimitPerAddress: session.RateLimit{Max: 5, Window: time.Minute},
+			RefreshLimitPerSession: session.RateLimit{Max: 3, Window: time.Minute},
+		},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
 	tenant := e.newTenant(t)
 	e.register(t, tenant, "alice@example.com")
 	ctx := t.Context()
 
-	t.Run("per address, unknown tokens included", func(t *testing.T) {
+	t.Run("per address, tokens that name no session", func(t *testing.T) {
 		login := e.mustLogin(t, tenant, "alice@example.com")
-		sid := login.GetSession().GetId()
+		token := login.GetTokens().GetRefreshToken()
 		for i := range 5 {
-			unknown := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%032d", i)))
+			unknown := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%032d", i))
 			_, err := e.refreshFrom(ctx, "198.51.100.1", unknown)
 			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", i)
 		}
-		// The guesser's address is spent: even a valid token is refused,
-		// and nothing is written.
-		_, err := e.refreshFrom(ctx, "198.51.100.1", login.GetTokens().GetRefreshToken())
-		requireLimited(t, err, "too many refresh attempts from this address; retry later")
-		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", sid))
+		for range 3 {
+			_, err := e.refreshFrom(ctx, "198.51.100.1", "not-a-token")
+			requireLimited(t, err, "too many refresh attempts from this address; retry later")
+		}
+		// The guesser's address is spent for guesses only: a valid token
+		// from it still refreshes, and does not count against it.
+		res, err := e.refreshFrom(ctx, "198.51.100.1", token)
+		require.NoError(t, err, "a valid token is not held back by a guesser at its address")
+		token = res.GetTokens().GetRefreshToken()
+		assert.Equal(t, 2, e.count(t, "SELECT count(*) FROM refresh_tokens WHERE session_id = $1", login.GetSession().GetId()))
+		// Refused guesses are not counted: the count stops at the limit plus one.
+		assert.Equal(t, 6, e.count(t, "SELECT hits FROM refresh_limits WHERE scope = 'address' AND key = '198.51.100.1'"))
+
 		// An IPv6 client counts by its /64.
 		for i := range 5 {
 			_, err := e.refreshFrom(ctx, fmt.Sprintf("2001:db8:1:2::%x", i+1), "not-a-token")
 			require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
 		}
-		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", login.GetTokens().GetRefreshToken())
+		_, err = e.refreshFrom(ctx, "2001:db8:1:2:ffff::1", "not-a-token")
 		requireLimited(t, err, "too many refresh attempts from this address; retry later")
 
-		res, err := e.refreshFrom(ctx, "198.51.100.2", login.GetTokens().GetRefreshToken())
-		require.NoError(t, err, "another address is not limited")
+		_, err = e.refreshFrom(ctx, "198.51.100.2", "not-a-token")
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "another address is not limited")
 		clk.Advance(time.Minute)
-		_, err = e.refreshFrom(ctx, "198.51.100.1", res.GetTokens().GetRefreshToken())
-		require.NoError(t, err, "the next window lets the address in again")
+		_, err = e.refreshFrom(ctx, "198.51.100.1", "not-a-token")
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "the next window lets the address guess again")
+		_, err = e.refreshFrom(ctx, "198.51.100.1", token)
+		require.NoError(t, err)
+	})
+
+	t.Run("users sharing a guesser's address keep refreshing", func(t *testing.T) {
+		const office = "192.0.2.50"
+		users := make([]string, 8)
+		for i := range users {
+			email := fmt.Sprintf("user%d@example.com", i)
+			e.register(t, tenant, email)
+			users[i] = e.mustLogin(t, tenant, email).GetTokens().GetRefreshToken()
+		}
+		// More valid refreshes from the one address than its limit allows
+		// guesses, interleaved with a guesser that is soon throttled.
+		for round := range 2 {
+			for i, token := range users {
+				res, err := e.refreshFrom(ctx, office, token)
+				require.NoError(t, err, "round %d, user %d", round, i)
+				users[i] = res.GetTokens().GetRefreshToken()
+
+				_, err = e.refreshFrom(ctx, office, fmt.Sprintf("guess-%d-%d", round, i))
+				if n := round*len(users) + i; n < 5 {
+					require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "guess %d", n)
+				} else {
+					requireLimited(t, err, "too many refresh attempts from this address; retry later")
+				}
+			}
+		}
 	})
 
 	t.Run("per session", func(t *testing.T) {
@@ -822,4 +866,16 @@ func TestJWKSIsServedFromMemory(t *testing.T) {
 	require.NoError(t, prov.AllowConnections(t.Context(), "session"))
 	require.Eventually(t, func() bool { return get().StatusCode == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, want, kids(e.jwks(t)))
+}
+
+// TestConfigKeepsTheJWKSMaxAgeAboveTheVerifiersMinimum checks that the
+// JWKS max-age, which shrinks by up to KeyCheckInterval before a reload,
+// never falls below the shortest cache verifiers use (auth.MinJWKSTTL).
+func TestConfigKeepsTheJWKSMaxAgeAboveTheVerifiersMinimum(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, session.Config{}.Validate())
+	require.NoError(t, session.Config{JWKSMaxAge: time.Minute, KeyCheckInterval: 55 * time.Second}.Validate())
+	err := session.Config{JWKSMaxAge: time.Minute, KeyCheckInterval: 56 * time.Second}.Validate()
+	require.ErrorContains(t, err, "key check interval 56s: want positive and at least 5s shorter than the JWKS max-age 1m0s")
+	require.Error(t, session.Config{JWKSMaxAge: 8 * time.Second}.Validate(), "the default interval, half of 8s, leaves 4s")
 }

@@ -14,7 +14,6 @@ import (
 
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	"github.com/authms/authms/services/servicestest"
-	"github.com/authms/authms/services/session"
 )
 
 // productionLogins runs the login path at production cost: identity's
@@ -26,9 +25,9 @@ import (
 func productionLogins(tb testing.TB) *env {
 	tb.Helper()
 	return start(tb, servicestest.Options{
-		Identity: servicestest.ProductionHashing(),
-		Session:  session.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-		Risk:     servicestest.ManyRegistrations(timedLogins),
+		Identity:       servicestest.ProductionHashing(),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Risk:           servicestest.ManyRegistrations(timedLogins),
 	})
 }
 

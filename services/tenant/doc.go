@@ -26,7 +26,8 @@
 // transaction, so no lock waits on DNS. Several tenants may have the same
 // domain pending, so adding a domain first squats nothing; only one
 // tenant can verify it. Config.InsecureSkipDomainCheck (authms dev
-// without AUTHMS_DNS_SERVER) verifies without DNS and logs a warning.
+// with AUTHMS_INSECURE_SKIP_DOMAIN_CHECK=1) verifies without DNS and logs a
+// warning.
 //
 // Published (stream TENANT, subjects tenant.tenant.<event>):
 //   - tenant.tenant.created (tenantv1.TenantCreated, with the default policies)

@@ -154,9 +154,9 @@ func TestDomains(t *testing.T) {
 	})
 }
 
-// TestDomainsWithoutDNSCheck runs the service as authms dev does without
-// AUTHMS_DNS_SERVER: VerifyDomain verifies without asking DNS (the zone
-// holds no record).
+// TestDomainsWithoutDNSCheck runs the service as authms dev does with
+// AUTHMS_INSECURE_SKIP_DOMAIN_CHECK=1: VerifyDomain verifies without asking
+// DNS (the zone holds no record).
 func TestDomainsWithoutDNSCheck(t *testing.T) {
 	t.Parallel()
 	e := startWith(t, startZone(t), tenant.Config{InsecureSkipDomainCheck: true})
@@ -221,4 +221,14 @@ func TestCheckPassword(t *testing.T) {
 		_, err := e.tenant.CheckPassword(t.Context(), connect.NewRequest(&tenantv1.CheckPasswordRequest{TenantId: tn.GetId(), Password: strings.Repeat("x", 1025)}))
 		requireInvalid(t, err, "password")
 	})
+}
+
+// TestConfigRefusesASkippedCheckWithADNSServer checks that a DNS server
+// and a skipped domain check, which would ignore it, are refused together.
+func TestConfigRefusesASkippedCheckWithADNSServer(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, tenant.Config{DNSServer: "127.0.0.1:53"}.Validate())
+	require.NoError(t, tenant.Config{InsecureSkipDomainCheck: true}.Validate())
+	err := tenant.Config{DNSServer: "127.0.0.1:53", InsecureSkipDomainCheck: true}.Validate()
+	require.ErrorContains(t, err, "InsecureSkipDomainCheck")
 }

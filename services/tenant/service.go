@@ -42,9 +42,10 @@ type Config struct {
 	DNSTimeout time.Duration
 	// InsecureSkipDomainCheck makes VerifyDomain verify a pending domain
 	// without looking at DNS, so whoever adds a domain owns it. It is for
-	// authms dev, where a developer has no DNS zone to publish the record
-	// in; the service warns at start and logs every such verification at
-	// warn level.
+	// development without a DNS zone to publish the record in (authms dev
+	// with AUTHMS_INSECURE_SKIP_DOMAIN_CHECK=1), never the default; the
+	// service warns at start and logs every such verification at warn
+	// level.
 	InsecureSkipDomainCheck bool
 }
 
@@ -62,6 +63,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
 			errs = append(errs, fmt.Errorf("DNS server %q: want host:port", c.DNSServer))
 		}
+	}
+	if c.DNSServer != "" && c.InsecureSkipDomainCheck {
+		errs = append(errs, fmt.Errorf("DNS server %q and InsecureSkipDomainCheck: a check that is skipped asks no server; set one", c.DNSServer))
 	}
 	if c.DNSTimeout < 0 {
 		errs = append(errs, fmt.Errorf("DNS timeout %v: want positive", c.DNSTimeout))

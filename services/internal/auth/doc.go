@@ -23,8 +23,9 @@
 //     exp, nbf and iat with a 30s skew, a lifetime of at most
 //     [MaxTokenLifetime], and a kid that a [KeySource] knows. [JWKS] is
 //     the production key source: the session service's
-//     /.well-known/jwks.json, cached for its Cache-Control max-age
-//     (bounded), refreshed at most once per [JWKSConfig.MinRefresh] when a
+//     /.well-known/jwks.json, cached for its Cache-Control max-age less
+//     its Age (a shared cache's copy is older than it looks; bounded),
+//     refreshed at most once per [JWKSConfig.MinRefresh] when a
 //     token names an unknown kid, with concurrent refreshes merged into
 //     one. No request makes a network call otherwise.
 //   - Service tokens: access tokens whose sub is "service:<name>", with no

@@ -206,22 +206,31 @@ func (j *JWKS) fetch(ctx context.Context) (map[string]ed25519.PublicKey, time.Du
 		}
 		keys[k.Kid] = ed25519.PublicKey(x)
 	}
-	return keys, maxAge(res.Header.Get("Cache-Control")), nil
+	return keys, freshness(res.Header), nil
 }
 
-// maxAge returns the Cache-Control max-age, bounded; DefaultJWKSTTL when
-// there is none.
-func maxAge(cc string) time.Duration {
-	for d := range strings.SplitSeq(cc, ",") {
+// freshness returns how long a JWKS response may be cached: its
+// Cache-Control max-age (DefaultJWKSTTL when there is none) less its Age,
+// bounded by MinJWKSTTL and MaxJWKSTTL. A shared cache between session and
+// the verifier (session's JWKS is public) sets Age to how long it has held
+// the copy; without the subtraction a copy served late would be cached a
+// full max-age again, past the activation of a key it lacks.
+func freshness(h http.Header) time.Duration {
+	ttl := DefaultJWKSTTL
+	for d := range strings.SplitSeq(h.Get("Cache-Control"), ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(d), "=")
 		if !ok || !strings.EqualFold(name, "max-age") {
 			continue
 		}
-		s, err := strconv.Atoi(strings.Trim(value, `"`))
-		if err != nil || s < 0 {
-			break
+		if s, err := strconv.Atoi(strings.Trim(value, `"`)); err == nil && s >= 0 {
+			ttl = time.Duration(min(s, int(MaxJWKSTTL/time.Second))) * time.Second
 		}
-		return min(max(time.Duration(s)*time.Second, MinJWKSTTL), MaxJWKSTTL)
+		break
 	}
-	return DefaultJWKSTTL
+	// An Age that is not a number of seconds is ignored (RFC 9111 5.1);
+	// one beyond any max-age leaves the minimum.
+	if age, err := strconv.Atoi(strings.TrimSpace(h.Get("Age"))); err == nil && age > 0 {
+		ttl -= time.Duration(min(age, int(MaxJWKSTTL/time.Second))) * time.Second
+	}
+	return min(max(ttl, MinJWKSTTL), MaxJWKSTTL)
 }

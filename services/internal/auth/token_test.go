@@ -140,6 +140,7 @@ type jwksServer struct {
 	mu      sync.Mutex
 	signers []*authtest.Signer
 	maxAge  string
+	age     string // the Age header, as a shared cache would set it
 	fetches atomic.Int32
 	srv     *httptest.Server
 }
@@ -156,6 +157,9 @@ func newJWKSServer(t *testing.T, signers ...*authtest.Signer) *jwksServer {
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		w.Header().Set("Cache-Control", j.maxAge)
+		if j.age != "" {
+			w.Header().Set("Age", j.age)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(authtest.JWKS(j.signers...))
 	}))
@@ -281,6 +285,43 @@ func TestMaxAgeIsBounded(t *testing.T) {
 			_, err = jwks.Key(t.Context(), "k1")
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantFetches+1, server.fetches.Load())
+		})
+	}
+}
+
+// TestJWKSAgeShortensMaxAge serves the JWKS as a shared cache would, with
+// an Age: the keys are cached for max-age less Age, never below the
+// minimum, and an Age that is not a number is ignored.
+func TestJWKSAgeShortensMaxAge(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, maxAge, age string
+		wantTTL           time.Duration
+	}{
+		{"no age", "public, max-age=60", "", 60 * time.Second},
+		{"max-age less age", "public, max-age=60", "45", 15 * time.Second},
+		{"older than max-age: the minimum", "public, max-age=60", "600", auth.MinJWKSTTL},
+		{"no max-age: the default less age", "public", "20", auth.DefaultJWKSTTL - 20*time.Second},
+		{"an age that is not a number", "public, max-age=60", "soon", 60 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			server := newJWKSServer(t, authtest.NewSigner(t, "k1"))
+			server.maxAge, server.age = tt.maxAge, tt.age
+			clk := &clock{now: time.Now()}
+			// MinRefresh below the shortest TTL, so only freshness decides.
+			jwks, err := auth.NewJWKS(auth.JWKSConfig{Client: server.srv.Client(), BaseURL: server.srv.URL, Now: clk.Now, MinRefresh: time.Second})
+			require.NoError(t, err)
+			_, err = jwks.Key(t.Context(), "k1")
+			require.NoError(t, err)
+			clk.Advance(tt.wantTTL - time.Second)
+			_, err = jwks.Key(t.Context(), "k1")
+			require.NoError(t, err)
+			assert.Equal(t, int32(1), server.fetches.Load(), "still fresh a second before %v", tt.wantTTL)
+			clk.Advance(2 * time.Second)
+			_, err = jwks.Key(t.Context(), "k1")
+			require.NoError(t, err)
+			assert.Equal(t, int32(2), server.fetches.Load(), "fetched again a second after %v", tt.wantTTL)
 		})
 	}
 }

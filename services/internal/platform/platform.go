@@ -21,6 +21,7 @@ import (
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/projections"
 	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/internal/clientip"
 )
 
 // Deps are a service's dependencies.
@@ -53,6 +54,11 @@ type Deps struct {
 	// with its auth.ServiceKeyName secret, which the platform's verifiers
 	// trust for that service only. The platform runner always sets it.
 	ServiceToken auth.TokenSource
+	// Clients finds the address of the client behind a request, for the
+	// services that rate-limit or record it. Its trusted proxies are the
+	// platform's one setting (services.Config.TrustedProxies), so every
+	// service sees the same client; the zero value trusts no proxy.
+	Clients clientip.Resolver
 }
 
 // Peers reaches the Connect APIs of the other services: a service calls a

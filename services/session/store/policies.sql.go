@@ -42,3 +42,20 @@ func (q *Queries) GetTenantSuspended(ctx context.Context, tenantID uuid.UUID) (b
 	err := row.Scan(&suspended)
 	return suspended, err
 }
+
+const shareTenantSuspended = `-- name: ShareTenantSuspended :one
+SELECT suspended
+FROM tenant_statuses
+WHERE tenant_id = $1
+FOR SHARE
+`
+
+// ShareTenantSuspended is GetTenantSuspended holding the row's share lock
+// until the transaction ends: a status change waits for the holder to
+// commit, and the holder waits for a status change in progress.
+func (q *Queries) ShareTenantSuspended(ctx context.Context, tenantID uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, shareTenantSuspended, tenantID)
+	var suspended bool
+	err := row.Scan(&suspended)
+	return suspended, err
+}

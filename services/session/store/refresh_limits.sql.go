@@ -30,15 +30,16 @@ INSERT INTO refresh_limits AS l (scope, key, window_start, hits)
 VALUES ($1, $2, $3::timestamptz, 1)
 ON CONFLICT (scope, key) DO UPDATE SET
     window_start = CASE WHEN l.window_start <= $4::timestamptz THEN $3::timestamptz ELSE l.window_start END,
-    hits         = CASE WHEN l.window_start <= $4::timestamptz THEN 1 ELSE l.hits + 1 END
+    hits         = CASE WHEN l.window_start <= $4::timestamptz THEN 1 ELSE LEAST(l.hits + 1, $5::integer) END
 RETURNING hits, window_start
 `
 
 type HitRefreshLimitParams struct {
-	Scope string
-	Key   string
-	Now   time.Time
-	Stale time.Time
+	Scope   string
+	Key     string
+	Now     time.Time
+	Stale   time.Time
+	Ceiling int32
 }
 
 type HitRefreshLimitRow struct {
@@ -48,14 +49,17 @@ type HitRefreshLimitRow struct {
 
 // HitRefreshLimit counts one call against a key and returns the calls of
 // its current window and when that window started. A window that started
-// at or before stale is over: the call starts a new one. Concurrent calls
-// on one key serialise on its row, so none is lost.
+// at or before stale is over: the call starts a new one. The count stops
+// at ceiling (the limit plus one), so calls the limit refuses are not
+// counted. Concurrent calls on one key serialise on its row, so none is
+// lost.
 func (q *Queries) HitRefreshLimit(ctx context.Context, arg HitRefreshLimitParams) (HitRefreshLimitRow, error) {
 	row := q.db.QueryRow(ctx, hitRefreshLimit,
 		arg.Scope,
 		arg.Key,
 		arg.Now,
 		arg.Stale,
+		arg.Ceiling,
 	)
 	var i HitRefreshLimitRow
 	err := row.Scan(&i.Hits, &i.WindowStart)

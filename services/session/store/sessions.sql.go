@@ -135,17 +135,51 @@ func (q *Queries) ListLiveSessions(ctx context.Context, arg ListLiveSessionsPara
 	return items, nil
 }
 
+const listSuspendedTenantsWithLiveSessions = `-- name: ListSuspendedTenantsWithLiveSessions :many
+SELECT t.tenant_id
+FROM tenant_statuses t
+WHERE t.suspended AND EXISTS (
+    SELECT 1 FROM sessions s
+    WHERE s.tenant_id = t.tenant_id AND s.revoked_at IS NULL AND s.expires_at > $1
+)
+ORDER BY t.tenant_id
+`
+
+// ListSuspendedTenantsWithLiveSessions returns the tenants session knows
+// suspended that still have a live session.
+func (q *Queries) ListSuspendedTenantsWithLiveSessions(ctx context.Context, now time.Time) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listSuspendedTenantsWithLiveSessions, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var tenant_id uuid.UUID
+		if err := rows.Scan(&tenant_id); err != nil {
+			return nil, err
+		}
+		items = append(items, tenant_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockLiveSessionsOfTenant = `-- name: LockLiveSessionsOfTenant :many
 SELECT id, user_id
 FROM sessions
 WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2
 ORDER BY id
+LIMIT $3
 FOR UPDATE
 `
 
 type LockLiveSessionsOfTenantParams struct {
 	TenantID uuid.UUID
 	Now      time.Time
+	Max      int32
 }
 
 type LockLiveSessionsOfTenantRow struct {
@@ -153,10 +187,10 @@ type LockLiveSessionsOfTenantRow struct {
 	UserID uuid.UUID
 }
 
-// LockLiveSessionsOfTenant locks the tenant's live sessions in id order,
-// so concurrent revocations never deadlock.
+// LockLiveSessionsOfTenant locks up to max of the tenant's live sessions
+// in id order, so concurrent revocations never deadlock.
 func (q *Queries) LockLiveSessionsOfTenant(ctx context.Context, arg LockLiveSessionsOfTenantParams) ([]LockLiveSessionsOfTenantRow, error) {
-	rows, err := q.db.Query(ctx, lockLiveSessionsOfTenant, arg.TenantID, arg.Now)
+	rows, err := q.db.Query(ctx, lockLiveSessionsOfTenant, arg.TenantID, arg.Now, arg.Max)
 	if err != nil {
 		return nil, err
 	}

@@ -7,3 +7,12 @@ WHERE tenant_id = @tenant_id;
 SELECT suspended
 FROM tenant_statuses
 WHERE tenant_id = @tenant_id;
+
+-- name: ShareTenantSuspended :one
+-- ShareTenantSuspended is GetTenantSuspended holding the row's share lock
+-- until the transaction ends: a status change waits for the holder to
+-- commit, and the holder waits for a status change in progress.
+SELECT suspended
+FROM tenant_statuses
+WHERE tenant_id = @tenant_id
+FOR SHARE;

@@ -46,10 +46,22 @@ FROM sessions
 WHERE id = @id AND tenant_id = @tenant_id;
 
 -- name: LockLiveSessionsOfTenant :many
--- LockLiveSessionsOfTenant locks the tenant's live sessions in id order,
--- so concurrent revocations never deadlock.
+-- LockLiveSessionsOfTenant locks up to max of the tenant's live sessions
+-- in id order, so concurrent revocations never deadlock.
 SELECT id, user_id
 FROM sessions
 WHERE tenant_id = @tenant_id AND revoked_at IS NULL AND expires_at > @now
 ORDER BY id
+LIMIT @max
 FOR UPDATE;
+
+-- name: ListSuspendedTenantsWithLiveSessions :many
+-- ListSuspendedTenantsWithLiveSessions returns the tenants session knows
+-- suspended that still have a live session.
+SELECT t.tenant_id
+FROM tenant_statuses t
+WHERE t.suspended AND EXISTS (
+    SELECT 1 FROM sessions s
+    WHERE s.tenant_id = t.tenant_id AND s.revoked_at IS NULL AND s.expires_at > @now
+)
+ORDER BY t.tenant_id;
