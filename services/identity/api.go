@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -154,6 +155,7 @@ func (a *api) RequestPasswordReset(ctx context.Context, req *connect.Request[ide
 	if err := a.throttle(ctx, req, passwordResetRequests, req.Msg.GetTenantId()); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
+	defer answerNoSooner(ctx, time.Now().Add(a.s.cfg.ResetResponseTime))
 	if err := a.s.requestPasswordReset(ctx, req.Msg); err != nil {
 		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
@@ -293,4 +295,16 @@ func (s *Service) Policies() auth.Policies {
 		identityv1connect.IdentityServiceCheckPermissionProcedure:          auth.Owner,
 	}
 
+}
+
+// answerNoSooner waits until at, or until ctx ends: deferred by a handler
+// whose work takes longer for some inputs than others, it makes the answer
+// take the same time for all (see Config.ResetResponseTime).
+func answerNoSooner(ctx context.Context, at time.Time) {
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -54,6 +54,12 @@ type Config struct {
 	// address neither replaces their pending link every time nor grows
 	// their event history without bound. Negative: no interval.
 	ResetRequestInterval time.Duration
+	// ResetResponseTime is how long RequestPasswordReset takes at least
+	// (default 100ms). A known address costs a token, an event and their
+	// transaction, an unknown one a lookup: a few milliseconds apart, which
+	// would tell which addresses have accounts. Answering no sooner than
+	// this, well above either, hides it. Negative: no floor.
+	ResetResponseTime time.Duration
 	// LinkBaseURL starts the verification and reset links identity logs
 	// when LogLinks is set (default http://localhost:8080, where `authms
 	// dev` listens).
@@ -82,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResetRequestInterval == 0 {
 		c.ResetRequestInterval = time.Minute
+	}
+	if c.ResetResponseTime == 0 {
+		c.ResetResponseTime = 100 * time.Millisecond
 	}
 	if c.LinkBaseURL == "" {
 		c.LinkBaseURL = "http://localhost:8080"

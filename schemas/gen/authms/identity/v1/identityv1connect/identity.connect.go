@@ -186,7 +186,8 @@ type IdentityServiceClient interface {
 	// service's reset throttle, 20 in 15 minutes by default), whatever the
 	// emails: past it the call is RESOURCE_EXHAUSTED with a
 	// google.rpc.RetryInfo detail and a Retry-After header, for known and
-	// unknown emails alike.
+	// unknown emails alike. It answers no sooner than 100 ms after it
+	// started, so the work a known email costs does not show in the time.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with a token from
 	// RequestPasswordReset (once; it expires). It publishes
@@ -558,7 +559,8 @@ type IdentityServiceHandler interface {
 	// service's reset throttle, 20 in 15 minutes by default), whatever the
 	// emails: past it the call is RESOURCE_EXHAUSTED with a
 	// google.rpc.RetryInfo detail and a Retry-After header, for known and
-	// unknown emails alike.
+	// unknown emails alike. It answers no sooner than 100 ms after it
+	// started, so the work a known email costs does not show in the time.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with a token from
 	// RequestPasswordReset (once; it expires). It publishes
