@@ -259,7 +259,7 @@ func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir, op
 	fmt.Fprintf(w, "API\t%s\tConnect, gRPC and gRPC-web; grpc.health.v1 and reflection\n", api)
 	fmt.Fprintf(w, "NATS\t%s\t%s\n", natsURL, natsNote)
 	fmt.Fprintf(w, "Secrets\t%s\tdatabase passwords and keys\n", filepath.Join(dataDir, "secrets"))
-	fmt.Fprintf(w, "Operator\t%s\toperator token: admin APIs, CreateTenant, ListTenants (the CLI reads it)\n", operatorAt)
+	fmt.Fprintf(w, "Operator\t%s\toperator token: admin APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant, AssignRoles (the CLI reads it)\n", operatorAt)
 	for i, s := range p.Services() {
 		label := ""
 		if i == 0 {

@@ -75,7 +75,7 @@ Environment:
   AUTHMS_LOG_LEVEL        debug, info, warn or error (default info)
   AUTHMS_CORS_ORIGINS     comma-separated browser origins allowed to call the APIs (default all)
   AUTHMS_TRUSTED_PROXIES  comma-separated networks (CIDR or address) of the proxies whose X-Forwarded-For names the client, e.g. 10.0.0.0/8,127.0.0.1/32 (default none)
-  AUTHMS_OPERATOR_TOKEN   operator token (admin APIs, CreateTenant, ListTenants), at least 32 characters (default: authms dev generates one in <data>/secrets/authms.operator-token.key, which the CLI reads)
+  AUTHMS_OPERATOR_TOKEN   operator token (admin APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant, AssignRoles), at least 32 characters (default: authms dev generates one in <data>/secrets/authms.operator-token.key, which the CLI reads)
   AUTHMS_LINK_BASE_URL    base URL of the verification and reset links identity logs (default http://localhost:8080)
   AUTHMS_DNS_SERVER       DNS server (host:port) VerifyDomain asks for _authms-challenge TXT records (default: the system resolver)
   AUTHMS_INSECURE_SKIP_DOMAIN_CHECK  1: VerifyDomain verifies without DNS, with a warning (development without a DNS zone only)

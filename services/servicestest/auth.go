@@ -79,7 +79,8 @@ func (e *Env) Operator() connect.ClientOption { return Bearer(e.OperatorToken) }
 
 // Impersonate makes a client act, for every request, as its rightful
 // caller under the procedure's declared policy: the operator token for
-// operator procedures (admin APIs, CreateTenant, ListTenants), a service
+// operator procedures (admin APIs, CreateTenant, ListTenants,
+// SuspendTenant, ReactivateTenant), a service
 // token of the first service the policy names for service-only ones, and
 // otherwise an access token of the user
 // the request names (its tenant_id and user_id; random ones when it names

@@ -89,7 +89,8 @@ type Env struct {
 	// session service's, when it runs): see [Env.Token].
 	Signer *authtest.Signer
 	// OperatorToken is the platform operator's token (admin APIs,
-	// CreateTenant, ListTenants).
+	// CreateTenant, ListTenants, SuspendTenant, ReactivateTenant;
+	// AssignRoles accepts it too).
 	OperatorToken string
 
 	serviceSigners map[string]*auth.ServiceSigner // by service name, session's excepted: see [Env.ServiceToken]

@@ -34,9 +34,9 @@
 //   - The operator token: a random secret (AUTHMS_OPERATOR_TOKEN, or
 //     generated once by `authms dev`) accepted as the principal "operator"
 //     by the platform-wide procedures whose policy is [Operator] (the admin
-//     APIs, CreateTenant, ListTenants) or allows it ([Policy.OrOperator]:
-//     identity's AssignRoles, so a new tenant gets its first admin), and by
-//     nothing else.
+//     APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant) or
+//     allows it ([Policy.OrOperator]: identity's AssignRoles, so a new
+//     tenant gets its first admin), and by nothing else.
 //
 // [Revocations] is the event-fed revocation list: an ordered JetStream
 // consumer of the SESSION stream's session.session.revoked events that
