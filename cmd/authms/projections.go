@@ -180,7 +180,11 @@ func (c *cli) eventsRepublish(ctx context.Context, args []string) error {
 		m := stream.Msg()
 		if m.GetDone() {
 			bar.finish()
-			fmt.Fprintf(c.stdout, "republished %s: %d events stored, %d the stream already had\n", service, m.GetPublished(), m.GetDuplicates())
+			if m.GetPublished()+m.GetDuplicates() == 0 {
+				fmt.Fprintf(c.stdout, "republished %s: nothing to send, the stream holds every event (--from-start sends them all again)\n", service)
+			} else {
+				fmt.Fprintf(c.stdout, "republished %s: %d events stored, %d sent again and dropped by the stream as duplicates\n", service, m.GetPublished(), m.GetDuplicates())
+			}
 			return nil
 		}
 		bar.update("publishing", m.GetPublished(), m.GetTotal(), time.Since(start))

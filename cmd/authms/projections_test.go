@@ -54,7 +54,7 @@ func TestProjectionsListRebuildAndRepublish(t *testing.T) {
 	require.NoError(t, svc.JS.DeleteStream(t.Context(), "IDENTITY"))
 	out, err = runCLI(t, env, "events", "republish", "--yes", "identity")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "republished identity: 3 events stored, 0 the stream already had")
+	assert.Contains(t, out, "republished identity: 3 events stored, 0 sent again and dropped by the stream as duplicates")
 	stream, err := svc.JS.Stream(t.Context(), "IDENTITY")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), stream.CachedInfo().State.Msgs)

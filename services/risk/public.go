@@ -114,7 +114,7 @@ func (s *Service) attemptPublicRequest(ctx context.Context, r publicRequest) (pu
 		}
 		if int(c.Requests)+1 == p.MaxRequests {
 			s.deps.Logger.WarnContext(ctx, "public requests from a client address reached the limit", "tenant_id", tenantID, "ip", addr,
-				"kind", r.kind, "requests", p.MaxRequests, "window", p.Window)
+				"kind", r.kind, "requests", p.MaxRequests, "window", p.Window.String())
 		}
 		v = publicVerdict{allowed: true}
 		return nil
