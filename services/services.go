@@ -417,7 +417,7 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 			positions.Close()
 		}
 	}()
-	svc, err := def.New(platform.Deps{
+	deps := platform.Deps{
 		Service:            def.Name,
 		Pool:               pool,
 		JS:                 cfg.JS,
@@ -427,9 +427,12 @@ func prepare(ctx context.Context, cfg Config, prov *pg.Provisioner, def Definiti
 		Positions:          positions,
 		MinPositionTimeout: cfg.MinPositionTimeout,
 		Peers:              sh.peers,
-		ServiceToken:       sh.signers[def.Name],
 		Clients:            clientip.Resolver{TrustedProxies: cfg.TrustedProxies},
-	})
+	}
+	if signer, ok := sh.signers[def.Name]; ok { // not a typed nil in the interface
+		deps.ServiceToken = signer
+	}
+	svc, err := def.New(deps)
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/google/uuid"
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
@@ -54,16 +53,17 @@ func (a *api) GetUser(ctx context.Context, req *connect.Request[identityv1.GetUs
 }
 
 func (a *api) ChangeEmail(ctx context.Context, req *connect.Request[identityv1.ChangeEmailRequest]) (*connect.Response[identityv1.ChangeEmailResponse], error) {
-	// A tenant admin supporting another user does not know their password,
-	// and their guesses must not lock the user out: only the user's own
-	// change is re-authenticated.
-	if !adminOfAnother(ctx, req.Msg.GetUserId()) {
-		if req.Msg.GetCurrentPassword() == "" {
-			return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, errCurrentPasswordRequired)
-		}
-		if err := a.reauthenticate(ctx, req, req.Msg.GetTenantId(), req.Msg.GetUserId(), req.Msg.GetCurrentPassword()); err != nil {
-			return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
-		}
+	// The caller re-authenticates with their own password: the user for
+	// their own change, the admin when a tenant admin changes another
+	// user's (who does not know that user's password, and whose guesses
+	// must not lock the user out). So a stolen access token alone, a user's
+	// or an admin's, cannot move an account, and with it its password
+	// resets, to another address.
+	if req.Msg.GetCurrentPassword() == "" {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, errCurrentPasswordRequired)
+	}
+	if err := a.reauthenticate(ctx, req, req.Msg.GetTenantId(), callerOf(ctx, req.Msg.GetUserId()), req.Msg.GetCurrentPassword()); err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
 	}
 	u, latest, err := a.s.changeEmail(ctx, req.Msg)
 	if err != nil {
@@ -223,25 +223,18 @@ func (a *api) CheckPermission(ctx context.Context, req *connect.Request[identity
 	return connect.NewResponse(&identityv1.CheckPermissionResponse{Allowed: allowed}), nil
 }
 
-// errCurrentPasswordRequired refuses a user's own ChangeEmail without their
+// errCurrentPasswordRequired refuses a ChangeEmail without the caller's
 // current password.
-var errCurrentPasswordRequired = &rpc.InvalidFieldError{Field: "current_password", Rule: "required", Message: "is required to change your own email"}
+var errCurrentPasswordRequired = &rpc.InvalidFieldError{Field: "current_password", Rule: "required", Message: "is required to change an email: your own password"}
 
-// adminOfAnother reports whether the caller is a tenant admin acting on
-// user, someone else (the auth interceptor has already scoped the request
-// to the caller's tenant). Ids are compared as UUIDs: an admin naming
-// themself in upper case is still themself.
-func adminOfAnother(ctx context.Context, user string) bool {
-	p, ok := auth.FromContext(ctx)
-	if !ok || !p.HasRole(auth.RoleAdmin) {
-		return false
+// callerOf returns the user who calls (the access token's subject, in the
+// request's tenant: the auth interceptor scoped it), or user when no
+// principal is known.
+func callerOf(ctx context.Context, user string) string {
+	if p, ok := auth.FromContext(ctx); ok && p.Subject != "" {
+		return p.Subject
 	}
-	caller, err := uuid.Parse(p.Subject)
-	if err != nil {
-		return false
-	}
-	target, err := uuid.Parse(user)
-	return err == nil && target != caller
+	return user
 }
 
 // reauthenticate checks the current password of the user a change names,

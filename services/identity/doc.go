@@ -63,9 +63,10 @@
 //     as Login refuses it (rpc.DeniedError); ChangeEmail needs the current
 //     password for the same reason as ChangePassword: with a stolen access
 //     token alone, moving the email would let the thief reset the password.
-//     A tenant admin changing another user's email is not re-authenticated
-//     (adminOfAnother): they do not know the password, and their guesses
-//     must not lock the user out.
+//     The caller re-authenticates: a tenant admin changing another user's
+//     email gives the admin's own password (callerOf), which they know and
+//     whose wrong guesses count against the admin's account, not the
+//     user's.
 //   - RequestPasswordReset asks AttemptPasswordReset, per tenant and client
 //     address, before it looks the email up (throttle): past risk's
 //     reset throttle it is ResourceExhausted for every email alike.

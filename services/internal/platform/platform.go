@@ -52,7 +52,9 @@ type Deps struct {
 	// ServiceToken is the service's own credential for its calls to peers
 	// (auth.Bearer adds it): a service token of the service's name, signed
 	// with its auth.ServiceKeyName secret, which the platform's verifiers
-	// trust for that service only. The platform runner always sets it.
+	// trust for that service only. The platform runner sets it for the
+	// services whose Definition says they call peers (CallsPeers), and
+	// leaves it nil for the others.
 	ServiceToken auth.TokenSource
 	// Clients finds the address of the client behind a request, for the
 	// services that rate-limit or record it. Its trusted proxies are the

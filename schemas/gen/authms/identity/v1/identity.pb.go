@@ -428,11 +428,10 @@ type ChangeEmailRequest struct {
 	// expected_version, when set, makes the change conditional on the user's
 	// current version (optimistic concurrency); a mismatch returns ABORTED.
 	ExpectedVersion *int64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	// current_password must be the user's password, checked (and counted
-	// against the account's lockout) like ChangePasswordRequest's, when the
-	// user changes their own address: empty, it is INVALID_ARGUMENT
-	// (current_password, rule "required"). A tenant admin changing another
-	// user's address leaves it empty; it is ignored.
+	// current_password must be the caller's password (the user's, or the
+	// tenant admin's who changes another user's address), checked and counted
+	// against the caller's lockout like ChangePasswordRequest's: empty, it is
+	// INVALID_ARGUMENT (current_password, rule "required").
 	CurrentPassword string `protobuf:"bytes,5,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

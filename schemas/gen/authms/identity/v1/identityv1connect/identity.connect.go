@@ -120,13 +120,14 @@ type IdentityServiceClient interface {
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
-	// ChangeEmail replaces a user's email address, after checking the
-	// user's current password as ChangePassword does (a stolen access token
-	// alone cannot move the account, and with it its password resets, to
-	// another address). A tenant admin changing another user's address (a
-	// support flow) is not asked for that password: current_password is
-	// ignored, and nothing counts against the user's lockout. The new
-	// address is unverified. It publishes
+	// ChangeEmail replaces a user's email address, after re-authenticating
+	// the caller as ChangePassword does: current_password is the caller's
+	// own password, the user's for their own change, the admin's when a
+	// tenant admin changes another user's (a support flow: the admin does not
+	// know the user's password, and wrong guesses count against the admin's
+	// account, not the user's). So a stolen access token alone, a user's or an
+	// admin's, cannot move an account, and with it its password resets, to
+	// another address. The new address is unverified. It publishes
 	// identity.user.email_changed, which carries the previous address for
 	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
@@ -493,13 +494,14 @@ type IdentityServiceHandler interface {
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
-	// ChangeEmail replaces a user's email address, after checking the
-	// user's current password as ChangePassword does (a stolen access token
-	// alone cannot move the account, and with it its password resets, to
-	// another address). A tenant admin changing another user's address (a
-	// support flow) is not asked for that password: current_password is
-	// ignored, and nothing counts against the user's lockout. The new
-	// address is unverified. It publishes
+	// ChangeEmail replaces a user's email address, after re-authenticating
+	// the caller as ChangePassword does: current_password is the caller's
+	// own password, the user's for their own change, the admin's when a
+	// tenant admin changes another user's (a support flow: the admin does not
+	// know the user's password, and wrong guesses count against the admin's
+	// account, not the user's). So a stolen access token alone, a user's or an
+	// admin's, cannot move an account, and with it its password resets, to
+	// another address. The new address is unverified. It publishes
 	// identity.user.email_changed, which carries the previous address for
 	// the warning a notification service sends there.
 	ChangeEmail(context.Context, *connect.Request[v1.ChangeEmailRequest]) (*connect.Response[v1.ChangeEmailResponse], error)
