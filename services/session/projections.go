@@ -100,12 +100,18 @@ func (s *Service) tenantStatusesProjector() projections.Projector {
 	}
 }
 
-// cacheTenantStatus upserts the status a tenant event leaves the tenant in.
-// A suspension also wakes the revoker, while this transaction still holds
-// the status row: the revoker's share lock on it waits for the commit, so
-// it sees the suspension, and every Login that read the tenant active
-// (holding that share lock, which the upsert waited for) has committed its
-// session by then.
+// cacheTenantStatus upserts the status a tenant event leaves the tenant in,
+// holding the tenant's status lock exclusively (store.LockTenantStatus)
+// until it commits. Taking the lock waits for every Login of the tenant in
+// flight: each holds the lock shared from before it reads the status until
+// its session commits, whether or not the tenant had a status row. A
+// suspension then wakes the revoker, whose batches share the lock too, so
+// the revoker reads the status after this commit: it sees the suspension
+// and every session of a Login that read the tenant active, and a Login
+// that starts later waits for this commit and is refused. A reactivation
+// waits for a revocation batch in progress, and the next batch sees the
+// tenant active and stops. Status events are rare, so the exclusive lock
+// holds up a tenant's logins seldom and briefly.
 func (s *Service) cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Event) error {
 	tenantID, status, err := tenantevents.Status(ev)
 	if err != nil {
@@ -115,6 +121,9 @@ func (s *Service) cacheTenantStatus(ctx context.Context, tx pgx.Tx, ev events.Ev
 		return events.Permanent(fmt.Errorf("event %s: invalid tenant status %v", ev.ID, status))
 	}
 	suspended := status == tenantv1.TenantStatus_TENANT_STATUS_SUSPENDED
+	if err := store.New(tx).LockTenantStatus(ctx, tenantID); err != nil {
+		return fmt.Errorf("lock status of tenant %s: %w", tenantID, err)
+	}
 	if _, err := tenantStatusesTable.Upsert(ctx, tx, tenantID, suspended, ev.Version); err != nil {
 		return err
 	}
@@ -172,9 +181,11 @@ func (s *Service) revokeSuspended(ctx context.Context) {
 }
 
 // revokeSessionsOf revokes the live sessions of a tenant while session
-// knows it suspended, Service.revokeBatch sessions per transaction. Each batch
-// holds the tenant's status row shared, so a reactivation waits for the
-// batch and stops the rest: sessions it has not reached stay live.
+// knows it suspended, Service.revokeBatch sessions per transaction, in id
+// order. Each batch holds the tenant's status lock shared, so it reads the
+// status after a status change in progress commits, and a reactivation
+// waits for the batch and stops the rest: sessions it has not reached stay
+// live.
 func (s *Service) revokeSessionsOf(ctx context.Context, tenantID uuid.UUID) error {
 	total := 0
 	defer func() {
@@ -182,11 +193,15 @@ func (s *Service) revokeSessionsOf(ctx context.Context, tenantID uuid.UUID) erro
 			s.deps.Logger.InfoContext(ctx, "sessions of a suspended tenant revoked", "tenant_id", tenantID, "sessions", total)
 		}
 	}()
+	var after uuid.UUID // the last session revoked; uuid.Nil sorts first
 	for {
 		n := 0
 		err := pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 			q := store.New(tx)
-			suspended, err := q.ShareTenantSuspended(ctx, tenantID)
+			if err := q.ShareTenantStatus(ctx, tenantID); err != nil {
+				return fmt.Errorf("share status lock of tenant %s: %w", tenantID, err)
+			}
+			suspended, err := q.GetTenantSuspended(ctx, tenantID)
 			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !suspended) {
 				return nil
 			}
@@ -194,7 +209,7 @@ func (s *Service) revokeSessionsOf(ctx context.Context, tenantID uuid.UUID) erro
 				return fmt.Errorf("read status of tenant %s: %w", tenantID, err)
 			}
 			now := s.now()
-			rows, err := q.LockLiveSessionsOfTenant(ctx, store.LockLiveSessionsOfTenantParams{TenantID: tenantID, Now: now, Max: s.revokeBatch})
+			rows, err := q.LockLiveSessionsOfTenant(ctx, store.LockLiveSessionsOfTenantParams{TenantID: tenantID, Now: now, After: after, Max: s.revokeBatch})
 			if err != nil {
 				return fmt.Errorf("lock sessions of tenant %s: %w", tenantID, err)
 			}
@@ -204,7 +219,9 @@ func (s *Service) revokeSessionsOf(ctx context.Context, tenantID uuid.UUID) erro
 					return err
 				}
 			}
-			n = len(rows)
+			if n = len(rows); n > 0 {
+				after = rows[n-1].ID
+			}
 			return nil
 		})
 		if err != nil {

@@ -70,7 +70,7 @@ func (s *Service) policy(ctx context.Context, q *store.Queries, tenantID uuid.UU
 
 // requireActiveTenant refuses a tenant that session knows to be suspended
 // with refusal; a tenant it has not projected counts as active. read is
-// the status query: Login's shares the status row, see openSession.
+// the status query.
 func requireActiveTenant(ctx context.Context, read func(context.Context, uuid.UUID) (bool, error), tenantID uuid.UUID, refusal error) error {
 	suspended, err := read(ctx, tenantID)
 	switch {
@@ -145,12 +145,16 @@ func (s *Service) openSession(ctx context.Context, tenantID uuid.UUID, u user, c
 		q := store.New(tx)
 		// Identity refuses a suspended tenant's logins too, once it has
 		// projected the suspension; whichever service learns of it first
-		// stops them. The status row stays shared until the session
-		// commits, so a suspension being projected waits for it, and the
-		// revocation that follows finds it (cacheTenantStatus). Refresh
+		// stops them. The tenant's status lock stays shared until the
+		// session commits, so a suspension being projected waits for it,
+		// and the revocation that follows finds it (cacheTenantStatus),
+		// even when session has no status row for the tenant yet. Refresh
 		// needs no such lock: it holds the session's row, which the
 		// revocation locks too.
-		if err := requireActiveTenant(ctx, q.ShareTenantSuspended, tenantID, ErrInvalidCredentials); err != nil {
+		if err := q.ShareTenantStatus(ctx, tenantID); err != nil {
+			return fmt.Errorf("share status lock of tenant %s: %w", tenantID, err)
+		}
+		if err := requireActiveTenant(ctx, q.GetTenantSuspended, tenantID, ErrInvalidCredentials); err != nil {
 			return err
 		}
 		pol, err = s.policy(ctx, q, tenantID)

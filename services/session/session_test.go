@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -452,6 +453,73 @@ func TestRefreshRefusedWhileSessionKnowsTheTenantSuspended(t *testing.T) {
 		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", login.GetSession().GetId()) == 1
 	}, 10*time.Second, 20*time.Millisecond, "the sweep revokes the live session of a tenant known suspended")
 	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, login.GetSession().GetId()))
+}
+
+// TestSuspensionWaitsForALoginOfATenantNotYetCached suspends a tenant while
+// a Login is between reading its status and committing its session, in a
+// tenant session has no status row for yet (as before it projects the
+// tenant's creation): the suspension's projection waits for the Login, so
+// the revocation that follows it revokes the new session at once, not at
+// the next periodic sweep (KeyCheckInterval, 30 s, longer than the wait
+// here). The Login is held there by a lock on tenant_session_policies,
+// which it reads after the status. The test's own connections hold and
+// watch the locks: the service's pool is too small to lend them.
+func TestSuspensionWaitsForALoginOfATenantNotYetCached(t *testing.T) {
+	t.Parallel()
+	e := start(t, servicestest.Options{})
+	tenant := e.newTenant(t)
+	e.register(t, tenant, "alice@example.com")
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1", tenant) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err := e.pool.Exec(t.Context(), "DELETE FROM tenant_statuses WHERE tenant_id = $1", tenant)
+	require.NoError(t, err)
+
+	dial := func() *pgx.Conn {
+		conn, err := pgx.ConnectConfig(t.Context(), e.pool.Config().ConnConfig.Copy())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		return conn
+	}
+	watch := dial()
+	hold, err := dial().Begin(t.Context())
+	require.NoError(t, err)
+	_, err = hold.Exec(t.Context(), "LOCK TABLE tenant_session_policies IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	type result struct {
+		res *sessionv1.LoginResponse
+		err error
+	}
+	login := make(chan result, 1)
+	go func() {
+		res, err := e.login(t.Context(), tenant, "alice@example.com", password)
+		login <- result{res, err}
+	}()
+	statusLock := func(mode string, granted bool) func() bool {
+		return func() bool {
+			var n int
+			require.NoError(t, watch.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks
+				WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND classid = hashtext('session.tenant_statuses')::oid AND objid = hashtext($1::uuid::text)::oid AND objsubid = 2
+				AND mode = $2 AND granted = $3`, tenant, mode, granted).Scan(&n))
+			return n == 1
+		}
+	}
+	require.Eventually(t, statusLock("ShareLock", true), 10*time.Second, 20*time.Millisecond, "the login holds the status lock shared")
+	require.Zero(t, e.count(t, "SELECT count(*) FROM tenant_statuses WHERE tenant_id = $1", tenant),
+		"no status row, so the login reads the tenant active (nothing commits one while it holds the lock)")
+
+	_, err = e.tenant.SuspendTenant(t.Context(), connect.NewRequest(&tenantv1.SuspendTenantRequest{TenantId: tenant, Reason: "unpaid invoices"}))
+	require.NoError(t, err)
+	require.Eventually(t, statusLock("ExclusiveLock", false), 10*time.Second, 20*time.Millisecond, "the suspension's projection waits for the login")
+	require.NoError(t, hold.Rollback(t.Context()))
+	got := <-login
+	require.NoError(t, got.err, "the login read the tenant active")
+
+	require.Eventually(t, func() bool {
+		return e.count(t, "SELECT count(*) FROM sessions WHERE id = $1 AND revoke_reason = 'REVOKE_REASON_TENANT_SUSPENDED'", got.res.GetSession().GetId()) == 1
+	}, 10*time.Second, 20*time.Millisecond, "the revocation after the suspension finds the login's session")
+	assert.Equal(t, []string{"session.session.created", "session.session.revoked"}, e.subjects(t, got.res.GetSession().GetId()))
 }
 
 func TestRefreshRotatesAndDetectsReuse(t *testing.T) {

@@ -43,19 +43,38 @@ func (q *Queries) GetTenantSuspended(ctx context.Context, tenantID uuid.UUID) (b
 	return suspended, err
 }
 
-const shareTenantSuspended = `-- name: ShareTenantSuspended :one
-SELECT suspended
-FROM tenant_statuses
-WHERE tenant_id = $1
-FOR SHARE
+const lockTenantStatus = `-- name: LockTenantStatus :exec
+SELECT pg_advisory_xact_lock(hashtext('session.tenant_statuses'), hashtext(CAST($1::uuid AS text)))
 `
 
-// ShareTenantSuspended is GetTenantSuspended holding the row's share lock
-// until the transaction ends: a status change waits for the holder to
-// commit, and the holder waits for a status change in progress.
-func (q *Queries) ShareTenantSuspended(ctx context.Context, tenantID uuid.UUID) (bool, error) {
-	row := q.db.QueryRow(ctx, shareTenantSuspended, tenantID)
-	var suspended bool
-	err := row.Scan(&suspended)
-	return suspended, err
+// LockTenantStatus takes the tenant's status lock (see ShareTenantStatus)
+// exclusively until the transaction ends, so a status change waits for the
+// Logins and revocation batches in flight and holds off new ones.
+func (q *Queries) LockTenantStatus(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, lockTenantStatus, tenantID)
+	return err
+}
+
+const shareTenantStatus = `-- name: ShareTenantStatus :exec
+SELECT pg_advisory_xact_lock_shared(hashtext('session.tenant_statuses'), hashtext(CAST($1::uuid AS text)))
+`
+
+// ShareTenantStatus takes the tenant's status lock shared until the
+// transaction ends: Logins and revocation batches share it, and a status
+// change (LockTenantStatus) waits for them and they for it. It is a
+// transaction-level advisory lock, not a row lock, so it costs no write
+// (FOR SHARE by many Logins made MultiXacts and rewrote the row) and holds
+// whether or not the tenant has a status row yet.
+//
+// The key is the two-int form (class, object): class
+// hashtext('session.tenant_statuses'), object hashtext of the tenant id.
+// PostgreSQL keeps two-int keys apart from single-bigint ones, which are
+// all authms's other advisory locks (the relay's, migrations', event
+// appends', signing keys'), so it meets none of them; two tenants whose ids
+// hash alike only share a lock, which costs waiting, never correctness.
+// Take it in a statement of its own, before reading the status: a
+// statement's snapshot predates a lock wait within it.
+func (q *Queries) ShareTenantStatus(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, shareTenantStatus, tenantID)
+	return err
 }

@@ -170,15 +170,16 @@ func (q *Queries) ListSuspendedTenantsWithLiveSessions(ctx context.Context, now 
 const lockLiveSessionsOfTenant = `-- name: LockLiveSessionsOfTenant :many
 SELECT id, user_id
 FROM sessions
-WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2
+WHERE tenant_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id > $3
 ORDER BY id
-LIMIT $3
+LIMIT $4
 FOR UPDATE
 `
 
 type LockLiveSessionsOfTenantParams struct {
 	TenantID uuid.UUID
 	Now      time.Time
+	After    uuid.UUID
 	Max      int32
 }
 
@@ -188,9 +189,16 @@ type LockLiveSessionsOfTenantRow struct {
 }
 
 // LockLiveSessionsOfTenant locks up to max of the tenant's live sessions
-// in id order, so concurrent revocations never deadlock.
+// after the id after, in id order, so concurrent revocations never
+// deadlock. Batches page by id (sessions_tenant_live), so each costs its
+// own size, not that of the batches before it.
 func (q *Queries) LockLiveSessionsOfTenant(ctx context.Context, arg LockLiveSessionsOfTenantParams) ([]LockLiveSessionsOfTenantRow, error) {
-	rows, err := q.db.Query(ctx, lockLiveSessionsOfTenant, arg.TenantID, arg.Now, arg.Max)
+	rows, err := q.db.Query(ctx, lockLiveSessionsOfTenant,
+		arg.TenantID,
+		arg.Now,
+		arg.After,
+		arg.Max,
+	)
 	if err != nil {
 		return nil, err
 	}

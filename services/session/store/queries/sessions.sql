@@ -47,10 +47,12 @@ WHERE id = @id AND tenant_id = @tenant_id;
 
 -- name: LockLiveSessionsOfTenant :many
 -- LockLiveSessionsOfTenant locks up to max of the tenant's live sessions
--- in id order, so concurrent revocations never deadlock.
+-- after the id after, in id order, so concurrent revocations never
+-- deadlock. Batches page by id (sessions_tenant_live), so each costs its
+-- own size, not that of the batches before it.
 SELECT id, user_id
 FROM sessions
-WHERE tenant_id = @tenant_id AND revoked_at IS NULL AND expires_at > @now
+WHERE tenant_id = @tenant_id AND revoked_at IS NULL AND expires_at > @now AND id > @after
 ORDER BY id
 LIMIT @max
 FOR UPDATE;
