@@ -43,7 +43,9 @@
 // not the login throttle's), and denies one once the address has the
 // kind's limit in the window (Config.ResetThrottle and
 // Config.RegistrationThrottle, each 20 in 15 minutes by default), under
-// the address's row lock like AttemptLogin. Kinds do not count against
+// the address's row lock like AttemptLogin, or the address's limit across
+// every tenant (the AllTenants policies, 100 in 15 minutes), under an
+// advisory lock of the address and kind. Kinds do not count against
 // each other. A denied request does not count; no event is recorded.
 //
 // Attempts are operational state, not events (an event per attempt would

@@ -40,6 +40,18 @@ func (c Config) throttle(k publicRequestKind) PublicRequestThrottlePolicy {
 	return PublicRequestThrottlePolicy{} // lets nothing through
 }
 
+// throttleAllTenants returns the configured policy of kind k for an
+// address across every tenant.
+func (c Config) throttleAllTenants(k publicRequestKind) PublicRequestThrottlePolicy {
+	switch k {
+	case kindPasswordReset:
+		return c.ResetThrottleAllTenants
+	case kindRegistration:
+		return c.RegistrationThrottleAllTenants
+	}
+	return PublicRequestThrottlePolicy{} // lets nothing through
+}
+
 // publicRequest is a request for attemptPublicRequest to decide: the
 // fields every Attempt<Kind>Request shares.
 type publicRequest struct {
@@ -63,7 +75,12 @@ type publicVerdict struct {
 // it, in one transaction under the address's row lock, so parallel
 // requests never pass the limit. Each kind is counted and limited on its
 // own: a burst of registrations does not throttle the address's resets,
-// nor the reverse.
+// nor the reverse. Besides its limit in the tenant, a request counts
+// against the address's limit across every tenant (the kind's
+// AllTenants policy), under a transaction-level advisory lock of the
+// address and kind that every such request takes first, before the row
+// lock, so neither limit is passed and no two requests wait on each other
+// in opposite orders.
 //
 // The requests are counted in public_requests, not as login attempts: such
 // a request has no outcome to report (and the caller asks before it knows
@@ -86,10 +103,14 @@ func (s *Service) attemptPublicRequest(ctx context.Context, r publicRequest) (pu
 	if o := r.policy; o != nil {
 		p = PublicRequestThrottlePolicy{MaxRequests: int(o.GetMaxRequests()), Window: o.GetWindow().AsDuration()}
 	}
+	all := s.cfg.throttleAllTenants(r.kind)
 	sub := subject{tenantID: tenantID, ip: addr}
 	var v publicVerdict
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		if err := q.LockAddressRequests(ctx, store.LockAddressRequestsParams{Kind: string(r.kind), Ip: addr}); err != nil {
+			return fmt.Errorf("lock %s requests of address %s: %w", r.kind, sub.ipID(), err)
+		}
 		if _, err := lockAddress(ctx, q, sub, s.clock()); err != nil {
 			return err
 		}
@@ -102,6 +123,16 @@ func (s *Service) attemptPublicRequest(ctx context.Context, r publicRequest) (pu
 		}
 		if int(c.Requests) >= p.MaxRequests {
 			v = publicVerdict{reason: riskv1.DenyReason_DENY_REASON_IP_THROTTLED, retryAfter: retryAfter(c.Oldest.Add(p.Window).Sub(now))}
+			return nil
+		}
+		everywhere, err := q.AddressPublicRequestsAllTenants(ctx, store.AddressPublicRequestsAllTenantsParams{
+			Ip: addr, Kind: string(r.kind), Since: now.Add(-all.Window), Now: now,
+		})
+		if err != nil {
+			return fmt.Errorf("count %s requests of address %s in every tenant: %w", r.kind, addr, err)
+		}
+		if int(everywhere.Requests) >= all.MaxRequests {
+			v = publicVerdict{reason: riskv1.DenyReason_DENY_REASON_IP_THROTTLED, retryAfter: retryAfter(everywhere.Oldest.Add(all.Window).Sub(now))}
 			return nil
 		}
 		if err := q.InsertPublicRequest(ctx, store.InsertPublicRequestParams{

@@ -14,7 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
+	"github.com/authms/authms/schemas/gen/authms/risk/v1/riskv1connect"
 	"github.com/authms/authms/services/risk"
+	"github.com/authms/authms/services/servicestest"
 )
 
 // publicKind is a kind of public request as the tests call it: its
@@ -187,4 +189,67 @@ func TestPublicRequestThrottle(t *testing.T) {
 			require.Eventually(t, func() bool { return e.attemptPublic(t, r).GetAllowed() }, 20*time.Second, 50*time.Millisecond)
 		})
 	}
+}
+
+// An address's public requests of a kind count in every tenant too: a
+// client that spreads them over many tenants meets the across-tenants
+// limit, however many parallel requests it sends, while another address
+// and the other kind go on.
+func TestPublicRequestThrottleAcrossTenants(t *testing.T) {
+	t.Parallel()
+	perTenant := risk.PublicRequestThrottlePolicy{MaxRequests: 5, Window: time.Hour}
+	allTenants := risk.PublicRequestThrottlePolicy{MaxRequests: 12, Window: time.Hour}
+	se := servicestest.StartWith(t, servicestest.Options{Risk: risk.Config{
+		ResetThrottle: perTenant, RegistrationThrottle: perTenant,
+		ResetThrottleAllTenants: allTenants, RegistrationThrottleAllTenants: allTenants,
+	}}, "tenant", "risk")
+	e := &env{Env: se, risk: riskv1connect.NewRiskServiceClient(se.HTTP, se.URL, se.Impersonate()), pool: se.Pool("risk")}
+
+	for _, kind := range publicKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			ip := map[string]string{"password_reset": "203.0.113.50", "registration": "203.0.113.51"}[kind.name]
+			a, b, c := uuid.NewString(), uuid.NewString(), uuid.NewString()
+			for _, tenant := range []string{a, b} {
+				for i := range perTenant.MaxRequests {
+					require.True(t, e.attemptPublic(t, publicRequest{kind: kind, tenant: tenant, ip: ip}).GetAllowed(), "request %d", i+1)
+				}
+			}
+			assert.False(t, e.attemptPublic(t, publicRequest{kind: kind, tenant: a, ip: ip}).GetAllowed(), "the tenant's limit")
+			for range allTenants.MaxRequests - 2*perTenant.MaxRequests {
+				require.True(t, e.attemptPublic(t, publicRequest{kind: kind, tenant: c, ip: ip}).GetAllowed())
+			}
+			denied := e.attemptPublic(t, publicRequest{kind: kind, tenant: c, ip: ip})
+			assert.False(t, denied.GetAllowed(), "the limit across tenants, in a tenant below its own")
+			assert.Equal(t, riskv1.DenyReason_DENY_REASON_IP_THROTTLED, denied.GetReason())
+			assert.Positive(t, denied.GetRetryAfter().AsDuration())
+			assert.Equal(t, allTenants.MaxRequests, e.count(t, "SELECT count(*) FROM public_requests WHERE ip = $1 AND kind = $2", ip, kind.name))
+			assert.True(t, e.attemptPublic(t, publicRequest{kind: kind, tenant: c, ip: "203.0.113.99"}).GetAllowed(), "another address")
+		})
+	}
+
+	t.Run("parallel requests over many tenants", func(t *testing.T) {
+		const tenants = 8 // each sent its limit, all at once
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			allowed int
+		)
+		for range tenants {
+			tenant := uuid.NewString()
+			for range perTenant.MaxRequests {
+				wg.Go(func() {
+					ok := e.attemptPublic(t, publicRequest{kind: registrations, tenant: tenant, ip: "2001:db8:9::1"}).GetAllowed()
+					mu.Lock()
+					defer mu.Unlock()
+					if ok {
+						allowed++
+					}
+				})
+			}
+		}
+		wg.Wait()
+		assert.Equal(t, allTenants.MaxRequests, allowed)
+		assert.True(t, e.attemptPublic(t, publicRequest{kind: passwordResets, tenant: uuid.NewString(), ip: "2001:db8:9::1"}).GetAllowed(),
+			"the other kind is counted apart")
+	})
 }

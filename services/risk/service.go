@@ -77,6 +77,12 @@ type Config struct {
 	// hashing passwords or notifying account owners; raise it where users
 	// register in bulk from one address).
 	RegistrationThrottle PublicRequestThrottlePolicy
+	// ResetThrottleAllTenants and RegistrationThrottleAllTenants limit an
+	// address's requests of the kind across every tenant (default 100 in
+	// 15 minutes each): without them one client spreads its requests over
+	// every tenant whose id it knows, each tenant's limit anew.
+	ResetThrottleAllTenants        PublicRequestThrottlePolicy
+	RegistrationThrottleAllTenants PublicRequestThrottlePolicy
 	// ReservationTTL is how long an attempt AttemptLogin allowed counts
 	// against the limits before ReportLoginResult (default 1 minute).
 	ReservationTTL time.Duration
@@ -104,6 +110,12 @@ func (c Config) withDefaults() Config {
 	if c.RegistrationThrottle == (PublicRequestThrottlePolicy{}) {
 		c.RegistrationThrottle = PublicRequestThrottlePolicy{MaxRequests: 20, Window: 15 * time.Minute}
 	}
+	if c.ResetThrottleAllTenants == (PublicRequestThrottlePolicy{}) {
+		c.ResetThrottleAllTenants = PublicRequestThrottlePolicy{MaxRequests: 100, Window: 15 * time.Minute}
+	}
+	if c.RegistrationThrottleAllTenants == (PublicRequestThrottlePolicy{}) {
+		c.RegistrationThrottleAllTenants = PublicRequestThrottlePolicy{MaxRequests: 100, Window: 15 * time.Minute}
+	}
 	if c.ReservationTTL == 0 {
 		c.ReservationTTL = time.Minute
 	}
@@ -128,8 +140,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("IP throttle policy %+v: want at least 1 failure, window in (0, 24h]", c.IPThrottle))
 	}
 	for _, k := range publicRequestKinds {
-		if p := c.throttle(k); p.MaxRequests < 1 || p.Window <= 0 || p.Window > maxWindow {
-			errs = append(errs, fmt.Errorf("%s throttle policy %+v: want at least 1 request, window in (0, 24h]", k, p))
+		for i, p := range []PublicRequestThrottlePolicy{c.throttle(k), c.throttleAllTenants(k)} {
+			if p.MaxRequests < 1 || p.Window <= 0 || p.Window > maxWindow {
+				scope := [...]string{"per tenant", "across tenants"}[i]
+				errs = append(errs, fmt.Errorf("%s throttle policy %s %+v: want at least 1 request, window in (0, 24h]", k, scope, p))
+			}
 		}
 	}
 	if c.ReservationTTL <= 0 {

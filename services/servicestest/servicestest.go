@@ -144,7 +144,8 @@ func ProductionHashing() identity.Config { return identity.DefaultConfig() }
 // users from the one address they run at, in packages that may not import
 // risk (other services).
 func ManyRegistrations(n int) risk.Config {
-	return risk.Config{RegistrationThrottle: risk.PublicRequestThrottlePolicy{MaxRequests: n, Window: time.Hour}}
+	p := risk.PublicRequestThrottlePolicy{MaxRequests: n, Window: time.Hour}
+	return risk.Config{RegistrationThrottle: p, RegistrationThrottleAllTenants: p}
 }
 
 // Start starts the named services (all when none are named) and stops them
@@ -211,7 +212,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Tenant:             opts.Tenant,
 		Identity:           opts.Identity,
 		Session:            opts.Session,
-		Risk:               opts.Risk,
+		Risk:               testRisk(opts.Risk),
 		TrustedProxies:     opts.TrustedProxies,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
@@ -277,4 +278,19 @@ func randomPassword(string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// testRisk is cfg with its across-tenants throttles, unless set, out of a
+// test's way: a test calls from one loopback address in as many tenants as
+// it makes, so the per-tenant limits, at their production defaults, are
+// the ones it meets.
+func testRisk(cfg risk.Config) risk.Config {
+	loose := risk.PublicRequestThrottlePolicy{MaxRequests: 1_000_000, Window: time.Hour}
+	if cfg.ResetThrottleAllTenants == (risk.PublicRequestThrottlePolicy{}) {
+		cfg.ResetThrottleAllTenants = loose
+	}
+	if cfg.RegistrationThrottleAllTenants == (risk.PublicRequestThrottlePolicy{}) {
+		cfg.RegistrationThrottleAllTenants = loose
+	}
+	return cfg
 }

@@ -47,6 +47,40 @@ func (q *Queries) AddressPublicRequests(ctx context.Context, arg AddressPublicRe
 	return i, err
 }
 
+const addressPublicRequestsAllTenants = `-- name: AddressPublicRequestsAllTenants :one
+SELECT count(*)::integer AS requests,
+       COALESCE(min(created_at), $1::timestamptz)::timestamptz AS oldest
+FROM public_requests
+WHERE ip = $2 AND kind = $3 AND created_at > $4::timestamptz
+`
+
+type AddressPublicRequestsAllTenantsParams struct {
+	Now   time.Time
+	Ip    string
+	Kind  string
+	Since time.Time
+}
+
+type AddressPublicRequestsAllTenantsRow struct {
+	Requests int32
+	Oldest   time.Time
+}
+
+// AddressPublicRequestsAllTenants counts the address's requests of one
+// kind after since in every tenant, with the oldest (now when there is
+// none).
+func (q *Queries) AddressPublicRequestsAllTenants(ctx context.Context, arg AddressPublicRequestsAllTenantsParams) (AddressPublicRequestsAllTenantsRow, error) {
+	row := q.db.QueryRow(ctx, addressPublicRequestsAllTenants,
+		arg.Now,
+		arg.Ip,
+		arg.Kind,
+		arg.Since,
+	)
+	var i AddressPublicRequestsAllTenantsRow
+	err := row.Scan(&i.Requests, &i.Oldest)
+	return i, err
+}
+
 const deletePublicRequestsBefore = `-- name: DeletePublicRequestsBefore :execrows
 DELETE FROM public_requests
 WHERE created_at < $1
@@ -81,5 +115,22 @@ func (q *Queries) InsertPublicRequest(ctx context.Context, arg InsertPublicReque
 		arg.Kind,
 		arg.CreatedAt,
 	)
+	return err
+}
+
+const lockAddressRequests = `-- name: LockAddressRequests :exec
+SELECT pg_advisory_xact_lock(hashtextextended('risk.public_requests|' || $1::text || '|' || $2::text, 0))
+`
+
+type LockAddressRequestsParams struct {
+	Kind string
+	Ip   string
+}
+
+// LockAddressRequests serialises an address's requests of one kind across
+// every tenant, until the transaction ends. The key is one bigint, hashed
+// from "risk.public_requests|<kind>|<ip>".
+func (q *Queries) LockAddressRequests(ctx context.Context, arg LockAddressRequestsParams) error {
+	_, err := q.db.Exec(ctx, lockAddressRequests, arg.Kind, arg.Ip)
 	return err
 }

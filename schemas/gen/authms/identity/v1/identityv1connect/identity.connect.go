@@ -110,7 +110,8 @@ type IdentityServiceClient interface {
 	// Each client address (X-Forwarded-For counts only from a trusted proxy)
 	// may register a limited number of times per tenant in a window (the
 	// risk service's registration throttle, 20 in 15 minutes by default,
-	// counted apart from password reset requests), whatever the emails: past
+	// and 100 across every tenant, counted apart from password reset
+	// requests), whatever the emails: past
 	// it the call is RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail
 	// and a Retry-After header, for new and taken emails alike, before any
 	// hashing, and records nothing (no user, no owner told). The tenant is
@@ -184,7 +185,8 @@ type IdentityServiceClient interface {
 	// answers the same for known, unknown and disabled users' emails. Each
 	// client address (X-Forwarded-For counts only from a trusted proxy) may
 	// send a limited number of requests per tenant in a window (the risk
-	// service's reset throttle, 20 in 15 minutes by default), whatever the
+	// service's reset throttle, 20 in 15 minutes by default, and 100 across
+	// every tenant), whatever the
 	// emails: past it the call is RESOURCE_EXHAUSTED with a
 	// google.rpc.RetryInfo detail and a Retry-After header, for known and
 	// unknown emails alike. It answers no sooner than 100 ms after it
@@ -484,7 +486,8 @@ type IdentityServiceHandler interface {
 	// Each client address (X-Forwarded-For counts only from a trusted proxy)
 	// may register a limited number of times per tenant in a window (the
 	// risk service's registration throttle, 20 in 15 minutes by default,
-	// counted apart from password reset requests), whatever the emails: past
+	// and 100 across every tenant, counted apart from password reset
+	// requests), whatever the emails: past
 	// it the call is RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail
 	// and a Retry-After header, for new and taken emails alike, before any
 	// hashing, and records nothing (no user, no owner told). The tenant is
@@ -558,7 +561,8 @@ type IdentityServiceHandler interface {
 	// answers the same for known, unknown and disabled users' emails. Each
 	// client address (X-Forwarded-For counts only from a trusted proxy) may
 	// send a limited number of requests per tenant in a window (the risk
-	// service's reset throttle, 20 in 15 minutes by default), whatever the
+	// service's reset throttle, 20 in 15 minutes by default, and 100 across
+	// every tenant), whatever the
 	// emails: past it the call is RESOURCE_EXHAUSTED with a
 	// google.rpc.RetryInfo detail and a Retry-After header, for known and
 	// unknown emails alike. It answers no sooner than 100 ms after it
