@@ -153,6 +153,24 @@ func writePassword(ctx context.Context, hash string) func(q *store.Queries, u us
 	}
 }
 
+// hashNewPassword checks a user's new_password against the tenant's policy
+// and the user's history and returns its hash.
+func (s *Service) hashNewPassword(ctx context.Context, tenantID, userID uuid.UUID, password string) (string, error) {
+	row, err := store.New(s.deps.Pool).GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrUserNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("get user %s: %w", userID, err)
+	}
+	if err := s.checkNewPassword(ctx, newPassword{
+		field: "new_password", password: password, tenantID: tenantID, userID: userID, canonicalEmail: row.EmailCanonical,
+	}); err != nil {
+		return "", err
+	}
+	return s.hasher.hash(ctx, password)
+}
+
 // changePassword replaces a user's password. The API has checked the
 // current one first (reauthenticate), counted by risk.
 func (s *Service) changePassword(ctx context.Context, req *identityv1.ChangePasswordRequest) (uuid.UUID, error) {
@@ -160,19 +178,7 @@ func (s *Service) changePassword(ctx context.Context, req *identityv1.ChangePass
 	if err != nil {
 		return uuid.Nil, err
 	}
-	row, err := store.New(s.deps.Pool).GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, ErrUserNotFound
-	}
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("get user %s: %w", userID, err)
-	}
-	if err := s.checkNewPassword(ctx, newPassword{
-		field: "new_password", password: req.GetNewPassword(), tenantID: tenantID, userID: userID, canonicalEmail: row.EmailCanonical,
-	}); err != nil {
-		return uuid.Nil, err
-	}
-	hash, err := s.hasher.hash(ctx, req.GetNewPassword())
+	hash, err := s.hashNewPassword(ctx, tenantID, userID, req.GetNewPassword())
 	if err != nil {
 		return uuid.Nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/authms/authms/services/identity/store"
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/platform"
+	"github.com/authms/authms/services/internal/riskcheck"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -42,13 +43,10 @@ type reauthentication struct {
 }
 
 // reauthenticate checks a user's current password as one login attempt of
-// the user's account with risk, exactly as session checks a login's:
-// AttemptLogin reserves one of the account's remaining failures (or
-// refuses: rpc.DeniedError, the answer Login gives), the hash is verified,
-// and ReportLoginResult records a failure, which may lock the account for
-// logins and these checks alike, or a success, which clears its failures.
-// However many checks and logins run in parallel, no more passwords are
-// tried than the tenant's lockout policy allows.
+// the user's account with risk, exactly as session checks a login's
+// (riskcheck.Run): a refusal is rpc.DeniedError, the answer Login gives,
+// and a wrong password may lock the account for logins and these checks
+// alike.
 func (s *Service) reauthenticate(ctx context.Context, r reauthentication) error {
 	tenantID, userID, err := parseIDs(r.tenant, r.user)
 	if err != nil {
@@ -62,30 +60,22 @@ func (s *Service) reauthenticate(ctx context.Context, r reauthentication) error 
 	if err != nil {
 		return fmt.Errorf("get user %s: %w", userID, err)
 	}
-	attempt, err := s.risk.AttemptLogin(ctx, connect.NewRequest(&riskv1.AttemptLoginRequest{
-		TenantId: tenantID.String(), Email: row.EmailCanonical, Ip: r.ip,
-	}))
+	ok, err := riskcheck.Run(ctx, s.risk, s.deps.Logger, riskcheck.Attempt{
+		TenantID: tenantID.String(), Email: row.EmailCanonical, IP: r.ip,
+		Verify: func(ctx context.Context) (string, bool, error) {
+			hash, err := q.GetPasswordHash(ctx, store.GetPasswordHashParams{TenantID: tenantID, UserID: userID})
+			if err != nil {
+				return "", false, fmt.Errorf("get password of user %s: %w", userID, err)
+			}
+			ok, err := s.hasher.verify(ctx, hash, r.password)
+			if err != nil {
+				return "", false, fmt.Errorf("verify password of user %s: %w", userID, err)
+			}
+			return userID.String(), ok, nil
+		},
+	})
 	if err != nil {
-		return &rpc.PeerError{Peer: peerRisk, Err: err}
-	}
-	if !attempt.Msg.GetAllowed() {
-		return &rpc.DeniedError{Reason: attempt.Msg.GetReason(), RetryAfter: attempt.Msg.GetRetryAfter().AsDuration()}
-	}
-	hash, err := q.GetPasswordHash(ctx, store.GetPasswordHashParams{TenantID: tenantID, UserID: userID})
-	if err != nil {
-		// Neither a success nor a failure: the reservation lapses.
-		return fmt.Errorf("get password of user %s: %w", userID, err)
-	}
-	ok, err := s.hasher.verify(ctx, hash, r.password)
-	if err != nil {
-		return fmt.Errorf("verify password of user %s: %w", userID, err)
-	}
-	id := userID.String()
-	if _, err := s.risk.ReportLoginResult(ctx, connect.NewRequest(&riskv1.ReportLoginResultRequest{
-		TenantId: tenantID.String(), AttemptId: attempt.Msg.GetAttemptId(), Success: ok, UserId: &id,
-	})); err != nil {
-		// The verdict stands; the reservation lapses and counts until then.
-		s.deps.Logger.WarnContext(ctx, "reporting a password check to risk failed", "tenant_id", tenantID, "user_id", userID, "err", err)
+		return err
 	}
 	if !ok {
 		return errWrongPassword

@@ -34,15 +34,11 @@ var tenantsTable = projections.Table{
 // consumer "identity_tenants": tenant.tenant.created, updated, suspended
 // and reactivated). It is a pure cache, rebuildable by replay.
 func (s *Service) tenantsProjector() projections.Projector {
-	handlers := make(map[string]projections.Apply, len(tenantevents.StatusSubjects))
-	for _, subject := range tenantevents.StatusSubjects {
-		handlers[subject] = cacheTenant
-	}
 	return projections.Projector{
 		Service:  Name,
 		Name:     "tenants",
 		Source:   "tenant",
-		Handlers: handlers,
+		Handlers: tenantevents.StatusHandlers(cacheTenant),
 		Rebuild:  &projections.Rebuild{Tables: []string{tenantsTable.Name}},
 	}
 }

@@ -271,16 +271,7 @@ func (s *Service) resetPassword(ctx context.Context, req *identityv1.ResetPasswo
 	if err != nil {
 		return uuid.Nil, err
 	}
-	row, err := store.New(s.deps.Pool).GetUser(ctx, store.GetUserParams{TenantID: tenantID, ID: userID})
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("get user %s: %w", userID, err)
-	}
-	if err := s.checkNewPassword(ctx, newPassword{
-		field: "new_password", password: req.GetNewPassword(), tenantID: tenantID, userID: userID, canonicalEmail: row.EmailCanonical,
-	}); err != nil {
-		return uuid.Nil, err
-	}
-	hash, err := s.hasher.hash(ctx, req.GetNewPassword())
+	hash, err := s.hashNewPassword(ctx, tenantID, userID, req.GetNewPassword())
 	if err != nil {
 		return uuid.Nil, err
 	}

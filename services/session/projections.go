@@ -87,15 +87,11 @@ var tenantStatusesTable = projections.Table{
 // ([Service.revokeSuspended]). It is a pure cache, rebuildable by replay:
 // the revocations follow from the statuses, not from the events.
 func (s *Service) tenantStatusesProjector() projections.Projector {
-	handlers := make(map[string]projections.Apply, len(tenantevents.StatusSubjects))
-	for _, subject := range tenantevents.StatusSubjects {
-		handlers[subject] = s.cacheTenantStatus
-	}
 	return projections.Projector{
 		Service:  Name,
 		Name:     "tenant_statuses",
 		Source:   "tenant",
-		Handlers: handlers,
+		Handlers: tenantevents.StatusHandlers(s.cacheTenantStatus),
 		Rebuild:  &projections.Rebuild{Tables: []string{tenantStatusesTable.Name}},
 	}
 }

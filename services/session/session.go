@@ -11,15 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
-	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
+	"github.com/authms/authms/services/internal/riskcheck"
 	"github.com/authms/authms/services/internal/rpc"
 	"github.com/authms/authms/services/session/store"
 )
@@ -97,29 +96,25 @@ func (s *Service) login(ctx context.Context, req *sessionv1.LoginRequest, c clie
 	if err != nil {
 		return nil, err
 	}
-	attempt, err := s.peers.risk.AttemptLogin(ctx, connect.NewRequest(&riskv1.AttemptLoginRequest{
-		TenantId: tenantID.String(), Email: req.GetEmail(), Ip: c.ip,
-	}))
+	var u user
+	ok, err := riskcheck.Run(ctx, s.peers.risk, s.deps.Logger, riskcheck.Attempt{
+		TenantID: tenantID.String(), Email: req.GetEmail(), IP: c.ip,
+		Verify: func(ctx context.Context) (string, bool, error) {
+			var err error
+			u, err = s.peers.authenticate(ctx, tenantID.String(), req.GetEmail(), req.GetPassword())
+			switch {
+			case errors.Is(err, errBadCredentials):
+				return "", false, nil
+			case err != nil:
+				return "", false, err
+			}
+			return u.id, true, nil
+		},
+	})
 	if err != nil {
-		return nil, &rpc.PeerError{Peer: peerRisk, Err: err}
+		return nil, err
 	}
-	if !attempt.Msg.GetAllowed() {
-		return nil, &rpc.DeniedError{Reason: attempt.Msg.GetReason(), RetryAfter: attempt.Msg.GetRetryAfter().AsDuration()}
-	}
-	u, authErr := s.peers.authenticate(ctx, tenantID.String(), req.GetEmail(), req.GetPassword())
-	if authErr != nil && !errors.Is(authErr, errBadCredentials) {
-		// Neither a success nor a failure: the reservation lapses.
-		return nil, authErr
-	}
-	report := &riskv1.ReportLoginResultRequest{TenantId: tenantID.String(), AttemptId: attempt.Msg.GetAttemptId(), Success: authErr == nil}
-	if authErr == nil {
-		report.UserId = &u.id
-	}
-	if _, err := s.peers.risk.ReportLoginResult(ctx, connect.NewRequest(report)); err != nil {
-		// The verdict stands; the reservation lapses and counts until then.
-		s.deps.Logger.WarnContext(ctx, "reporting a login result to risk failed", "tenant_id", tenantID, "err", err)
-	}
-	if authErr != nil {
+	if !ok {
 		return nil, ErrInvalidCredentials
 	}
 	return s.openSession(ctx, tenantID, u, c)

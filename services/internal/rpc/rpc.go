@@ -28,7 +28,6 @@ import (
 	"github.com/authms/authms/events/pg"
 	"github.com/authms/authms/projections"
 	commonv1 "github.com/authms/authms/schemas/gen/authms/common/v1"
-	riskv1 "github.com/authms/authms/schemas/gen/authms/risk/v1"
 	"github.com/authms/authms/services/internal/auth"
 )
 
@@ -178,18 +177,19 @@ func (e *PeerError) Error() string { return fmt.Sprintf("%s: %v", e.Peer, e.Err)
 func (e *PeerError) Unwrap() error { return e.Err }
 
 // DeniedError is the risk service's refusal of a password check (a login,
-// or the current password of a change). [Error] returns it as risk's
-// answer to a login: PermissionDenied for a locked account,
-// ResourceExhausted for a busy account or a throttled address, both with
-// RetryAfter (see [RetryLater]). Neither says whether the account exists:
-// risk locks and throttles emails whether or not they name a user.
+// or the current password of a change; see services/internal/riskcheck).
+// [Error] returns it as risk's answer to a login: PermissionDenied for a
+// locked account, ResourceExhausted for a busy account or a throttled
+// address, both with RetryAfter (see [RetryLater]). Neither says whether
+// the account exists: risk locks and throttles emails whether or not they
+// name a user.
 type DeniedError struct {
-	Reason     riskv1.DenyReason
+	Locked     bool // the account is locked (else busy, or the address throttled)
 	RetryAfter time.Duration
 }
 
 func (e *DeniedError) Error() string {
-	if e.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
+	if e.Locked {
 		return "too many failed logins: the account is locked for now; retry later"
 	}
 	return "too many login attempts; retry later"
@@ -230,7 +230,7 @@ func Error(ctx context.Context, logger *slog.Logger, procedure string, err error
 	switch {
 	case errors.As(err, &denied):
 		code := connect.CodeResourceExhausted
-		if denied.Reason == riskv1.DenyReason_DENY_REASON_ACCOUNT_LOCKED {
+		if denied.Locked {
 			code = connect.CodePermissionDenied
 		}
 		return RetryLater(code, denied.Error(), denied.RetryAfter)

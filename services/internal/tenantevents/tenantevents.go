@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authms/authms/events"
+	"github.com/authms/authms/projections"
 	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
 )
 
@@ -29,6 +30,16 @@ const (
 // existed, and carries it unchanged since), tenant.tenant.suspended and
 // tenant.tenant.reactivated.
 var StatusSubjects = []string{SubjectCreated, SubjectUpdated, SubjectSuspended, SubjectReactivated}
+
+// StatusHandlers is a projector's handler map applying apply to every one
+// of StatusSubjects.
+func StatusHandlers(apply projections.Apply) map[string]projections.Apply {
+	handlers := make(map[string]projections.Apply, len(StatusSubjects))
+	for _, subject := range StatusSubjects {
+		handlers[subject] = apply
+	}
+	return handlers
+}
 
 // Status returns the tenant and the status ev leaves it in, for an event
 // on one of StatusSubjects; any other is a permanent error.
