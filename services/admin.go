@@ -79,6 +79,8 @@ func adminPolicies() auth.Policies {
 		adminv1connect.ProjectionServiceListProjectionsProcedure:    auth.Operator,
 		adminv1connect.ProjectionServiceRebuildProjectionProcedure:  auth.Operator,
 		adminv1connect.StreamServiceRepublishEventsProcedure:        auth.Operator,
+		adminv1connect.StreamServiceListStreamsProcedure:            auth.Operator,
+		adminv1connect.StreamServiceTailEventsProcedure:             auth.Operator,
 	}
 }
 
@@ -327,4 +329,14 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// ListStreams is not implemented yet (issue 5 in progress).
+func (a *adminAPI) ListStreams(context.Context, *connect.Request[adminv1.ListStreamsRequest]) (*connect.Response[adminv1.ListStreamsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, nil)
+}
+
+// TailEvents is not implemented yet (issue 5 in progress).
+func (a *adminAPI) TailEvents(context.Context, *connect.Request[adminv1.TailEventsRequest], *connect.ServerStream[adminv1.TailEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, nil)
 }

@@ -272,6 +272,7 @@ func (s *Service) Policies() auth.Policies {
 		identityv1connect.IdentityServiceRequestPasswordResetProcedure:     auth.Public,
 		identityv1connect.IdentityServiceResetPasswordProcedure:            auth.Public,
 		identityv1connect.IdentityServiceAuthenticateUserProcedure:         auth.Services(auth.SessionService),
+		identityv1connect.IdentityServiceListUsersProcedure:                auth.Admin,
 		identityv1connect.IdentityServiceGetUserProcedure:                  auth.Owner.OrServices(auth.SessionService),
 		identityv1connect.IdentityServiceChangeEmailProcedure:              auth.Owner,
 		identityv1connect.IdentityServiceChangePasswordProcedure:           auth.Owner,
@@ -300,4 +301,9 @@ func answerNoSooner(ctx context.Context, at time.Time) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// ListUsers is not implemented yet (issue 5 in progress).
+func (a *api) ListUsers(context.Context, *connect.Request[identityv1.ListUsersRequest]) (*connect.Response[identityv1.ListUsersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, nil)
 }

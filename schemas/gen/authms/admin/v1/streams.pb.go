@@ -10,6 +10,8 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -146,11 +148,593 @@ func (x *RepublishEventsResponse) GetDone() bool {
 	return false
 }
 
+type ListStreamsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStreamsRequest) Reset() {
+	*x = ListStreamsRequest{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsRequest) ProtoMessage() {}
+
+func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
+func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{2}
+}
+
+type ListStreamsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// streams are sorted by name.
+	Streams       []*StreamInfo `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStreamsResponse) Reset() {
+	*x = ListStreamsResponse{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsResponse) ProtoMessage() {}
+
+func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
+func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListStreamsResponse) GetStreams() []*StreamInfo {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+// StreamInfo is one JetStream stream and its durable consumers.
+type StreamInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the stream, e.g. "IDENTITY" or "DLQ_BILLING".
+	Name     string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Subjects []string `protobuf:"bytes,2,rep,name=subjects,proto3" json:"subjects,omitempty"`
+	// dead_letter marks a service's dead-letter stream (DLQ_<SERVICE>).
+	DeadLetter    bool                   `protobuf:"varint,3,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	Messages      uint64                 `protobuf:"varint,4,opt,name=messages,proto3" json:"messages,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	FirstSequence uint64                 `protobuf:"varint,6,opt,name=first_sequence,json=firstSequence,proto3" json:"first_sequence,omitempty"`
+	LastSequence  uint64                 `protobuf:"varint,7,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	LastTime      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
+	// consumers are the stream's durable consumers, sorted by name.
+	Consumers     []*ConsumerInfo `protobuf:"bytes,9,rep,name=consumers,proto3" json:"consumers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamInfo) Reset() {
+	*x = StreamInfo{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamInfo) ProtoMessage() {}
+
+func (x *StreamInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamInfo.ProtoReflect.Descriptor instead.
+func (*StreamInfo) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StreamInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StreamInfo) GetSubjects() []string {
+	if x != nil {
+		return x.Subjects
+	}
+	return nil
+}
+
+func (x *StreamInfo) GetDeadLetter() bool {
+	if x != nil {
+		return x.DeadLetter
+	}
+	return false
+}
+
+func (x *StreamInfo) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetFirstSequence() uint64 {
+	if x != nil {
+		return x.FirstSequence
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+func (x *StreamInfo) GetLastTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTime
+	}
+	return nil
+}
+
+func (x *StreamInfo) GetConsumers() []*ConsumerInfo {
+	if x != nil {
+		return x.Consumers
+	}
+	return nil
+}
+
+// ConsumerInfo is one durable consumer and how far behind it is.
+type ConsumerInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// pending counts stream messages not yet delivered to the consumer: its
+	// lag.
+	Pending uint64 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	// ack_pending counts messages delivered but not yet acknowledged.
+	AckPending  uint64 `protobuf:"varint,3,opt,name=ack_pending,json=ackPending,proto3" json:"ack_pending,omitempty"`
+	Redelivered uint64 `protobuf:"varint,4,opt,name=redelivered,proto3" json:"redelivered,omitempty"`
+	// delivered_sequence is the stream sequence last delivered.
+	DeliveredSequence uint64 `protobuf:"varint,5,opt,name=delivered_sequence,json=deliveredSequence,proto3" json:"delivered_sequence,omitempty"`
+	// paused reports a consumer paused by a rebuild.
+	Paused        bool `protobuf:"varint,6,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumerInfo) Reset() {
+	*x = ConsumerInfo{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumerInfo) ProtoMessage() {}
+
+func (x *ConsumerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumerInfo.ProtoReflect.Descriptor instead.
+func (*ConsumerInfo) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConsumerInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConsumerInfo) GetPending() uint64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *ConsumerInfo) GetAckPending() uint64 {
+	if x != nil {
+		return x.AckPending
+	}
+	return 0
+}
+
+func (x *ConsumerInfo) GetRedelivered() uint64 {
+	if x != nil {
+		return x.Redelivered
+	}
+	return 0
+}
+
+func (x *ConsumerInfo) GetDeliveredSequence() uint64 {
+	if x != nil {
+		return x.DeliveredSequence
+	}
+	return 0
+}
+
+func (x *ConsumerInfo) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+type TailEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// streams are the stream names to follow, e.g. "WALLET"; empty: every
+	// service stream the process runs (dead-letter streams only when named).
+	Streams []string `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	// subject, when set, keeps the events whose subject matches this NATS
+	// filter, e.g. "wallet.>".
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// tenant_id confines the tail to one tenant's events. An admin's tail is
+	// always confined to the admin's own tenant (another tenant's id is
+	// PERMISSION_DENIED); the operator sees every tenant when it is empty.
+	TenantId string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// last, when set, starts with up to this many of each stream's newest
+	// events (before the tenant filter); otherwise the tail starts with the
+	// events stored after the call begins.
+	Last          uint32 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailEventsRequest) Reset() {
+	*x = TailEventsRequest{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailEventsRequest) ProtoMessage() {}
+
+func (x *TailEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailEventsRequest.ProtoReflect.Descriptor instead.
+func (*TailEventsRequest) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TailEventsRequest) GetStreams() []string {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *TailEventsRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *TailEventsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TailEventsRequest) GetLast() uint32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+type TailEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*TailEventsResponse_Event
+	//	*TailEventsResponse_Heartbeat
+	Kind          isTailEventsResponse_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailEventsResponse) Reset() {
+	*x = TailEventsResponse{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailEventsResponse) ProtoMessage() {}
+
+func (x *TailEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailEventsResponse.ProtoReflect.Descriptor instead.
+func (*TailEventsResponse) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TailEventsResponse) GetKind() isTailEventsResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *TailEventsResponse) GetEvent() *TailedEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*TailEventsResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *TailEventsResponse) GetHeartbeat() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Kind.(*TailEventsResponse_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isTailEventsResponse_Kind interface {
+	isTailEventsResponse_Kind()
+}
+
+type TailEventsResponse_Event struct {
+	// event is one event of the tail.
+	Event *TailedEvent `protobuf:"bytes,1,opt,name=event,proto3,oneof"`
+}
+
+type TailEventsResponse_Heartbeat struct {
+	// heartbeat is the server's time, sent after 15 seconds without an
+	// event.
+	Heartbeat *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*TailEventsResponse_Event) isTailEventsResponse_Kind() {}
+
+func (*TailEventsResponse_Heartbeat) isTailEventsResponse_Kind() {}
+
+// TailedEvent is one stored event: where it is, its envelope and its
+// payload decoded to JSON.
+type TailedEvent struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Stream           string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Sequence         uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Subject          string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	StoredTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=stored_time,json=storedTime,proto3" json:"stored_time,omitempty"`
+	EventId          string                 `protobuf:"bytes,5,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	EventType        string                 `protobuf:"bytes,6,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	TenantId         string                 `protobuf:"bytes,7,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	AggregateId      string                 `protobuf:"bytes,8,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	AggregateVersion int64                  `protobuf:"varint,9,opt,name=aggregate_version,json=aggregateVersion,proto3" json:"aggregate_version,omitempty"`
+	EventTime        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// payload is the event payload decoded through its protobuf type and
+	// rendered as protojson; payload_error says why it is missing.
+	Payload       *structpb.Struct `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	PayloadError  string           `protobuf:"bytes,12,opt,name=payload_error,json=payloadError,proto3" json:"payload_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailedEvent) Reset() {
+	*x = TailedEvent{}
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailedEvent) ProtoMessage() {}
+
+func (x *TailedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_admin_v1_streams_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailedEvent.ProtoReflect.Descriptor instead.
+func (*TailedEvent) Descriptor() ([]byte, []int) {
+	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TailedEvent) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *TailedEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetStoredTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredTime
+	}
+	return nil
+}
+
+func (x *TailedEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *TailedEvent) GetAggregateVersion() int64 {
+	if x != nil {
+		return x.AggregateVersion
+	}
+	return 0
+}
+
+func (x *TailedEvent) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+func (x *TailedEvent) GetPayload() *structpb.Struct {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *TailedEvent) GetPayloadError() string {
+	if x != nil {
+		return x.PayloadError
+	}
+	return ""
+}
+
 var File_authms_admin_v1_streams_proto protoreflect.FileDescriptor
 
 const file_authms_admin_v1_streams_proto_rawDesc = "" +
 	"\n" +
-	"\x1dauthms/admin/v1/streams.proto\x12\x0fauthms.admin.v1\x1a\x1bbuf/validate/validate.proto\"j\n" +
+	"\x1dauthms/admin/v1/streams.proto\x12\x0fauthms.admin.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n" +
 	"\x16RepublishEventsRequest\x121\n" +
 	"\aservice\x18\x01 \x01(\tB\x17\xbaH\x14r\x122\x10^[a-z][a-z0-9]*$R\aservice\x12\x1d\n" +
 	"\n" +
@@ -161,8 +745,60 @@ const file_authms_admin_v1_streams_proto_rawDesc = "" +
 	"duplicates\x18\x02 \x01(\x04R\n" +
 	"duplicates\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x04R\x05total\x12\x12\n" +
-	"\x04done\x18\x04 \x01(\bR\x04done2y\n" +
-	"\rStreamService\x12h\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\"\x14\n" +
+	"\x12ListStreamsRequest\"L\n" +
+	"\x13ListStreamsResponse\x125\n" +
+	"\astreams\x18\x01 \x03(\v2\x1b.authms.admin.v1.StreamInfoR\astreams\"\xd1\x02\n" +
+	"\n" +
+	"StreamInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bsubjects\x18\x02 \x03(\tR\bsubjects\x12\x1f\n" +
+	"\vdead_letter\x18\x03 \x01(\bR\n" +
+	"deadLetter\x12\x1a\n" +
+	"\bmessages\x18\x04 \x01(\x04R\bmessages\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12%\n" +
+	"\x0efirst_sequence\x18\x06 \x01(\x04R\rfirstSequence\x12#\n" +
+	"\rlast_sequence\x18\a \x01(\x04R\flastSequence\x127\n" +
+	"\tlast_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12;\n" +
+	"\tconsumers\x18\t \x03(\v2\x1d.authms.admin.v1.ConsumerInfoR\tconsumers\"\xc6\x01\n" +
+	"\fConsumerInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\apending\x18\x02 \x01(\x04R\apending\x12\x1f\n" +
+	"\vack_pending\x18\x03 \x01(\x04R\n" +
+	"ackPending\x12 \n" +
+	"\vredelivered\x18\x04 \x01(\x04R\vredelivered\x12-\n" +
+	"\x12delivered_sequence\x18\x05 \x01(\x04R\x11deliveredSequence\x12\x16\n" +
+	"\x06paused\x18\x06 \x01(\bR\x06paused\"\xe5\x01\n" +
+	"\x11TailEventsRequest\x12>\n" +
+	"\astreams\x18\x01 \x03(\tB$\xbaH!\x92\x01\x1e\x10@\"\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,63}$R\astreams\x12H\n" +
+	"\asubject\x18\x02 \x01(\tB.\xbaH+\xd8\x01\x01r&\x18\xff\x012!^[a-z0-9_*>-]+(\\.[a-z0-9_*>-]+)*$R\asubject\x12(\n" +
+	"\ttenant_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantId\x12\x1c\n" +
+	"\x04last\x18\x04 \x01(\rB\b\xbaH\x05*\x03\x18\xe8\aR\x04last\"\x8e\x01\n" +
+	"\x12TailEventsResponse\x124\n" +
+	"\x05event\x18\x01 \x01(\v2\x1c.authms.admin.v1.TailedEventH\x00R\x05event\x12:\n" +
+	"\theartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\theartbeatB\x06\n" +
+	"\x04kind\"\xd2\x03\n" +
+	"\vTailedEvent\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12;\n" +
+	"\vstored_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"storedTime\x12\x19\n" +
+	"\bevent_id\x18\x05 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x06 \x01(\tR\teventType\x12\x1b\n" +
+	"\ttenant_id\x18\a \x01(\tR\btenantId\x12!\n" +
+	"\faggregate_id\x18\b \x01(\tR\vaggregateId\x12+\n" +
+	"\x11aggregate_version\x18\t \x01(\x03R\x10aggregateVersion\x129\n" +
+	"\n" +
+	"event_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x121\n" +
+	"\apayload\x18\v \x01(\v2\x17.google.protobuf.StructR\apayload\x12#\n" +
+	"\rpayload_error\x18\f \x01(\tR\fpayloadError2\xb3\x02\n" +
+	"\rStreamService\x12]\n" +
+	"\vListStreams\x12#.authms.admin.v1.ListStreamsRequest\x1a$.authms.admin.v1.ListStreamsResponse\"\x03\x90\x02\x01\x12Y\n" +
+	"\n" +
+	"TailEvents\x12\".authms.admin.v1.TailEventsRequest\x1a#.authms.admin.v1.TailEventsResponse\"\x000\x01\x12h\n" +
 	"\x0fRepublishEvents\x12'.authms.admin.v1.RepublishEventsRequest\x1a(.authms.admin.v1.RepublishEventsResponse\"\x000\x01B>Z<github.com/authms/authms/schemas/gen/authms/admin/v1;adminv1b\x06proto3"
 
 var (
@@ -177,19 +813,40 @@ func file_authms_admin_v1_streams_proto_rawDescGZIP() []byte {
 	return file_authms_admin_v1_streams_proto_rawDescData
 }
 
-var file_authms_admin_v1_streams_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_authms_admin_v1_streams_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_authms_admin_v1_streams_proto_goTypes = []any{
 	(*RepublishEventsRequest)(nil),  // 0: authms.admin.v1.RepublishEventsRequest
 	(*RepublishEventsResponse)(nil), // 1: authms.admin.v1.RepublishEventsResponse
+	(*ListStreamsRequest)(nil),      // 2: authms.admin.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),     // 3: authms.admin.v1.ListStreamsResponse
+	(*StreamInfo)(nil),              // 4: authms.admin.v1.StreamInfo
+	(*ConsumerInfo)(nil),            // 5: authms.admin.v1.ConsumerInfo
+	(*TailEventsRequest)(nil),       // 6: authms.admin.v1.TailEventsRequest
+	(*TailEventsResponse)(nil),      // 7: authms.admin.v1.TailEventsResponse
+	(*TailedEvent)(nil),             // 8: authms.admin.v1.TailedEvent
+	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 10: google.protobuf.Struct
 }
 var file_authms_admin_v1_streams_proto_depIdxs = []int32{
-	0, // 0: authms.admin.v1.StreamService.RepublishEvents:input_type -> authms.admin.v1.RepublishEventsRequest
-	1, // 1: authms.admin.v1.StreamService.RepublishEvents:output_type -> authms.admin.v1.RepublishEventsResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	4,  // 0: authms.admin.v1.ListStreamsResponse.streams:type_name -> authms.admin.v1.StreamInfo
+	9,  // 1: authms.admin.v1.StreamInfo.last_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: authms.admin.v1.StreamInfo.consumers:type_name -> authms.admin.v1.ConsumerInfo
+	8,  // 3: authms.admin.v1.TailEventsResponse.event:type_name -> authms.admin.v1.TailedEvent
+	9,  // 4: authms.admin.v1.TailEventsResponse.heartbeat:type_name -> google.protobuf.Timestamp
+	9,  // 5: authms.admin.v1.TailedEvent.stored_time:type_name -> google.protobuf.Timestamp
+	9,  // 6: authms.admin.v1.TailedEvent.event_time:type_name -> google.protobuf.Timestamp
+	10, // 7: authms.admin.v1.TailedEvent.payload:type_name -> google.protobuf.Struct
+	2,  // 8: authms.admin.v1.StreamService.ListStreams:input_type -> authms.admin.v1.ListStreamsRequest
+	6,  // 9: authms.admin.v1.StreamService.TailEvents:input_type -> authms.admin.v1.TailEventsRequest
+	0,  // 10: authms.admin.v1.StreamService.RepublishEvents:input_type -> authms.admin.v1.RepublishEventsRequest
+	3,  // 11: authms.admin.v1.StreamService.ListStreams:output_type -> authms.admin.v1.ListStreamsResponse
+	7,  // 12: authms.admin.v1.StreamService.TailEvents:output_type -> authms.admin.v1.TailEventsResponse
+	1,  // 13: authms.admin.v1.StreamService.RepublishEvents:output_type -> authms.admin.v1.RepublishEventsResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_authms_admin_v1_streams_proto_init() }
@@ -197,13 +854,17 @@ func file_authms_admin_v1_streams_proto_init() {
 	if File_authms_admin_v1_streams_proto != nil {
 		return
 	}
+	file_authms_admin_v1_streams_proto_msgTypes[7].OneofWrappers = []any{
+		(*TailEventsResponse_Event)(nil),
+		(*TailEventsResponse_Heartbeat)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_admin_v1_streams_proto_rawDesc), len(file_authms_admin_v1_streams_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

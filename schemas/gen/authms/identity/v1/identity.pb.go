@@ -323,6 +323,132 @@ func (x *RegisterUserResponse) GetPosition() *v1.Position {
 	return nil
 }
 
+type ListUsersRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// query, when set, keeps the users whose canonical (lower-case) email
+	// contains it, compared case-insensitively.
+	Query string `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	// page_size defaults to 50.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of a previous response with the same
+	// query.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersRequest) Reset() {
+	*x = ListUsersRequest{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersRequest) ProtoMessage() {}
+
+func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
+func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListUsersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListUsersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ListUsersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Users []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// next_page_token is empty after the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersResponse) Reset() {
+	*x = ListUsersResponse{}
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersResponse) ProtoMessage() {}
+
+func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
+func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type GetUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -333,7 +459,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[3]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +471,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[3]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +484,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{3}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetUserRequest) GetTenantId() string {
@@ -384,7 +510,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[4]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +522,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[4]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +535,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{4}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -439,7 +565,7 @@ type ChangeEmailRequest struct {
 
 func (x *ChangeEmailRequest) Reset() {
 	*x = ChangeEmailRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[5]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +577,7 @@ func (x *ChangeEmailRequest) String() string {
 func (*ChangeEmailRequest) ProtoMessage() {}
 
 func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[5]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +590,7 @@ func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailRequest.ProtoReflect.Descriptor instead.
 func (*ChangeEmailRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{5}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChangeEmailRequest) GetTenantId() string {
@@ -515,7 +641,7 @@ type ChangeEmailResponse struct {
 
 func (x *ChangeEmailResponse) Reset() {
 	*x = ChangeEmailResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[6]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +653,7 @@ func (x *ChangeEmailResponse) String() string {
 func (*ChangeEmailResponse) ProtoMessage() {}
 
 func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[6]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +666,7 @@ func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailResponse.ProtoReflect.Descriptor instead.
 func (*ChangeEmailResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{6}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChangeEmailResponse) GetUser() *User {
@@ -571,7 +697,7 @@ type AuthenticateUserRequest struct {
 
 func (x *AuthenticateUserRequest) Reset() {
 	*x = AuthenticateUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +709,7 @@ func (x *AuthenticateUserRequest) String() string {
 func (*AuthenticateUserRequest) ProtoMessage() {}
 
 func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[7]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +722,7 @@ func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateUserRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{7}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuthenticateUserRequest) GetTenantId() string {
@@ -634,7 +760,7 @@ type AuthenticateUserResponse struct {
 
 func (x *AuthenticateUserResponse) Reset() {
 	*x = AuthenticateUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +772,7 @@ func (x *AuthenticateUserResponse) String() string {
 func (*AuthenticateUserResponse) ProtoMessage() {}
 
 func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[8]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +785,7 @@ func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateUserResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{8}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuthenticateUserResponse) GetUserId() string {
@@ -707,7 +833,7 @@ type ImportUserRequest struct {
 
 func (x *ImportUserRequest) Reset() {
 	*x = ImportUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +845,7 @@ func (x *ImportUserRequest) String() string {
 func (*ImportUserRequest) ProtoMessage() {}
 
 func (x *ImportUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[9]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +858,7 @@ func (x *ImportUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportUserRequest.ProtoReflect.Descriptor instead.
 func (*ImportUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{9}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ImportUserRequest) GetTenantId() string {
@@ -774,7 +900,7 @@ type ImportUserResponse struct {
 
 func (x *ImportUserResponse) Reset() {
 	*x = ImportUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +912,7 @@ func (x *ImportUserResponse) String() string {
 func (*ImportUserResponse) ProtoMessage() {}
 
 func (x *ImportUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[10]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +925,7 @@ func (x *ImportUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportUserResponse.ProtoReflect.Descriptor instead.
 func (*ImportUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{10}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ImportUserResponse) GetUser() *User {
@@ -836,7 +962,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +974,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[11]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +987,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{11}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChangePasswordRequest) GetTenantId() string {
@@ -909,7 +1035,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1047,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[12]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1060,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{12}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChangePasswordResponse) GetPosition() *v1.Position {
@@ -954,7 +1080,7 @@ type DisableUserRequest struct {
 
 func (x *DisableUserRequest) Reset() {
 	*x = DisableUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1092,7 @@ func (x *DisableUserRequest) String() string {
 func (*DisableUserRequest) ProtoMessage() {}
 
 func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[13]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1105,7 @@ func (x *DisableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserRequest.ProtoReflect.Descriptor instead.
 func (*DisableUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{13}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisableUserRequest) GetTenantId() string {
@@ -1007,7 +1133,7 @@ type DisableUserResponse struct {
 
 func (x *DisableUserResponse) Reset() {
 	*x = DisableUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1145,7 @@ func (x *DisableUserResponse) String() string {
 func (*DisableUserResponse) ProtoMessage() {}
 
 func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1158,7 @@ func (x *DisableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableUserResponse.ProtoReflect.Descriptor instead.
 func (*DisableUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{14}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DisableUserResponse) GetUser() *User {
@@ -1059,7 +1185,7 @@ type EnableUserRequest struct {
 
 func (x *EnableUserRequest) Reset() {
 	*x = EnableUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1197,7 @@ func (x *EnableUserRequest) String() string {
 func (*EnableUserRequest) ProtoMessage() {}
 
 func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1210,7 @@ func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
 func (*EnableUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EnableUserRequest) GetTenantId() string {
@@ -1112,7 +1238,7 @@ type EnableUserResponse struct {
 
 func (x *EnableUserResponse) Reset() {
 	*x = EnableUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1250,7 @@ func (x *EnableUserResponse) String() string {
 func (*EnableUserResponse) ProtoMessage() {}
 
 func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1263,7 @@ func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
 func (*EnableUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EnableUserResponse) GetUser() *User {
@@ -1164,7 +1290,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1302,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1315,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteUserRequest) GetTenantId() string {
@@ -1216,7 +1342,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1354,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1367,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{18}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteUserResponse) GetPosition() *v1.Position {
@@ -1261,7 +1387,7 @@ type RequestEmailVerificationRequest struct {
 
 func (x *RequestEmailVerificationRequest) Reset() {
 	*x = RequestEmailVerificationRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1399,7 @@ func (x *RequestEmailVerificationRequest) String() string {
 func (*RequestEmailVerificationRequest) ProtoMessage() {}
 
 func (x *RequestEmailVerificationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1412,7 @@ func (x *RequestEmailVerificationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestEmailVerificationRequest.ProtoReflect.Descriptor instead.
 func (*RequestEmailVerificationRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RequestEmailVerificationRequest) GetTenantId() string {
@@ -1313,7 +1439,7 @@ type RequestEmailVerificationResponse struct {
 
 func (x *RequestEmailVerificationResponse) Reset() {
 	*x = RequestEmailVerificationResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1451,7 @@ func (x *RequestEmailVerificationResponse) String() string {
 func (*RequestEmailVerificationResponse) ProtoMessage() {}
 
 func (x *RequestEmailVerificationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1464,7 @@ func (x *RequestEmailVerificationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestEmailVerificationResponse.ProtoReflect.Descriptor instead.
 func (*RequestEmailVerificationResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RequestEmailVerificationResponse) GetPosition() *v1.Position {
@@ -1359,7 +1485,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1497,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1510,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VerifyEmailRequest) GetTenantId() string {
@@ -1412,7 +1538,7 @@ type VerifyEmailResponse struct {
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1550,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1563,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *VerifyEmailResponse) GetUser() *User {
@@ -1465,7 +1591,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1603,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1616,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RequestPasswordResetRequest) GetTenantId() string {
@@ -1517,7 +1643,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1655,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1668,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{26}
 }
 
 type ResetPasswordRequest struct {
@@ -1559,7 +1685,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1697,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1710,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResetPasswordRequest) GetTenantId() string {
@@ -1618,7 +1744,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1756,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1769,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResetPasswordResponse) GetPosition() *v1.Position {
@@ -1676,7 +1802,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1814,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1827,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{27}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Role) GetId() string {
@@ -1773,7 +1899,7 @@ type CreateRoleRequest struct {
 
 func (x *CreateRoleRequest) Reset() {
 	*x = CreateRoleRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1911,7 @@ func (x *CreateRoleRequest) String() string {
 func (*CreateRoleRequest) ProtoMessage() {}
 
 func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1924,7 @@ func (x *CreateRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoleRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateRoleRequest) GetTenantId() string {
@@ -1833,7 +1959,7 @@ type CreateRoleResponse struct {
 
 func (x *CreateRoleResponse) Reset() {
 	*x = CreateRoleResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1971,7 @@ func (x *CreateRoleResponse) String() string {
 func (*CreateRoleResponse) ProtoMessage() {}
 
 func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1984,7 @@ func (x *CreateRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoleResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoleResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateRoleResponse) GetRole() *Role {
@@ -1887,7 +2013,7 @@ type GrantPermissionsRequest struct {
 
 func (x *GrantPermissionsRequest) Reset() {
 	*x = GrantPermissionsRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2025,7 @@ func (x *GrantPermissionsRequest) String() string {
 func (*GrantPermissionsRequest) ProtoMessage() {}
 
 func (x *GrantPermissionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2038,7 @@ func (x *GrantPermissionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantPermissionsRequest.ProtoReflect.Descriptor instead.
 func (*GrantPermissionsRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GrantPermissionsRequest) GetTenantId() string {
@@ -1947,7 +2073,7 @@ type GrantPermissionsResponse struct {
 
 func (x *GrantPermissionsResponse) Reset() {
 	*x = GrantPermissionsResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2085,7 @@ func (x *GrantPermissionsResponse) String() string {
 func (*GrantPermissionsResponse) ProtoMessage() {}
 
 func (x *GrantPermissionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2098,7 @@ func (x *GrantPermissionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantPermissionsResponse.ProtoReflect.Descriptor instead.
 func (*GrantPermissionsResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GrantPermissionsResponse) GetRole() *Role {
@@ -2001,7 +2127,7 @@ type RevokePermissionsRequest struct {
 
 func (x *RevokePermissionsRequest) Reset() {
 	*x = RevokePermissionsRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2139,7 @@ func (x *RevokePermissionsRequest) String() string {
 func (*RevokePermissionsRequest) ProtoMessage() {}
 
 func (x *RevokePermissionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2152,7 @@ func (x *RevokePermissionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePermissionsRequest.ProtoReflect.Descriptor instead.
 func (*RevokePermissionsRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokePermissionsRequest) GetTenantId() string {
@@ -2061,7 +2187,7 @@ type RevokePermissionsResponse struct {
 
 func (x *RevokePermissionsResponse) Reset() {
 	*x = RevokePermissionsResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2199,7 @@ func (x *RevokePermissionsResponse) String() string {
 func (*RevokePermissionsResponse) ProtoMessage() {}
 
 func (x *RevokePermissionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2212,7 @@ func (x *RevokePermissionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePermissionsResponse.ProtoReflect.Descriptor instead.
 func (*RevokePermissionsResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokePermissionsResponse) GetRole() *Role {
@@ -2112,7 +2238,7 @@ type ListRolesRequest struct {
 
 func (x *ListRolesRequest) Reset() {
 	*x = ListRolesRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2250,7 @@ func (x *ListRolesRequest) String() string {
 func (*ListRolesRequest) ProtoMessage() {}
 
 func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2263,7 @@ func (x *ListRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesRequest.ProtoReflect.Descriptor instead.
 func (*ListRolesRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRolesRequest) GetTenantId() string {
@@ -2157,7 +2283,7 @@ type ListRolesResponse struct {
 
 func (x *ListRolesResponse) Reset() {
 	*x = ListRolesResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2169,7 +2295,7 @@ func (x *ListRolesResponse) String() string {
 func (*ListRolesResponse) ProtoMessage() {}
 
 func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2182,7 +2308,7 @@ func (x *ListRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRolesResponse.ProtoReflect.Descriptor instead.
 func (*ListRolesResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListRolesResponse) GetRoles() []*Role {
@@ -2205,7 +2331,7 @@ type AssignRolesRequest struct {
 
 func (x *AssignRolesRequest) Reset() {
 	*x = AssignRolesRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2343,7 @@ func (x *AssignRolesRequest) String() string {
 func (*AssignRolesRequest) ProtoMessage() {}
 
 func (x *AssignRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2356,7 @@ func (x *AssignRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignRolesRequest.ProtoReflect.Descriptor instead.
 func (*AssignRolesRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AssignRolesRequest) GetTenantId() string {
@@ -2265,7 +2391,7 @@ type AssignRolesResponse struct {
 
 func (x *AssignRolesResponse) Reset() {
 	*x = AssignRolesResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2403,7 @@ func (x *AssignRolesResponse) String() string {
 func (*AssignRolesResponse) ProtoMessage() {}
 
 func (x *AssignRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2416,7 @@ func (x *AssignRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignRolesResponse.ProtoReflect.Descriptor instead.
 func (*AssignRolesResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{37}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AssignRolesResponse) GetUser() *User {
@@ -2319,7 +2445,7 @@ type CheckPermissionRequest struct {
 
 func (x *CheckPermissionRequest) Reset() {
 	*x = CheckPermissionRequest{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2457,7 @@ func (x *CheckPermissionRequest) String() string {
 func (*CheckPermissionRequest) ProtoMessage() {}
 
 func (x *CheckPermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2470,7 @@ func (x *CheckPermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPermissionRequest.ProtoReflect.Descriptor instead.
 func (*CheckPermissionRequest) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{38}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CheckPermissionRequest) GetTenantId() string {
@@ -2377,7 +2503,7 @@ type CheckPermissionResponse struct {
 
 func (x *CheckPermissionResponse) Reset() {
 	*x = CheckPermissionResponse{}
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2515,7 @@ func (x *CheckPermissionResponse) String() string {
 func (*CheckPermissionResponse) ProtoMessage() {}
 
 func (x *CheckPermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_authms_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_authms_identity_v1_identity_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2528,7 @@ func (x *CheckPermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckPermissionResponse.ProtoReflect.Descriptor instead.
 func (*CheckPermissionResponse) Descriptor() ([]byte, []int) {
-	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{39}
+	return file_authms_identity_v1_identity_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CheckPermissionResponse) GetAllowed() bool {
@@ -2438,7 +2564,17 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"\fmin_position\x18\x04 \x01(\v2\x1a.authms.common.v1.PositionR\vminPosition\"|\n" +
 	"\x14RegisterUserResponse\x12,\n" +
 	"\x04user\x18\x01 \x01(\v2\x18.authms.identity.v1.UserR\x04user\x126\n" +
-	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"Z\n" +
+	"\bposition\x18\x02 \x01(\v2\x1a.authms.common.v1.PositionR\bposition\"\xab\x01\n" +
+	"\x10ListUsersRequest\x12%\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12\x1e\n" +
+	"\x05query\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\x05query\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"k\n" +
+	"\x11ListUsersResponse\x12.\n" +
+	"\x05users\x18\x01 \x03(\v2\x18.authms.identity.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Z\n" +
 	"\x0eGetUserRequest\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12!\n" +
 	"\auser_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\"?\n" +
@@ -2582,9 +2718,10 @@ const file_authms_identity_v1_identity_proto_rawDesc = "" +
 	"UserStatus\x12\x1b\n" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14USER_STATUS_DISABLED\x10\x022\xd3\x0f\n" +
+	"\x14USER_STATUS_DISABLED\x10\x022\xb2\x10\n" +
 	"\x0fIdentityService\x12c\n" +
-	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12W\n" +
+	"\fRegisterUser\x12'.authms.identity.v1.RegisterUserRequest\x1a(.authms.identity.v1.RegisterUserResponse\"\x00\x12]\n" +
+	"\tListUsers\x12$.authms.identity.v1.ListUsersRequest\x1a%.authms.identity.v1.ListUsersResponse\"\x03\x90\x02\x01\x12W\n" +
 	"\aGetUser\x12\".authms.identity.v1.GetUserRequest\x1a#.authms.identity.v1.GetUserResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\vChangeEmail\x12&.authms.identity.v1.ChangeEmailRequest\x1a'.authms.identity.v1.ChangeEmailResponse\"\x00\x12o\n" +
 	"\x10AuthenticateUser\x12+.authms.identity.v1.AuthenticateUserRequest\x1a,.authms.identity.v1.AuthenticateUserResponse\"\x00\x12]\n" +
@@ -2621,128 +2758,133 @@ func file_authms_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_authms_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_authms_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_authms_identity_v1_identity_proto_goTypes = []any{
 	(UserStatus)(0),                          // 0: authms.identity.v1.UserStatus
 	(*User)(nil),                             // 1: authms.identity.v1.User
 	(*RegisterUserRequest)(nil),              // 2: authms.identity.v1.RegisterUserRequest
 	(*RegisterUserResponse)(nil),             // 3: authms.identity.v1.RegisterUserResponse
-	(*GetUserRequest)(nil),                   // 4: authms.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),                  // 5: authms.identity.v1.GetUserResponse
-	(*ChangeEmailRequest)(nil),               // 6: authms.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),              // 7: authms.identity.v1.ChangeEmailResponse
-	(*AuthenticateUserRequest)(nil),          // 8: authms.identity.v1.AuthenticateUserRequest
-	(*AuthenticateUserResponse)(nil),         // 9: authms.identity.v1.AuthenticateUserResponse
-	(*ImportUserRequest)(nil),                // 10: authms.identity.v1.ImportUserRequest
-	(*ImportUserResponse)(nil),               // 11: authms.identity.v1.ImportUserResponse
-	(*ChangePasswordRequest)(nil),            // 12: authms.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),           // 13: authms.identity.v1.ChangePasswordResponse
-	(*DisableUserRequest)(nil),               // 14: authms.identity.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),              // 15: authms.identity.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),                // 16: authms.identity.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),               // 17: authms.identity.v1.EnableUserResponse
-	(*DeleteUserRequest)(nil),                // 18: authms.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),               // 19: authms.identity.v1.DeleteUserResponse
-	(*RequestEmailVerificationRequest)(nil),  // 20: authms.identity.v1.RequestEmailVerificationRequest
-	(*RequestEmailVerificationResponse)(nil), // 21: authms.identity.v1.RequestEmailVerificationResponse
-	(*VerifyEmailRequest)(nil),               // 22: authms.identity.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),              // 23: authms.identity.v1.VerifyEmailResponse
-	(*RequestPasswordResetRequest)(nil),      // 24: authms.identity.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),     // 25: authms.identity.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),             // 26: authms.identity.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),            // 27: authms.identity.v1.ResetPasswordResponse
-	(*Role)(nil),                             // 28: authms.identity.v1.Role
-	(*CreateRoleRequest)(nil),                // 29: authms.identity.v1.CreateRoleRequest
-	(*CreateRoleResponse)(nil),               // 30: authms.identity.v1.CreateRoleResponse
-	(*GrantPermissionsRequest)(nil),          // 31: authms.identity.v1.GrantPermissionsRequest
-	(*GrantPermissionsResponse)(nil),         // 32: authms.identity.v1.GrantPermissionsResponse
-	(*RevokePermissionsRequest)(nil),         // 33: authms.identity.v1.RevokePermissionsRequest
-	(*RevokePermissionsResponse)(nil),        // 34: authms.identity.v1.RevokePermissionsResponse
-	(*ListRolesRequest)(nil),                 // 35: authms.identity.v1.ListRolesRequest
-	(*ListRolesResponse)(nil),                // 36: authms.identity.v1.ListRolesResponse
-	(*AssignRolesRequest)(nil),               // 37: authms.identity.v1.AssignRolesRequest
-	(*AssignRolesResponse)(nil),              // 38: authms.identity.v1.AssignRolesResponse
-	(*CheckPermissionRequest)(nil),           // 39: authms.identity.v1.CheckPermissionRequest
-	(*CheckPermissionResponse)(nil),          // 40: authms.identity.v1.CheckPermissionResponse
-	(*timestamppb.Timestamp)(nil),            // 41: google.protobuf.Timestamp
-	(*v1.Position)(nil),                      // 42: authms.common.v1.Position
+	(*ListUsersRequest)(nil),                 // 4: authms.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                // 5: authms.identity.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                   // 6: authms.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                  // 7: authms.identity.v1.GetUserResponse
+	(*ChangeEmailRequest)(nil),               // 8: authms.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),              // 9: authms.identity.v1.ChangeEmailResponse
+	(*AuthenticateUserRequest)(nil),          // 10: authms.identity.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),         // 11: authms.identity.v1.AuthenticateUserResponse
+	(*ImportUserRequest)(nil),                // 12: authms.identity.v1.ImportUserRequest
+	(*ImportUserResponse)(nil),               // 13: authms.identity.v1.ImportUserResponse
+	(*ChangePasswordRequest)(nil),            // 14: authms.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),           // 15: authms.identity.v1.ChangePasswordResponse
+	(*DisableUserRequest)(nil),               // 16: authms.identity.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),              // 17: authms.identity.v1.DisableUserResponse
+	(*EnableUserRequest)(nil),                // 18: authms.identity.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),               // 19: authms.identity.v1.EnableUserResponse
+	(*DeleteUserRequest)(nil),                // 20: authms.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),               // 21: authms.identity.v1.DeleteUserResponse
+	(*RequestEmailVerificationRequest)(nil),  // 22: authms.identity.v1.RequestEmailVerificationRequest
+	(*RequestEmailVerificationResponse)(nil), // 23: authms.identity.v1.RequestEmailVerificationResponse
+	(*VerifyEmailRequest)(nil),               // 24: authms.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),              // 25: authms.identity.v1.VerifyEmailResponse
+	(*RequestPasswordResetRequest)(nil),      // 26: authms.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),     // 27: authms.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),             // 28: authms.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),            // 29: authms.identity.v1.ResetPasswordResponse
+	(*Role)(nil),                             // 30: authms.identity.v1.Role
+	(*CreateRoleRequest)(nil),                // 31: authms.identity.v1.CreateRoleRequest
+	(*CreateRoleResponse)(nil),               // 32: authms.identity.v1.CreateRoleResponse
+	(*GrantPermissionsRequest)(nil),          // 33: authms.identity.v1.GrantPermissionsRequest
+	(*GrantPermissionsResponse)(nil),         // 34: authms.identity.v1.GrantPermissionsResponse
+	(*RevokePermissionsRequest)(nil),         // 35: authms.identity.v1.RevokePermissionsRequest
+	(*RevokePermissionsResponse)(nil),        // 36: authms.identity.v1.RevokePermissionsResponse
+	(*ListRolesRequest)(nil),                 // 37: authms.identity.v1.ListRolesRequest
+	(*ListRolesResponse)(nil),                // 38: authms.identity.v1.ListRolesResponse
+	(*AssignRolesRequest)(nil),               // 39: authms.identity.v1.AssignRolesRequest
+	(*AssignRolesResponse)(nil),              // 40: authms.identity.v1.AssignRolesResponse
+	(*CheckPermissionRequest)(nil),           // 41: authms.identity.v1.CheckPermissionRequest
+	(*CheckPermissionResponse)(nil),          // 42: authms.identity.v1.CheckPermissionResponse
+	(*timestamppb.Timestamp)(nil),            // 43: google.protobuf.Timestamp
+	(*v1.Position)(nil),                      // 44: authms.common.v1.Position
 }
 var file_authms_identity_v1_identity_proto_depIdxs = []int32{
-	41, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	41, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	43, // 0: authms.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	43, // 1: authms.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: authms.identity.v1.User.status:type_name -> authms.identity.v1.UserStatus
-	42, // 3: authms.identity.v1.RegisterUserRequest.min_position:type_name -> authms.common.v1.Position
+	44, // 3: authms.identity.v1.RegisterUserRequest.min_position:type_name -> authms.common.v1.Position
 	1,  // 4: authms.identity.v1.RegisterUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 5: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
-	1,  // 6: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
-	1,  // 7: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
-	42, // 8: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
-	1,  // 9: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 10: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 11: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
-	1,  // 12: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 13: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
-	1,  // 14: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
-	42, // 15: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 16: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
-	42, // 17: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
-	1,  // 18: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
-	42, // 19: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
-	42, // 20: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
-	41, // 21: authms.identity.v1.Role.create_time:type_name -> google.protobuf.Timestamp
-	41, // 22: authms.identity.v1.Role.update_time:type_name -> google.protobuf.Timestamp
-	28, // 23: authms.identity.v1.CreateRoleResponse.role:type_name -> authms.identity.v1.Role
-	42, // 24: authms.identity.v1.CreateRoleResponse.position:type_name -> authms.common.v1.Position
-	28, // 25: authms.identity.v1.GrantPermissionsResponse.role:type_name -> authms.identity.v1.Role
-	42, // 26: authms.identity.v1.GrantPermissionsResponse.position:type_name -> authms.common.v1.Position
-	28, // 27: authms.identity.v1.RevokePermissionsResponse.role:type_name -> authms.identity.v1.Role
-	42, // 28: authms.identity.v1.RevokePermissionsResponse.position:type_name -> authms.common.v1.Position
-	28, // 29: authms.identity.v1.ListRolesResponse.roles:type_name -> authms.identity.v1.Role
-	1,  // 30: authms.identity.v1.AssignRolesResponse.user:type_name -> authms.identity.v1.User
-	42, // 31: authms.identity.v1.AssignRolesResponse.position:type_name -> authms.common.v1.Position
-	2,  // 32: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
-	4,  // 33: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
-	6,  // 34: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
-	8,  // 35: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
-	10, // 36: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
-	12, // 37: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
-	14, // 38: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
-	16, // 39: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
-	18, // 40: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
-	20, // 41: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
-	22, // 42: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
-	24, // 43: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
-	26, // 44: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
-	29, // 45: authms.identity.v1.IdentityService.CreateRole:input_type -> authms.identity.v1.CreateRoleRequest
-	31, // 46: authms.identity.v1.IdentityService.GrantPermissions:input_type -> authms.identity.v1.GrantPermissionsRequest
-	33, // 47: authms.identity.v1.IdentityService.RevokePermissions:input_type -> authms.identity.v1.RevokePermissionsRequest
-	35, // 48: authms.identity.v1.IdentityService.ListRoles:input_type -> authms.identity.v1.ListRolesRequest
-	37, // 49: authms.identity.v1.IdentityService.AssignRoles:input_type -> authms.identity.v1.AssignRolesRequest
-	39, // 50: authms.identity.v1.IdentityService.CheckPermission:input_type -> authms.identity.v1.CheckPermissionRequest
-	3,  // 51: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
-	5,  // 52: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
-	7,  // 53: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
-	9,  // 54: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
-	11, // 55: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
-	13, // 56: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
-	15, // 57: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
-	17, // 58: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
-	19, // 59: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
-	21, // 60: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
-	23, // 61: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
-	25, // 62: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
-	27, // 63: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
-	30, // 64: authms.identity.v1.IdentityService.CreateRole:output_type -> authms.identity.v1.CreateRoleResponse
-	32, // 65: authms.identity.v1.IdentityService.GrantPermissions:output_type -> authms.identity.v1.GrantPermissionsResponse
-	34, // 66: authms.identity.v1.IdentityService.RevokePermissions:output_type -> authms.identity.v1.RevokePermissionsResponse
-	36, // 67: authms.identity.v1.IdentityService.ListRoles:output_type -> authms.identity.v1.ListRolesResponse
-	38, // 68: authms.identity.v1.IdentityService.AssignRoles:output_type -> authms.identity.v1.AssignRolesResponse
-	40, // 69: authms.identity.v1.IdentityService.CheckPermission:output_type -> authms.identity.v1.CheckPermissionResponse
-	51, // [51:70] is the sub-list for method output_type
-	32, // [32:51] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	44, // 5: authms.identity.v1.RegisterUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 6: authms.identity.v1.ListUsersResponse.users:type_name -> authms.identity.v1.User
+	1,  // 7: authms.identity.v1.GetUserResponse.user:type_name -> authms.identity.v1.User
+	1,  // 8: authms.identity.v1.ChangeEmailResponse.user:type_name -> authms.identity.v1.User
+	44, // 9: authms.identity.v1.ChangeEmailResponse.position:type_name -> authms.common.v1.Position
+	1,  // 10: authms.identity.v1.ImportUserResponse.user:type_name -> authms.identity.v1.User
+	44, // 11: authms.identity.v1.ImportUserResponse.position:type_name -> authms.common.v1.Position
+	44, // 12: authms.identity.v1.ChangePasswordResponse.position:type_name -> authms.common.v1.Position
+	1,  // 13: authms.identity.v1.DisableUserResponse.user:type_name -> authms.identity.v1.User
+	44, // 14: authms.identity.v1.DisableUserResponse.position:type_name -> authms.common.v1.Position
+	1,  // 15: authms.identity.v1.EnableUserResponse.user:type_name -> authms.identity.v1.User
+	44, // 16: authms.identity.v1.EnableUserResponse.position:type_name -> authms.common.v1.Position
+	44, // 17: authms.identity.v1.DeleteUserResponse.position:type_name -> authms.common.v1.Position
+	44, // 18: authms.identity.v1.RequestEmailVerificationResponse.position:type_name -> authms.common.v1.Position
+	1,  // 19: authms.identity.v1.VerifyEmailResponse.user:type_name -> authms.identity.v1.User
+	44, // 20: authms.identity.v1.VerifyEmailResponse.position:type_name -> authms.common.v1.Position
+	44, // 21: authms.identity.v1.ResetPasswordResponse.position:type_name -> authms.common.v1.Position
+	43, // 22: authms.identity.v1.Role.create_time:type_name -> google.protobuf.Timestamp
+	43, // 23: authms.identity.v1.Role.update_time:type_name -> google.protobuf.Timestamp
+	30, // 24: authms.identity.v1.CreateRoleResponse.role:type_name -> authms.identity.v1.Role
+	44, // 25: authms.identity.v1.CreateRoleResponse.position:type_name -> authms.common.v1.Position
+	30, // 26: authms.identity.v1.GrantPermissionsResponse.role:type_name -> authms.identity.v1.Role
+	44, // 27: authms.identity.v1.GrantPermissionsResponse.position:type_name -> authms.common.v1.Position
+	30, // 28: authms.identity.v1.RevokePermissionsResponse.role:type_name -> authms.identity.v1.Role
+	44, // 29: authms.identity.v1.RevokePermissionsResponse.position:type_name -> authms.common.v1.Position
+	30, // 30: authms.identity.v1.ListRolesResponse.roles:type_name -> authms.identity.v1.Role
+	1,  // 31: authms.identity.v1.AssignRolesResponse.user:type_name -> authms.identity.v1.User
+	44, // 32: authms.identity.v1.AssignRolesResponse.position:type_name -> authms.common.v1.Position
+	2,  // 33: authms.identity.v1.IdentityService.RegisterUser:input_type -> authms.identity.v1.RegisterUserRequest
+	4,  // 34: authms.identity.v1.IdentityService.ListUsers:input_type -> authms.identity.v1.ListUsersRequest
+	6,  // 35: authms.identity.v1.IdentityService.GetUser:input_type -> authms.identity.v1.GetUserRequest
+	8,  // 36: authms.identity.v1.IdentityService.ChangeEmail:input_type -> authms.identity.v1.ChangeEmailRequest
+	10, // 37: authms.identity.v1.IdentityService.AuthenticateUser:input_type -> authms.identity.v1.AuthenticateUserRequest
+	12, // 38: authms.identity.v1.IdentityService.ImportUser:input_type -> authms.identity.v1.ImportUserRequest
+	14, // 39: authms.identity.v1.IdentityService.ChangePassword:input_type -> authms.identity.v1.ChangePasswordRequest
+	16, // 40: authms.identity.v1.IdentityService.DisableUser:input_type -> authms.identity.v1.DisableUserRequest
+	18, // 41: authms.identity.v1.IdentityService.EnableUser:input_type -> authms.identity.v1.EnableUserRequest
+	20, // 42: authms.identity.v1.IdentityService.DeleteUser:input_type -> authms.identity.v1.DeleteUserRequest
+	22, // 43: authms.identity.v1.IdentityService.RequestEmailVerification:input_type -> authms.identity.v1.RequestEmailVerificationRequest
+	24, // 44: authms.identity.v1.IdentityService.VerifyEmail:input_type -> authms.identity.v1.VerifyEmailRequest
+	26, // 45: authms.identity.v1.IdentityService.RequestPasswordReset:input_type -> authms.identity.v1.RequestPasswordResetRequest
+	28, // 46: authms.identity.v1.IdentityService.ResetPassword:input_type -> authms.identity.v1.ResetPasswordRequest
+	31, // 47: authms.identity.v1.IdentityService.CreateRole:input_type -> authms.identity.v1.CreateRoleRequest
+	33, // 48: authms.identity.v1.IdentityService.GrantPermissions:input_type -> authms.identity.v1.GrantPermissionsRequest
+	35, // 49: authms.identity.v1.IdentityService.RevokePermissions:input_type -> authms.identity.v1.RevokePermissionsRequest
+	37, // 50: authms.identity.v1.IdentityService.ListRoles:input_type -> authms.identity.v1.ListRolesRequest
+	39, // 51: authms.identity.v1.IdentityService.AssignRoles:input_type -> authms.identity.v1.AssignRolesRequest
+	41, // 52: authms.identity.v1.IdentityService.CheckPermission:input_type -> authms.identity.v1.CheckPermissionRequest
+	3,  // 53: authms.identity.v1.IdentityService.RegisterUser:output_type -> authms.identity.v1.RegisterUserResponse
+	5,  // 54: authms.identity.v1.IdentityService.ListUsers:output_type -> authms.identity.v1.ListUsersResponse
+	7,  // 55: authms.identity.v1.IdentityService.GetUser:output_type -> authms.identity.v1.GetUserResponse
+	9,  // 56: authms.identity.v1.IdentityService.ChangeEmail:output_type -> authms.identity.v1.ChangeEmailResponse
+	11, // 57: authms.identity.v1.IdentityService.AuthenticateUser:output_type -> authms.identity.v1.AuthenticateUserResponse
+	13, // 58: authms.identity.v1.IdentityService.ImportUser:output_type -> authms.identity.v1.ImportUserResponse
+	15, // 59: authms.identity.v1.IdentityService.ChangePassword:output_type -> authms.identity.v1.ChangePasswordResponse
+	17, // 60: authms.identity.v1.IdentityService.DisableUser:output_type -> authms.identity.v1.DisableUserResponse
+	19, // 61: authms.identity.v1.IdentityService.EnableUser:output_type -> authms.identity.v1.EnableUserResponse
+	21, // 62: authms.identity.v1.IdentityService.DeleteUser:output_type -> authms.identity.v1.DeleteUserResponse
+	23, // 63: authms.identity.v1.IdentityService.RequestEmailVerification:output_type -> authms.identity.v1.RequestEmailVerificationResponse
+	25, // 64: authms.identity.v1.IdentityService.VerifyEmail:output_type -> authms.identity.v1.VerifyEmailResponse
+	27, // 65: authms.identity.v1.IdentityService.RequestPasswordReset:output_type -> authms.identity.v1.RequestPasswordResetResponse
+	29, // 66: authms.identity.v1.IdentityService.ResetPassword:output_type -> authms.identity.v1.ResetPasswordResponse
+	32, // 67: authms.identity.v1.IdentityService.CreateRole:output_type -> authms.identity.v1.CreateRoleResponse
+	34, // 68: authms.identity.v1.IdentityService.GrantPermissions:output_type -> authms.identity.v1.GrantPermissionsResponse
+	36, // 69: authms.identity.v1.IdentityService.RevokePermissions:output_type -> authms.identity.v1.RevokePermissionsResponse
+	38, // 70: authms.identity.v1.IdentityService.ListRoles:output_type -> authms.identity.v1.ListRolesResponse
+	40, // 71: authms.identity.v1.IdentityService.AssignRoles:output_type -> authms.identity.v1.AssignRolesResponse
+	42, // 72: authms.identity.v1.IdentityService.CheckPermission:output_type -> authms.identity.v1.CheckPermissionResponse
+	53, // [53:73] is the sub-list for method output_type
+	33, // [33:53] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_authms_identity_v1_identity_proto_init() }
@@ -2750,15 +2892,15 @@ func file_authms_identity_v1_identity_proto_init() {
 	if File_authms_identity_v1_identity_proto != nil {
 		return
 	}
-	file_authms_identity_v1_identity_proto_msgTypes[5].OneofWrappers = []any{}
-	file_authms_identity_v1_identity_proto_msgTypes[11].OneofWrappers = []any{}
+	file_authms_identity_v1_identity_proto_msgTypes[7].OneofWrappers = []any{}
+	file_authms_identity_v1_identity_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authms_identity_v1_identity_proto_rawDesc), len(file_authms_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,12 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
+	// StreamServiceListStreamsProcedure is the fully-qualified name of the StreamService's ListStreams
+	// RPC.
+	StreamServiceListStreamsProcedure = "/authms.admin.v1.StreamService/ListStreams"
+	// StreamServiceTailEventsProcedure is the fully-qualified name of the StreamService's TailEvents
+	// RPC.
+	StreamServiceTailEventsProcedure = "/authms.admin.v1.StreamService/TailEvents"
 	// StreamServiceRepublishEventsProcedure is the fully-qualified name of the StreamService's
 	// RepublishEvents RPC.
 	StreamServiceRepublishEventsProcedure = "/authms.admin.v1.StreamService/RepublishEvents"
@@ -40,6 +46,19 @@ const (
 
 // StreamServiceClient is a client for the authms.admin.v1.StreamService service.
 type StreamServiceClient interface {
+	// ListStreams reports every event stream and dead-letter stream of the
+	// services the process runs, with its message count, size and sequence
+	// range, and each of its durable consumers with its lag.
+	ListStreams(context.Context, *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error)
+	// TailEvents follows the events of the streams named (default: every
+	// service stream the process runs) as they are stored, the same data as
+	// `authms events tail`. It reads through ordered, ephemeral consumers, so
+	// a tail holds no server state beyond its own call and never affects
+	// projectors. An admin's tail is confined to the admin's tenant; the
+	// operator may name a tenant or see all. Every 15 seconds without an
+	// event the stream carries a heartbeat, so a client can tell a quiet feed
+	// from a dead one. The call runs until the client ends it.
+	TailEvents(context.Context, *connect.Request[v1.TailEventsRequest]) (*connect.ServerStreamForClient[v1.TailEventsResponse], error)
 	// RepublishEvents publishes the service's events table to its stream in
 	// order, with the original envelope and Nats-Msg-Id, for disaster
 	// recovery of a lost or truncated stream. By default it continues after
@@ -58,6 +77,19 @@ func NewStreamServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 	baseURL = strings.TrimRight(baseURL, "/")
 	streamServiceMethods := v1.File_authms_admin_v1_streams_proto.Services().ByName("StreamService").Methods()
 	return &streamServiceClient{
+		listStreams: connect.NewClient[v1.ListStreamsRequest, v1.ListStreamsResponse](
+			httpClient,
+			baseURL+StreamServiceListStreamsProcedure,
+			connect.WithSchema(streamServiceMethods.ByName("ListStreams")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		tailEvents: connect.NewClient[v1.TailEventsRequest, v1.TailEventsResponse](
+			httpClient,
+			baseURL+StreamServiceTailEventsProcedure,
+			connect.WithSchema(streamServiceMethods.ByName("TailEvents")),
+			connect.WithClientOptions(opts...),
+		),
 		republishEvents: connect.NewClient[v1.RepublishEventsRequest, v1.RepublishEventsResponse](
 			httpClient,
 			baseURL+StreamServiceRepublishEventsProcedure,
@@ -69,7 +101,19 @@ func NewStreamServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // streamServiceClient implements StreamServiceClient.
 type streamServiceClient struct {
+	listStreams     *connect.Client[v1.ListStreamsRequest, v1.ListStreamsResponse]
+	tailEvents      *connect.Client[v1.TailEventsRequest, v1.TailEventsResponse]
 	republishEvents *connect.Client[v1.RepublishEventsRequest, v1.RepublishEventsResponse]
+}
+
+// ListStreams calls authms.admin.v1.StreamService.ListStreams.
+func (c *streamServiceClient) ListStreams(ctx context.Context, req *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error) {
+	return c.listStreams.CallUnary(ctx, req)
+}
+
+// TailEvents calls authms.admin.v1.StreamService.TailEvents.
+func (c *streamServiceClient) TailEvents(ctx context.Context, req *connect.Request[v1.TailEventsRequest]) (*connect.ServerStreamForClient[v1.TailEventsResponse], error) {
+	return c.tailEvents.CallServerStream(ctx, req)
 }
 
 // RepublishEvents calls authms.admin.v1.StreamService.RepublishEvents.
@@ -79,6 +123,19 @@ func (c *streamServiceClient) RepublishEvents(ctx context.Context, req *connect.
 
 // StreamServiceHandler is an implementation of the authms.admin.v1.StreamService service.
 type StreamServiceHandler interface {
+	// ListStreams reports every event stream and dead-letter stream of the
+	// services the process runs, with its message count, size and sequence
+	// range, and each of its durable consumers with its lag.
+	ListStreams(context.Context, *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error)
+	// TailEvents follows the events of the streams named (default: every
+	// service stream the process runs) as they are stored, the same data as
+	// `authms events tail`. It reads through ordered, ephemeral consumers, so
+	// a tail holds no server state beyond its own call and never affects
+	// projectors. An admin's tail is confined to the admin's tenant; the
+	// operator may name a tenant or see all. Every 15 seconds without an
+	// event the stream carries a heartbeat, so a client can tell a quiet feed
+	// from a dead one. The call runs until the client ends it.
+	TailEvents(context.Context, *connect.Request[v1.TailEventsRequest], *connect.ServerStream[v1.TailEventsResponse]) error
 	// RepublishEvents publishes the service's events table to its stream in
 	// order, with the original envelope and Nats-Msg-Id, for disaster
 	// recovery of a lost or truncated stream. By default it continues after
@@ -93,6 +150,19 @@ type StreamServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewStreamServiceHandler(svc StreamServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	streamServiceMethods := v1.File_authms_admin_v1_streams_proto.Services().ByName("StreamService").Methods()
+	streamServiceListStreamsHandler := connect.NewUnaryHandler(
+		StreamServiceListStreamsProcedure,
+		svc.ListStreams,
+		connect.WithSchema(streamServiceMethods.ByName("ListStreams")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	streamServiceTailEventsHandler := connect.NewServerStreamHandler(
+		StreamServiceTailEventsProcedure,
+		svc.TailEvents,
+		connect.WithSchema(streamServiceMethods.ByName("TailEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	streamServiceRepublishEventsHandler := connect.NewServerStreamHandler(
 		StreamServiceRepublishEventsProcedure,
 		svc.RepublishEvents,
@@ -101,6 +171,10 @@ func NewStreamServiceHandler(svc StreamServiceHandler, opts ...connect.HandlerOp
 	)
 	return "/authms.admin.v1.StreamService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case StreamServiceListStreamsProcedure:
+			streamServiceListStreamsHandler.ServeHTTP(w, r)
+		case StreamServiceTailEventsProcedure:
+			streamServiceTailEventsHandler.ServeHTTP(w, r)
 		case StreamServiceRepublishEventsProcedure:
 			streamServiceRepublishEventsHandler.ServeHTTP(w, r)
 		default:
@@ -111,6 +185,14 @@ func NewStreamServiceHandler(svc StreamServiceHandler, opts ...connect.HandlerOp
 
 // UnimplementedStreamServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedStreamServiceHandler struct{}
+
+func (UnimplementedStreamServiceHandler) ListStreams(context.Context, *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.admin.v1.StreamService.ListStreams is not implemented"))
+}
+
+func (UnimplementedStreamServiceHandler) TailEvents(context.Context, *connect.Request[v1.TailEventsRequest], *connect.ServerStream[v1.TailEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("authms.admin.v1.StreamService.TailEvents is not implemented"))
+}
 
 func (UnimplementedStreamServiceHandler) RepublishEvents(context.Context, *connect.Request[v1.RepublishEventsRequest], *connect.ServerStream[v1.RepublishEventsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("authms.admin.v1.StreamService.RepublishEvents is not implemented"))

@@ -36,6 +36,9 @@ const (
 	// IdentityServiceRegisterUserProcedure is the fully-qualified name of the IdentityService's
 	// RegisterUser RPC.
 	IdentityServiceRegisterUserProcedure = "/authms.identity.v1.IdentityService/RegisterUser"
+	// IdentityServiceListUsersProcedure is the fully-qualified name of the IdentityService's ListUsers
+	// RPC.
+	IdentityServiceListUsersProcedure = "/authms.identity.v1.IdentityService/ListUsers"
 	// IdentityServiceGetUserProcedure is the fully-qualified name of the IdentityService's GetUser RPC.
 	IdentityServiceGetUserProcedure = "/authms.identity.v1.IdentityService/GetUser"
 	// IdentityServiceChangeEmailProcedure is the fully-qualified name of the IdentityService's
@@ -119,6 +122,9 @@ type IdentityServiceClient interface {
 	// NOT_FOUND, from a throttled address too, and does not count.
 	// ImportUser is not throttled.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
+	// ListUsers lists a tenant's users for its admins, ordered by canonical
+	// email, optionally only those whose email contains a search text.
+	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address, after re-authenticating
@@ -233,6 +239,13 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			httpClient,
 			baseURL+IdentityServiceRegisterUserProcedure,
 			connect.WithSchema(identityServiceMethods.ByName("RegisterUser")),
+			connect.WithClientOptions(opts...),
+		),
+		listUsers: connect.NewClient[v1.ListUsersRequest, v1.ListUsersResponse](
+			httpClient,
+			baseURL+IdentityServiceListUsersProcedure,
+			connect.WithSchema(identityServiceMethods.ByName("ListUsers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		getUser: connect.NewClient[v1.GetUserRequest, v1.GetUserResponse](
@@ -352,6 +365,7 @@ func NewIdentityServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 // identityServiceClient implements IdentityServiceClient.
 type identityServiceClient struct {
 	registerUser             *connect.Client[v1.RegisterUserRequest, v1.RegisterUserResponse]
+	listUsers                *connect.Client[v1.ListUsersRequest, v1.ListUsersResponse]
 	getUser                  *connect.Client[v1.GetUserRequest, v1.GetUserResponse]
 	changeEmail              *connect.Client[v1.ChangeEmailRequest, v1.ChangeEmailResponse]
 	authenticateUser         *connect.Client[v1.AuthenticateUserRequest, v1.AuthenticateUserResponse]
@@ -375,6 +389,11 @@ type identityServiceClient struct {
 // RegisterUser calls authms.identity.v1.IdentityService.RegisterUser.
 func (c *identityServiceClient) RegisterUser(ctx context.Context, req *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error) {
 	return c.registerUser.CallUnary(ctx, req)
+}
+
+// ListUsers calls authms.identity.v1.IdentityService.ListUsers.
+func (c *identityServiceClient) ListUsers(ctx context.Context, req *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error) {
+	return c.listUsers.CallUnary(ctx, req)
 }
 
 // GetUser calls authms.identity.v1.IdentityService.GetUser.
@@ -495,6 +514,9 @@ type IdentityServiceHandler interface {
 	// NOT_FOUND, from a throttled address too, and does not count.
 	// ImportUser is not throttled.
 	RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error)
+	// ListUsers lists a tenant's users for its admins, ordered by canonical
+	// email, optionally only those whose email contains a search text.
+	ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error)
 	// GetUser returns one user of a tenant.
 	GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error)
 	// ChangeEmail replaces a user's email address, after re-authenticating
@@ -605,6 +627,13 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		IdentityServiceRegisterUserProcedure,
 		svc.RegisterUser,
 		connect.WithSchema(identityServiceMethods.ByName("RegisterUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	identityServiceListUsersHandler := connect.NewUnaryHandler(
+		IdentityServiceListUsersProcedure,
+		svc.ListUsers,
+		connect.WithSchema(identityServiceMethods.ByName("ListUsers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	identityServiceGetUserHandler := connect.NewUnaryHandler(
@@ -722,6 +751,8 @@ func NewIdentityServiceHandler(svc IdentityServiceHandler, opts ...connect.Handl
 		switch r.URL.Path {
 		case IdentityServiceRegisterUserProcedure:
 			identityServiceRegisterUserHandler.ServeHTTP(w, r)
+		case IdentityServiceListUsersProcedure:
+			identityServiceListUsersHandler.ServeHTTP(w, r)
 		case IdentityServiceGetUserProcedure:
 			identityServiceGetUserHandler.ServeHTTP(w, r)
 		case IdentityServiceChangeEmailProcedure:
@@ -769,6 +800,10 @@ type UnimplementedIdentityServiceHandler struct{}
 
 func (UnimplementedIdentityServiceHandler) RegisterUser(context.Context, *connect.Request[v1.RegisterUserRequest]) (*connect.Response[v1.RegisterUserResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.RegisterUser is not implemented"))
+}
+
+func (UnimplementedIdentityServiceHandler) ListUsers(context.Context, *connect.Request[v1.ListUsersRequest]) (*connect.Response[v1.ListUsersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authms.identity.v1.IdentityService.ListUsers is not implemented"))
 }
 
 func (UnimplementedIdentityServiceHandler) GetUser(context.Context, *connect.Request[v1.GetUserRequest]) (*connect.Response[v1.GetUserResponse], error) {
