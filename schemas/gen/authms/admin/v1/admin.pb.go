@@ -281,7 +281,11 @@ type ListDeadLettersRequest struct {
 	// service is a running service, e.g. "billing".
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	// consumer, when set, keeps only that durable consumer's dead letters.
-	Consumer      string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	Consumer string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// tenant_id is the caller's tenant for a tenant admin, who then sees only
+	// that tenant's dead letters (another tenant is NOT_FOUND); the operator
+	// leaves it empty to see every tenant's, or names one to keep only its.
+	TenantId      string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,6 +330,13 @@ func (x *ListDeadLettersRequest) GetService() string {
 func (x *ListDeadLettersRequest) GetConsumer() string {
 	if x != nil {
 		return x.Consumer
+	}
+	return ""
+}
+
+func (x *ListDeadLettersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
 	}
 	return ""
 }
@@ -375,9 +386,13 @@ func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
 }
 
 type GetDeadLetterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Service  string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Sequence uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// tenant_id is the caller's tenant for a tenant admin, who then sees only
+	// that tenant's dead letters (another tenant is NOT_FOUND); the operator
+	// leaves it empty to see every tenant's, or names one to keep only its.
+	TenantId      string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +439,13 @@ func (x *GetDeadLetterRequest) GetSequence() uint64 {
 		return x.Sequence
 	}
 	return 0
+}
+
+func (x *GetDeadLetterRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
 }
 
 // Header is one message header with all its values.
@@ -573,7 +595,11 @@ type RedriveDeadLettersRequest struct {
 	//	*RedriveDeadLettersRequest_All
 	Target isRedriveDeadLettersRequest_Target `protobuf_oneof:"target"`
 	// consumer, when set, only re-drives that consumer's dead letters.
-	Consumer      string `protobuf:"bytes,4,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	Consumer string `protobuf:"bytes,4,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// tenant_id is the caller's tenant for a tenant admin, who then sees only
+	// that tenant's dead letters (another tenant is NOT_FOUND); the operator
+	// leaves it empty to see every tenant's, or names one to keep only its.
+	TenantId      string `protobuf:"bytes,5,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +669,13 @@ func (x *RedriveDeadLettersRequest) GetAll() bool {
 func (x *RedriveDeadLettersRequest) GetConsumer() string {
 	if x != nil {
 		return x.Consumer
+	}
+	return ""
+}
+
+func (x *RedriveDeadLettersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
 	}
 	return ""
 }
@@ -926,15 +959,17 @@ const file_authms_admin_v1_admin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x0f \x01(\tR\btenantId\x12!\n" +
 	"\faggregate_id\x18\x10 \x01(\tR\vaggregateId\x12+\n" +
 	"\x11aggregate_version\x18\x11 \x01(\x03R\x10aggregateVersion\x12%\n" +
-	"\x0eenvelope_error\x18\x12 \x01(\tR\renvelopeError\"\x8e\x01\n" +
+	"\x0eenvelope_error\x18\x12 \x01(\tR\renvelopeError\"\xb8\x01\n" +
 	"\x16ListDeadLettersRequest\x126\n" +
 	"\aservice\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[a-z][a-z0-9]{0,31}$R\aservice\x12<\n" +
-	"\bconsumer\x18\x02 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{1,128}$R\bconsumer\"Y\n" +
+	"\bconsumer\x18\x02 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{1,128}$R\bconsumer\x12(\n" +
+	"\ttenant_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantId\"Y\n" +
 	"\x17ListDeadLettersResponse\x12>\n" +
-	"\fdead_letters\x18\x01 \x03(\v2\x1b.authms.admin.v1.DeadLetterR\vdeadLetters\"s\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x1b.authms.admin.v1.DeadLetterR\vdeadLetters\"\x9d\x01\n" +
 	"\x14GetDeadLetterRequest\x126\n" +
 	"\aservice\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[a-z][a-z0-9]{0,31}$R\aservice\x12#\n" +
-	"\bsequence\x18\x02 \x01(\x04B\a\xbaH\x042\x02 \x00R\bsequence\"4\n" +
+	"\bsequence\x18\x02 \x01(\x04B\a\xbaH\x042\x02 \x00R\bsequence\x12(\n" +
+	"\ttenant_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantId\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"\x81\x02\n" +
@@ -945,12 +980,13 @@ const file_authms_admin_v1_admin_proto_rawDesc = "" +
 	"\apayload\x18\x03 \x01(\v2\x17.google.protobuf.StructR\apayload\x12\x1f\n" +
 	"\vpayload_raw\x18\x04 \x01(\fR\n" +
 	"payloadRaw\x12#\n" +
-	"\rpayload_error\x18\x05 \x01(\tR\fpayloadError\"\xe6\x01\n" +
+	"\rpayload_error\x18\x05 \x01(\tR\fpayloadError\"\x90\x02\n" +
 	"\x19RedriveDeadLettersRequest\x126\n" +
 	"\aservice\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[a-z][a-z0-9]{0,31}$R\aservice\x12%\n" +
 	"\bsequence\x18\x02 \x01(\x04B\a\xbaH\x042\x02 \x00H\x00R\bsequence\x12\x1b\n" +
 	"\x03all\x18\x03 \x01(\bB\a\xbaH\x04j\x02\b\x01H\x00R\x03all\x12<\n" +
-	"\bconsumer\x18\x04 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{1,128}$R\bconsumerB\x0f\n" +
+	"\bconsumer\x18\x04 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[A-Za-z0-9_-]{1,128}$R\bconsumer\x12(\n" +
+	"\ttenant_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantIdB\x0f\n" +
 	"\x06target\x12\x05\xbaH\x02\b\x01\"\xf0\x01\n" +
 	"\rRedriveResult\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +

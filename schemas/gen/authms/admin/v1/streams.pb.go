@@ -149,7 +149,11 @@ func (x *RepublishEventsResponse) GetDone() bool {
 }
 
 type ListStreamsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tenant_id is the caller's tenant for a tenant admin (another tenant is
+	// NOT_FOUND); the operator leaves it empty. The figures are the same for
+	// every caller.
+	TenantId      string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +186,13 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
 	return file_authms_admin_v1_streams_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListStreamsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
 }
 
 type ListStreamsResponse struct {
@@ -439,9 +450,9 @@ type TailEventsRequest struct {
 	// subject, when set, keeps the events whose subject matches this NATS
 	// filter, e.g. "wallet.>".
 	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	// tenant_id confines the tail to one tenant's events. An admin's tail is
-	// always confined to the admin's own tenant (another tenant's id is
-	// PERMISSION_DENIED); the operator sees every tenant when it is empty.
+	// tenant_id confines the tail to one tenant's events. A tenant admin
+	// must name their own tenant (another tenant, or none, is NOT_FOUND); the
+	// operator sees every tenant's events when it is empty.
 	TenantId string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	// last, when set, starts with up to this many of each stream's newest
 	// events (before the tenant filter); otherwise the tail starts with the
@@ -745,8 +756,9 @@ const file_authms_admin_v1_streams_proto_rawDesc = "" +
 	"duplicates\x18\x02 \x01(\x04R\n" +
 	"duplicates\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x04R\x05total\x12\x12\n" +
-	"\x04done\x18\x04 \x01(\bR\x04done\"\x14\n" +
-	"\x12ListStreamsRequest\"L\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\">\n" +
+	"\x12ListStreamsRequest\x12(\n" +
+	"\ttenant_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantId\"L\n" +
 	"\x13ListStreamsResponse\x125\n" +
 	"\astreams\x18\x01 \x03(\v2\x1b.authms.admin.v1.StreamInfoR\astreams\"\xd1\x02\n" +
 	"\n" +
