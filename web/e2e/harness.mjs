@@ -115,7 +115,9 @@ async function waitHealthy(url, exited, log) {
         body: "{}",
       });
       const body = await res.json();
-      if (body.status === "SERVING") return;
+      // protojson names the enum value SERVING_STATUS_SERVING in connect-go's
+      // health schema and SERVING in gRPC's; either is healthy.
+      if (body.status === "SERVING" || body.status === "SERVING_STATUS_SERVING") return;
       last = JSON.stringify(body);
     } catch (err) {
       last = String(err);

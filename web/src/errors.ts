@@ -55,7 +55,9 @@ export function describe(err: unknown): Problem {
   }
   // The server's own message says what exactly failed (it never carries
   // internals); for field errors the list of fields says it better.
-  if (raw && fields.length === 0 && ce.code !== Code.Internal) {
+  // A message that only names the code ("permission denied") adds nothing.
+  const bare = raw.toLowerCase().replace(/[\s_]/g, "") === Code[ce.code]?.toLowerCase();
+  if (raw && !bare && fields.length === 0 && ce.code !== Code.Internal) {
     message = ce.code === Code.Unknown && /fetch|network/i.test(raw)
       ? "Cannot reach the server. Check your connection and try again."
       : `${message} ${capitalize(raw)}${/[.!?]$/.test(raw) ? "" : "."}`;

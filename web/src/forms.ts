@@ -104,7 +104,7 @@ export function showProblem(form: HTMLElement, statusEl: HTMLElement, err: unkno
     const errEl = wrap?.querySelector<HTMLElement>(".field-error");
     const input = wrap?.querySelector<HTMLElement>("input, select, textarea");
     if (errEl && input) {
-      errEl.textContent = f.message;
+      errEl.textContent = f.message.charAt(0).toUpperCase() + f.message.slice(1);
       errEl.hidden = false;
       input.setAttribute("aria-invalid", "true");
       first ??= input;

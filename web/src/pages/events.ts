@@ -70,13 +70,14 @@ export const eventsPage: Page = (ctx) => {
       alive();
       // The first connection starts with the latest events; a reconnect
       // asks for them again and skips those already shown.
-      const connected = () => {
+      // Response headers only say the server took the call (an error may
+      // still follow in the trailers); the first event or heartbeat says
+      // the feed is live.
+      const answered = () => setConn("Connected; waiting for the first event or heartbeat…", "info");
+      for await (const res of streams.tailEvents({ tenantId: who.tenantId, last: 20 }, { signal: ac.signal, onHeader: answered })) {
+        alive();
         if (conn.dataset.kind !== "ok") setConn("Live: connected.", "ok");
         attempt = 0;
-      };
-      for await (const res of streams.tailEvents({ tenantId: who.tenantId, last: 20 }, { signal: ac.signal, onHeader: connected })) {
-        alive();
-        connected();
         if (res.kind.case === "event") add(res.kind.value);
       }
       if (!ac.signal.aborted) throw new Error("the server ended the feed");
