@@ -61,6 +61,19 @@ async function login(p, email, password) {
   await heading(p, "Profile");
 }
 
+// narrow visits pages at 375 px: each must fit without sideways scrolling.
+async function narrow(p, names) {
+  await p.setViewportSize({ width: 375, height: 812 });
+  for (const name of names) {
+    await p.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+    await heading(p, name);
+    await p.waitForFunction(() => document.querySelector("main .table-wrap, main .feed, main .summary, main [data-kind=error]"));
+    await noSideScroll(p, name);
+    await shot(p, `375-${name.toLowerCase().replace(/ /g, "-")}`);
+  }
+  await p.setViewportSize({ width: 1280, height: 900 });
+}
+
 async function noSideScroll(p, what) {
   const { scroll, client } = await p.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
   assert.ok(scroll <= client, `${what} scrolls sideways at ${client} px: ${scroll} px wide`);
@@ -161,6 +174,7 @@ for (const transport of ["connect", "grpc-web"]) {
       await heading(u, "Sessions");
       await u.getByText("this session").waitFor();
       await shot(u, `${tag}-07-sessions`);
+      if (transport === "connect") await narrow(u, ["Profile", "Wallet", "Sessions"]);
 
       // The feed shows both wallet transactions.
       await until(feed, () => document.querySelectorAll('.event[data-subject="wallet.transaction.completed"]').length >= 2, null, "wallet events in the feed");
@@ -190,7 +204,7 @@ for (const transport of ["connect", "grpc-web"]) {
       await a.getByRole("button", { name: "Enable user" }).waitFor();
       await shot(a, `${tag}-12-user-disabled`);
 
-      await u.getByRole("button", { name: "Log out" }).click();
+      await u.getByRole("button", { name: "Log out", exact: true }).click();
       await heading(u, "Log in");
       await u.getByLabel("Email").fill(email);
       await u.getByLabel("Password").fill(password);
@@ -199,15 +213,7 @@ for (const transport of ["connect", "grpc-web"]) {
       await shot(u, `${tag}-13-login-refused`);
 
       if (transport === "connect") {
-        // Narrow screens: every page fits 375 px.
-        await a.setViewportSize({ width: 375, height: 812 });
-        for (const name of ["Users", "Roles", "Streams", "Dead letters", "Live events"]) {
-          await a.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
-          await heading(a, name);
-          await a.waitForLoadState("networkidle").catch(() => {});
-          await noSideScroll(a, name);
-          await shot(a, `375-${name.toLowerCase().replace(/ /g, "-")}`);
-        }
+        await narrow(a, ["Users", "Roles", "Streams", "Dead letters", "Live events"]);
         await u.setViewportSize({ width: 375, height: 812 });
         await noSideScroll(u, "Log in");
         await shot(u, "375-login");
