@@ -7,6 +7,7 @@
 
 import { h, formatTime, replace } from "../dom";
 import { say, status } from "../forms";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { streams } from "../api";
 import { describe } from "../errors";
 import type { TailedEvent } from "../gen/authms/admin/v1/streams_pb";
@@ -15,6 +16,7 @@ import { signedIn, type Page } from "./page";
 
 const keep = 200;
 const quietLimitMs = 40_000;
+const transient = new Set([Code.Unknown, Code.Unavailable, Code.Internal, Code.DeadlineExceeded, Code.Aborted, Code.ResourceExhausted, Code.Canceled]);
 
 export const eventsPage: Page = (ctx) => {
   const who = signedIn(ctx);
@@ -83,9 +85,16 @@ export const eventsPage: Page = (ctx) => {
       if (!ac.signal.aborted) throw new Error("the server ended the feed");
     } catch (err) {
       if (ctx.signal.aborted || paused) return;
+      // Retrying helps a dropped connection or a restarting server, not a
+      // refusal: those wait for the Reconnect button.
+      const code = err instanceof ConnectError ? err.code : undefined;
+      if (code !== undefined && !transient.has(code)) {
+        setConn(`Disconnected: ${describe(err).message}`, "error");
+        return;
+      }
       attempt++;
       const wait = Math.min(30, 2 ** Math.min(attempt, 5));
-      const why = err instanceof Error && !("code" in err) ? err.message : describe(err).message;
+      const why = code === undefined && err instanceof Error ? `${err.message}.` : describe(err).message;
       setConn(`Disconnected: ${why} Reconnecting in ${wait} s.`, "error");
       setTimeout(() => {
         if (!ctx.signal.aborted && !paused && current === ac) void run();
