@@ -23,7 +23,7 @@ export interface Problem {
 const sentences: Partial<Record<Code, string>> = {
   [Code.Canceled]: "The request was cancelled.",
   [Code.Unknown]: "Something went wrong.",
-  [Code.InvalidArgument]: "Please correct the fields below.",
+  [Code.InvalidArgument]: "Please correct the highlighted fields.",
   [Code.DeadlineExceeded]: "The server took too long to answer. Try again.",
   [Code.NotFound]: "Not found.",
   [Code.AlreadyExists]: "That already exists.",
@@ -39,13 +39,23 @@ const sentences: Partial<Record<Code, string>> = {
   [Code.Unauthenticated]: "You are not signed in, or your session ended. Log in again.",
 };
 
+// protovalidate's own messages for some rules quote the rule (a regular
+// expression); these say the same to a person. The field's hint tells the
+// expected form.
+const ruleSentences: Record<string, string> = {
+  "string.pattern": "Not in the expected format.",
+  "string.uuid": "Must be an id in UUID form, such as 01a23ee0-3589-793f-a1fa-1b69103d882c.",
+  "string.in": "Not one of the allowed values.",
+  required: "Required.",
+};
+
 /** describe returns what went wrong, for a status line and the form's fields. */
 export function describe(err: unknown): Problem {
   const ce = ConnectError.from(err);
   const fields: FieldProblem[] = [];
   for (const v of ce.findDetails(ViolationsSchema).flatMap((d) => d.violations)) {
     const path = v.field?.elements.map((e) => e.fieldName).join(".") ?? "";
-    fields.push({ field: path, message: v.message || v.ruleId });
+    fields.push({ field: path, message: ruleSentences[v.ruleId] ?? (v.message || v.ruleId) });
   }
   const raw = ce.rawMessage.trim();
   let message = sentences[ce.code] ?? "Something went wrong.";
