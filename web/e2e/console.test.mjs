@@ -128,6 +128,8 @@ for (const transport of ["connect", "grpc-web"]) {
       await u.getByRole("button", { name: "Save profile" }).click();
       await until(u, () => document.querySelector('[data-testid="display-name"]')?.textContent === "Ada Lovelace", null, "saved profile");
       await shot(u, `${tag}-04-profile`);
+      const userId = await u.locator(".summary code").first().textContent();
+      assert.match(userId, /^[0-9a-f-]{36}$/);
 
       // The admin, in another browser, watches the feed in one tab and
       // manages users in another (each tab is its own session: tokens
@@ -177,8 +179,14 @@ for (const transport of ["connect", "grpc-web"]) {
       await shot(u, `${tag}-07-sessions`);
       if (transport === "connect") await narrow(u, ["Profile", "Wallet", "Sessions"]);
 
-      // The feed shows both wallet transactions.
-      await until(feed, () => document.querySelectorAll('.event[data-subject="wallet.transaction.completed"]').length >= 2, null, "wallet events in the feed");
+      // The feed shows both of this user's wallet transactions (their
+      // payloads name the user).
+      await until(
+        feed,
+        (id) => [...document.querySelectorAll('.event[data-subject="wallet.transaction.completed"]')].filter((e) => e.textContent.includes(id)).length === 2,
+        userId,
+        "the user's wallet events in the feed",
+      );
       await shot(feed, `${tag}-08-live-events`);
 
       // Admin pages over the streams.
