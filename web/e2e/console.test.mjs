@@ -170,12 +170,12 @@ for (const transport of ["connect", "grpc-web"]) {
       await withdraw.getByLabel("Amount").fill("10.50");
       await withdraw.getByRole("button", { name: "Withdraw" }).click();
       await until(u, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("14.50"), null, "withdrawal shown");
-      assert.equal(await u.locator(".history tbody tr").count(), 2, "two transactions");
+      await until(u, () => document.querySelectorAll(".history tbody tr").length === 2, null, "two transactions in the history");
       await shot(u, `${tag}-06-wallet`);
 
       await nav(u, "Sessions");
       await heading(u, "Sessions");
-      await u.getByText("this session").waitFor();
+      await u.getByText("this session", { exact: true }).waitFor();
       await shot(u, `${tag}-07-sessions`);
       if (transport === "connect") await narrow(u, ["Profile", "Wallet", "Sessions"]);
 

@@ -60,7 +60,11 @@ export function formatTime(d: Date | undefined): string {
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
-/** table renders rows in a horizontally scrollable wrapper, so a wide table never widens the page. */
+/**
+ * table renders rows in a horizontally scrollable wrapper, so a wide table
+ * never widens the page; on narrow screens the stylesheet stacks each row
+ * as a card whose cells are labelled with their column (data-label).
+ */
 export function table(caption: string, headers: string[], rows: Child[][]): HTMLElement {
   return h(
     "div",
@@ -75,7 +79,7 @@ export function table(caption: string, headers: string[], rows: Child[][]): HTML
         null,
         rows.length === 0
           ? h("tr", null, h("td", { colspan: String(headers.length), class: "empty" }, "Nothing here yet."))
-          : rows.map((r) => h("tr", null, r.map((c) => h("td", null, c)))),
+          : rows.map((r) => h("tr", null, r.map((c, i) => h("td", { "data-label": headers[i] || undefined }, c)))),
       ),
     ),
   );

@@ -59,8 +59,9 @@ export const usersPage: Page = (ctx) => {
     }
   };
 
-  const show = (u: User) => {
+  const show = (u: User, said?: string) => {
     const ust = status();
+    if (said) say(ust, said, "ok");
     const self = u.id === who.userId;
     const toggle = h(
       "button",
@@ -74,8 +75,7 @@ export const usersPage: Page = (ctx) => {
               ? await identity.enableUser({ tenantId: who.tenantId, userId: u.id })
               : await identity.disableUser({ tenantId: who.tenantId, userId: u.id });
             if (res.user) {
-              say(ust, res.user.status === UserStatus.DISABLED ? `${u.email} is disabled: their sessions end and they cannot log in.` : `${u.email} is enabled again.`, "ok");
-              show(res.user);
+              show(res.user, res.user.status === UserStatus.DISABLED ? `${u.email} is disabled: their sessions end and they cannot log in.` : `${u.email} is enabled again.`);
               void load();
             }
           } catch (err) {
