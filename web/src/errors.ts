@@ -49,6 +49,8 @@ const ruleSentences: Record<string, string> = {
   required: "Required.",
 };
 
+const selfSpeaking = new Set([Code.Unauthenticated, Code.NotFound, Code.AlreadyExists, Code.FailedPrecondition, Code.InvalidArgument, Code.OutOfRange]);
+
 /** describe returns what went wrong, for a status line and the form's fields. */
 export function describe(err: unknown): Problem {
   const ce = ConnectError.from(err);
@@ -64,13 +66,17 @@ export function describe(err: unknown): Problem {
     if (after > 0) message = `${message} Try again in ${after} second${after === 1 ? "" : "s"}.`;
   }
   // The server's own message says what exactly failed (it never carries
-  // internals); for field errors the list of fields says it better.
-  // A message that only names the code ("permission denied") adds nothing.
+  // internals); for field errors the list of fields says it better. For
+  // codes whose server messages are complete sentences of their own
+  // ("invalid email or password", "tenant not found") the code's sentence
+  // would only be noise. A message that only names the code ("permission
+  // denied") adds nothing.
   const bare = raw.toLowerCase().replace(/[\s_]/g, "") === Code[ce.code]?.toLowerCase();
   if (raw && !bare && fields.length === 0 && ce.code !== Code.Internal) {
-    message = ce.code === Code.Unknown && /fetch|network/i.test(raw)
-      ? "Cannot reach the server. Check your connection and try again."
-      : `${message} ${capitalize(raw)}${/[.!?]$/.test(raw) ? "" : "."}`;
+    const own = capitalize(raw) + (/[.!?]$/.test(raw) ? "" : ".");
+    if (ce.code === Code.Unknown && /fetch|network/i.test(raw)) message = "Cannot reach the server. Check your connection and try again.";
+    else if (selfSpeaking.has(ce.code)) message = own;
+    else message = `${message} ${own}`;
   }
   return { message, fields, code: ce.code };
 }
