@@ -213,6 +213,13 @@ for (const transport of ["connect", "grpc-web"]) {
       await a.getByRole("button", { name: "Enable user" }).waitFor();
       await shot(a, `${tag}-12-user-disabled`);
 
+      // The admin's feed tab is another session of theirs: revoke one.
+      await nav(a, "Sessions");
+      await heading(a, "Sessions");
+      await a.getByRole("button", { name: "Revoke", exact: true }).first().click();
+      await until(a, () => document.querySelector("main [role=status]")?.textContent === "Session revoked.", null, "session revoked");
+      await shot(a, `${tag}-14-admin-sessions`);
+
       await u.getByRole("button", { name: "Log out", exact: true }).click();
       await heading(u, "Log in");
       await u.getByLabel("Email").fill(email);
