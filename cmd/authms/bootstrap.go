@@ -72,7 +72,8 @@ func adminPasswordFile(dataDir string) string {
 // holds its role, so a start interrupted in between finishes the job on
 // the next one instead of leaving a tenant without an admin. A tenant
 // "dev" that exists with neither file was made another way: the bootstrap
-// leaves it alone and makes no admin.
+// leaves it alone and makes no admin. A password file outliving its
+// databases is replaced when the bootstrap makes the tenant anew.
 //
 // Login does not require a verified email address (session's Login checks
 // the password, the user's status and the lockout), so the admin signs in
@@ -95,10 +96,13 @@ func bootstrapDev(ctx context.Context, apiURL, operatorToken, dataDir string, lo
 	final := adminPasswordFile(dataDir)
 	pending := final + ".pending"
 	switch {
+	case created:
+		// A password file left from databases since dropped names an
+		// admin that is gone: make the new tenant's and replace it.
 	case exists(final):
 		out.passwordFile = final
 		return out, nil
-	case !created && !exists(pending):
+	case !exists(pending):
 		logger.Warn("the tenant dev exists but this data directory holds no bootstrap admin password: no admin made",
 			"tenant_id", out.tenant.ID, "file", final)
 		return out, nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
 	sessionv1 "github.com/authms/authms/schemas/gen/authms/session/v1"
 	"github.com/authms/authms/schemas/gen/authms/session/v1/sessionv1connect"
+	tenantv1 "github.com/authms/authms/schemas/gen/authms/tenant/v1"
+	"github.com/authms/authms/schemas/gen/authms/tenant/v1/tenantv1connect"
 	"github.com/authms/authms/services"
 )
 
@@ -234,4 +237,92 @@ func TestNATSPortFromEnvironment(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestDevBootstrapLeavesOthersTenantAlone checks the bootstrap with a
+// tenant dev it did not make: it makes no admin there, unless an earlier
+// bootstrap of this data directory was interrupted after keeping the
+// admin's password (the ".pending" file), which it then finishes.
+func TestDevBootstrapLeavesOthersTenantAlone(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	env := devEnv(t, nats.URL())
+	bootstrap := "0"
+	getenv := func(name string) string {
+		if name == "AUTHMS_DEV_BOOTSTRAP" {
+			return bootstrap
+		}
+		return env(name)
+	}
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	// An operator makes the tenant dev by hand.
+	d := startDev(t, getenv, args...)
+	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
+	require.NoError(t, err)
+	httpClient := &http.Client{}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	created, err := tenantv1connect.NewTenantServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
+		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
+	require.NoError(t, err)
+	tenantID := created.Msg.GetTenant().GetId()
+	d.stop(t)
+
+	bootstrap = "1"
+	d = startDev(t, getenv, args...)
+	out := d.stdout.String()
+	assert.Regexp(t, `Tenant\s+dev `+tenantID+`\s+Made by hand`, out)
+	assert.Regexp(t, `Admin\s+none made`, out)
+	assert.NoFileExists(t, passwordFile)
+	d.stop(t)
+
+	// A bootstrap that kept the password and stopped before the admin
+	// existed is finished.
+	const password = "pending-password-kept-before-registering"
+	require.NoError(t, os.WriteFile(passwordFile+".pending", []byte(password), 0o600))
+	d = startDev(t, getenv, args...)
+	assert.Regexp(t, adminLine, d.stdout.String())
+	assert.NoFileExists(t, passwordFile+".pending")
+	b, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	assert.Equal(t, password, string(b))
+	login, err := sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: password,
+	}))
+	require.NoError(t, err)
+	user, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
+		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"admin"}, user.Msg.GetUser().GetRoles())
+}
+
+// TestDevBootstrapAfterTheDatabasesWent checks a data directory whose
+// databases were dropped: the bootstrap makes the tenant and its admin
+// again and replaces the stale password.
+func TestDevBootstrapAfterTheDatabasesWent(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	d := startDev(t, devEnv(t, natstest.Start(t).URL()), args...)
+	old, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	d.stop(t)
+
+	// New databases and a new NATS server, the same data directory.
+	d = startDev(t, devEnv(t, natstest.Start(t).URL()), args...)
+	m := tenantLine.FindStringSubmatch(d.stdout.String())
+	require.NotNil(t, m, d.stdout.String())
+	b, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	assert.NotEqual(t, string(old), string(b), "a new password for the new admin")
+	httpClient := &http.Client{}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	_, err = sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
+		TenantId: m[1], Email: "admin@authms.test", Password: string(b),
+	}))
+	require.NoError(t, err)
 }
