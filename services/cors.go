@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	connectcors "connectrpc.com/cors"
@@ -20,6 +21,26 @@ import (
 // token it holds, and trigger public calls (registration, password reset)
 // from a visitor's browser.
 const AllowAllOrigins = "*"
+
+// ParseAllowedOrigins checks Config.AllowedOrigins, as [Start] does, and
+// returns them normalised; a command line checks its setting with it
+// before starting anything.
+func ParseAllowedOrigins(origins []string) ([]string, error) {
+	all, allowed, err := parseOrigins(origins)
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return []string{AllowAllOrigins}, nil
+	}
+	out := make([]string, 0, len(allowed))
+	for _, o := range origins {
+		if norm, _ := parseOrigin(o); allowed[norm] && !slices.Contains(out, norm) {
+			out = append(out, norm)
+		}
+	}
+	return out, nil
+}
 
 // parseOrigins checks and normalises Config.AllowedOrigins: "*" alone, or
 // origins as browsers send them in the Origin header, scheme://host[:port]

@@ -34,7 +34,10 @@ const shutdownTimeout = 30 * time.Second
 // servicesConfig is the configuration shared by dev and migrate: the admin
 // URL from DATABASE_URL, and development passwords and keys under dataDir.
 func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Config, error) {
-	origins := c.list("AUTHMS_CORS_ORIGINS")
+	origins, err := services.ParseAllowedOrigins(c.list("AUTHMS_CORS_ORIGINS"))
+	if err != nil {
+		return services.Config{}, fmt.Errorf("AUTHMS_CORS_ORIGINS: %w", err)
+	}
 	proxies, err := services.ParseTrustedProxies(c.list("AUTHMS_TRUSTED_PROXIES"))
 	if err != nil {
 		return services.Config{}, fmt.Errorf("AUTHMS_TRUSTED_PROXIES: %w", err)
