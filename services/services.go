@@ -10,8 +10,8 @@
 // the outbox relay (the runner owns relays, services do not) and the
 // service's own Run loop (its consumers and projectors). [Platform.Handler]
 // serves every service's Connect API on one handler, with gRPC health,
-// reflection and CORS, so Connect, gRPC and gRPC-web clients (browsers
-// included) all reach it. Services still talk to each other only through
+// reflection, the browser console (Config.Console) and CORS, so Connect,
+// gRPC and gRPC-web clients (browsers included) all reach it. Services still talk to each other only through
 // their APIs and events, even in one process.
 package services
 
