@@ -26,6 +26,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -128,6 +129,12 @@ type Options struct {
 	// MinPositionTimeout bounds a read's wait for its min_position
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
+	// AllowedOrigins are the browser origins allowed to call from another
+	// origin (services.Config.AllowedOrigins). Nil: none.
+	AllowedOrigins []string
+	// Console is the browser console served at "/"
+	// (services.Config.Console). Nil: none.
+	Console fs.FS
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -216,6 +223,8 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		TrustedProxies:     opts.TrustedProxies,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
+		AllowedOrigins:     opts.AllowedOrigins,
+		Console:            opts.Console,
 		// Tokens are checked against session's clock, which tests move.
 		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, ServiceKeys: serviceKeys, Now: opts.Session.Now},
 	}, names...)
