@@ -128,6 +128,9 @@ type Options struct {
 	// MinPositionTimeout bounds a read's wait for its min_position
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
+	// TailHeartbeat is how long the admin API's TailEvents waits before a
+	// heartbeat (services.Config.TailHeartbeat); zero: the default, 15s.
+	TailHeartbeat time.Duration
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -203,6 +206,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Secrets:        env.Secrets,
 		Logger:         logger,
 		Streams:        events.StreamConfig{Replicas: 1},
+		TailHeartbeat:  opts.TailHeartbeat,
 		HealthInterval: 100 * time.Millisecond,
 		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
