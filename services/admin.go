@@ -37,9 +37,9 @@ var (
 )
 
 // adminAPI serves the authms.admin.v1 services (dead letters, projections,
-// streams) for the platform's services: to the platform operator (the
-// operator token), and the parts that [adminPolicies] opens to them to
-// tenant admins, confined to their tenant.
+// streams) for the platform's services: all of them to the platform
+// operator (the operator token), and the reads and re-drives that
+// [adminPolicies] opens to tenant admins, confined to their tenant.
 type adminAPI struct {
 	p      *Platform
 	js     jetstream.JetStream
