@@ -166,6 +166,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Streams sets the limits of the event and dead-letter streams.
 	Streams events.StreamConfig
+	// TailHeartbeat is how long the admin API's TailEvents stays silent
+	// before it sends a heartbeat, so a console tells a quiet feed from a
+	// dead one (default [DefaultTailHeartbeat]; tests shorten it).
+	TailHeartbeat time.Duration
 	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
 	// JS and Logger are filled in per service.
 	Relay events.RelayConfig

@@ -135,6 +135,9 @@ type Options struct {
 	// Console is the browser console served at "/"
 	// (services.Config.Console). Nil: none.
 	Console fs.FS
+	// TailHeartbeat is how long the admin API's TailEvents waits before a
+	// heartbeat (services.Config.TailHeartbeat); zero: the default, 15s.
+	TailHeartbeat time.Duration
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -210,6 +213,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Secrets:        env.Secrets,
 		Logger:         logger,
 		Streams:        events.StreamConfig{Replicas: 1},
+		TailHeartbeat:  opts.TailHeartbeat,
 		HealthInterval: 100 * time.Millisecond,
 		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
