@@ -75,10 +75,18 @@ type DeadLetter struct {
 type DeadLetterFilter struct {
 	// Consumer keeps only the dead letters of this durable consumer.
 	Consumer string
+	// Tenant keeps only the dead letters whose event envelope names this
+	// tenant. A dead letter that is no well-formed event belongs to no
+	// tenant: only a filter without Tenant selects it.
+	Tenant string
 }
 
-func (f DeadLetterFilter) match(dl DeadLetter) bool {
-	return f.Consumer == "" || dl.Consumer == f.Consumer
+// Match reports whether f selects dl.
+func (f DeadLetterFilter) Match(dl DeadLetter) bool {
+	if f.Consumer != "" && dl.Consumer != f.Consumer {
+		return false
+	}
+	return f.Tenant == "" || (dl.EventErr == nil && dl.Event.TenantID == f.Tenant)
 }
 
 // RedriveError reports a re-drive whose handler failed again: the dead
@@ -122,7 +130,7 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, service string
 	}
 	var out []DeadLetter
 	err = eachDeadLetter(ctx, s, service, func(dl DeadLetter) error {
-		if filter.match(dl) {
+		if filter.Match(dl) {
 			out = append(out, dl)
 		}
 		return nil
@@ -260,7 +268,7 @@ func PurgeDeadLetters(ctx context.Context, js jetstream.JetStream, service strin
 	}
 	var seqs []uint64
 	err = eachDeadLetter(ctx, s, service, func(dl DeadLetter) error {
-		if filter.match(dl) {
+		if filter.Match(dl) {
 			seqs = append(seqs, dl.Sequence)
 		}
 		return nil

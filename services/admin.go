@@ -37,12 +37,16 @@ var (
 )
 
 // adminAPI serves the authms.admin.v1 services (dead letters, projections,
-// streams) for the platform's services. They cross tenants, so only the
-// platform operator (the operator token) may call them.
+// streams) for the platform's services: all of them to the platform
+// operator (the operator token), and the reads and re-drives that
+// [adminPolicies] opens to tenant admins, confined to their tenant.
 type adminAPI struct {
 	p      *Platform
 	js     jetstream.JetStream
 	logger *slog.Logger
+	// tailHeartbeat is how long TailEvents stays silent before it sends a
+	// heartbeat.
+	tailHeartbeat time.Duration
 }
 
 var (
@@ -62,25 +66,32 @@ func (p *Platform) mountAdmin(mux *http.ServeMux, cfg Config) ([]string, error) 
 	if err := p.authn.Declare(adminPolicies()); err != nil {
 		return nil, fmt.Errorf("admin access policies: %w", err)
 	}
-	api := &adminAPI{p: p, js: cfg.JS, logger: logger}
+	api := &adminAPI{p: p, js: cfg.JS, logger: logger, tailHeartbeat: cmp.Or(cfg.TailHeartbeat, DefaultTailHeartbeat)}
 	mux.Handle(adminv1connect.NewDeadLetterServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewProjectionServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewStreamServiceHandler(api, opts...))
 	return []string{adminv1connect.DeadLetterServiceName, adminv1connect.ProjectionServiceName, adminv1connect.StreamServiceName}, nil
 }
 
-// adminPolicies lets the operator, and nobody else, call the admin APIs.
+// adminPolicies lets the operator call every admin API. Tenant admins
+// read the streams and tail their own tenant's events, and list, inspect
+// and re-drive their own tenant's dead letters: the Authorize interceptor
+// holds their requests' tenant_id to the token's tenant, and the handlers
+// keep to that tenant. What changes every tenant's data at once (purging
+// dead letters, rebuilding projections, republishing a stream) stays the
+// operator's.
 func adminPolicies() auth.Policies {
+	tenantAdmin := auth.Admin.OrOperator()
 	return auth.Policies{
-		adminv1connect.DeadLetterServiceListDeadLettersProcedure:    auth.Operator,
-		adminv1connect.DeadLetterServiceGetDeadLetterProcedure:      auth.Operator,
-		adminv1connect.DeadLetterServiceRedriveDeadLettersProcedure: auth.Operator,
+		adminv1connect.DeadLetterServiceListDeadLettersProcedure:    tenantAdmin,
+		adminv1connect.DeadLetterServiceGetDeadLetterProcedure:      tenantAdmin,
+		adminv1connect.DeadLetterServiceRedriveDeadLettersProcedure: tenantAdmin,
 		adminv1connect.DeadLetterServicePurgeDeadLettersProcedure:   auth.Operator,
 		adminv1connect.ProjectionServiceListProjectionsProcedure:    auth.Operator,
 		adminv1connect.ProjectionServiceRebuildProjectionProcedure:  auth.Operator,
 		adminv1connect.StreamServiceRepublishEventsProcedure:        auth.Operator,
-		adminv1connect.StreamServiceListStreamsProcedure:            auth.Operator,
-		adminv1connect.StreamServiceTailEventsProcedure:             auth.Operator,
+		adminv1connect.StreamServiceListStreamsProcedure:            tenantAdmin,
+		adminv1connect.StreamServiceTailEventsProcedure:             tenantAdmin,
 	}
 }
 
@@ -90,7 +101,8 @@ func (a *adminAPI) ListDeadLetters(ctx context.Context, req *connect.Request[adm
 	if err := a.running(service); err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
-	list, err := events.ListDeadLetters(ctx, a.js, service, events.DeadLetterFilter{Consumer: req.Msg.GetConsumer()})
+	filter := events.DeadLetterFilter{Consumer: req.Msg.GetConsumer(), Tenant: req.Msg.GetTenantId()}
+	list, err := events.ListDeadLetters(ctx, a.js, service, filter)
 	if err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
@@ -108,7 +120,7 @@ func (a *adminAPI) GetDeadLetter(ctx context.Context, req *connect.Request[admin
 	if err := a.running(service); err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
-	dl, err := events.GetDeadLetter(ctx, a.js, service, req.Msg.GetSequence())
+	dl, err := a.deadLetter(ctx, service, req.Msg.GetSequence(), events.DeadLetterFilter{Tenant: req.Msg.GetTenantId()})
 	if err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
@@ -126,23 +138,39 @@ func (a *adminAPI) GetDeadLetter(ctx context.Context, req *connect.Request[admin
 	return connect.NewResponse(res), nil
 }
 
+// deadLetter returns the dead letter at seq if filter selects it. One it
+// does not select is not found: a tenant admin learns nothing of another
+// tenant's dead letters, not even that a sequence holds one.
+func (a *adminAPI) deadLetter(ctx context.Context, service string, seq uint64, filter events.DeadLetterFilter) (events.DeadLetter, error) {
+	dl, err := events.GetDeadLetter(ctx, a.js, service, seq)
+	if err != nil {
+		return events.DeadLetter{}, err
+	}
+	if !filter.Match(dl) {
+		return events.DeadLetter{}, fmt.Errorf("%s sequence %d: %w", events.DLQStreamName(service), seq, events.ErrDeadLetterNotFound)
+	}
+	return dl, nil
+}
+
 // decodePayload renders a dead letter's payload through its protobuf type
 // as protojson, in a Struct.
 func decodePayload(dl events.DeadLetter) (*structpb.Struct, error) {
 	if dl.EventErr != nil {
 		return nil, dl.EventErr
 	}
-	m, err := dl.Event.Payload()
+	return payloadStruct(dl.Event)
+}
+
+// payloadStruct renders ev's payload as protojson in a Struct, the shape
+// the admin API gives decoded payloads.
+func payloadStruct(ev events.Event) (*structpb.Struct, error) {
+	js, err := events.PayloadJSON(ev)
 	if err != nil {
 		return nil, err
 	}
-	js, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("render %s as JSON: %w", dl.Event.MessageName, err)
-	}
 	var s structpb.Struct
 	if err := protojson.Unmarshal(js, &s); err != nil {
-		return nil, fmt.Errorf("render %s as JSON: %w", dl.Event.MessageName, err)
+		return nil, fmt.Errorf("render %s as JSON: %w", ev.MessageName, err)
 	}
 	return &s, nil
 }
@@ -150,7 +178,8 @@ func decodePayload(dl events.DeadLetter) (*structpb.Struct, error) {
 // RedriveDeadLetters re-applies one dead letter, or all of a service's (or
 // a consumer's), through the handler of the consumer that dead-lettered it.
 func (a *adminAPI) RedriveDeadLetters(ctx context.Context, req *connect.Request[adminv1.RedriveDeadLettersRequest]) (*connect.Response[adminv1.RedriveDeadLettersResponse], error) {
-	service, consumer := req.Msg.GetService(), req.Msg.GetConsumer()
+	service := req.Msg.GetService()
+	filter := events.DeadLetterFilter{Consumer: req.Msg.GetConsumer(), Tenant: req.Msg.GetTenantId()}
 	if err := a.running(service); err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
@@ -160,10 +189,7 @@ func (a *adminAPI) RedriveDeadLetters(ctx context.Context, req *connect.Request[
 		if seq == 0 {
 			return nil, rpc.FieldError("sequence", "required", "a sequence or all is required")
 		}
-		dl, err := events.GetDeadLetter(ctx, a.js, service, seq)
-		if err == nil && consumer != "" && dl.Consumer != consumer {
-			err = fmt.Errorf("dead letter %d belongs to consumer %q, not %q: %w", seq, dl.Consumer, consumer, events.ErrDeadLetterNotFound)
-		}
+		dl, err := a.deadLetter(ctx, service, seq, filter)
 		if err != nil {
 			return nil, a.error(ctx, req.Spec().Procedure, err)
 		}
@@ -178,7 +204,7 @@ func (a *adminAPI) RedriveDeadLetters(ctx context.Context, req *connect.Request[
 		res.Results = append(res.Results, result)
 		return connect.NewResponse(res), nil
 	}
-	list, err := events.ListDeadLetters(ctx, a.js, service, events.DeadLetterFilter{Consumer: consumer})
+	list, err := events.ListDeadLetters(ctx, a.js, service, filter)
 	if err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
@@ -282,7 +308,8 @@ func (a *adminAPI) handler(service, durable string) (events.Handler, error) {
 // anything else goes through rpc.Error.
 func (a *adminAPI) error(ctx context.Context, procedure string, err error) error {
 	switch {
-	case errors.Is(err, errServiceNotRunning), errors.Is(err, events.ErrDeadLetterNotFound), errors.Is(err, events.ErrNoDeadLetterStream):
+	case errors.Is(err, errServiceNotRunning), errors.Is(err, errStreamNotRunning),
+		errors.Is(err, events.ErrDeadLetterNotFound), errors.Is(err, events.ErrNoDeadLetterStream):
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, ErrUnknownProjection):
 		return connect.NewError(connect.CodeNotFound, err)
@@ -329,14 +356,4 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
-}
-
-// ListStreams is not implemented yet (issue 5 in progress).
-func (a *adminAPI) ListStreams(context.Context, *connect.Request[adminv1.ListStreamsRequest]) (*connect.Response[adminv1.ListStreamsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, nil)
-}
-
-// TailEvents is not implemented yet (issue 5 in progress).
-func (a *adminAPI) TailEvents(context.Context, *connect.Request[adminv1.TailEventsRequest], *connect.ServerStream[adminv1.TailEventsResponse]) error {
-	return connect.NewError(connect.CodeUnimplemented, nil)
 }

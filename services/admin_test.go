@@ -22,6 +22,7 @@ import (
 	billingv1 "github.com/authms/authms/schemas/gen/authms/billing/v1"
 	"github.com/authms/authms/schemas/gen/authms/billing/v1/billingv1connect"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
 
@@ -260,4 +261,83 @@ func TestAdminValidatesInput(t *testing.T) {
 			assert.Equal(t, tc.want, connect.CodeOf(err), "%v", err)
 		})
 	}
+}
+
+func TestAdminDeadLettersOfATenant(t *testing.T) {
+	t.Parallel()
+	env, operator := adminStartBilling(t)
+	ctx := t.Context()
+	tenantA, tenantB := uuid.New(), uuid.New()
+	seqA := adminInjectDeadLetter(t, env.JS, adminUserCreated(t, tenantA, uuid.New(), "ada@example.com"), userProfilesDurable)
+	seqB := adminInjectDeadLetter(t, env.JS, adminUserCreated(t, tenantB, uuid.New(), "bob@example.com"), userProfilesDurable)
+	// A message that is no authms event belongs to no tenant.
+	_, err := env.JS.Publish(ctx, events.DLQSubject("billing", "identity.user.created"), []byte("not an event"))
+	require.NoError(t, err)
+	adminOf := func(tenant uuid.UUID, roles ...string) adminv1connect.DeadLetterServiceClient {
+		return adminv1connect.NewDeadLetterServiceClient(env.HTTP, env.URL, servicestest.Bearer(env.Token(t, tenant.String(), uuid.NewString(), roles...)))
+	}
+	adminA, adminB := adminOf(tenantA, auth.RoleAdmin), adminOf(tenantB, auth.RoleAdmin)
+	sequences := func(c adminv1connect.DeadLetterServiceClient, tenant string) []uint64 {
+		t.Helper()
+		res, err := c.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing", TenantId: tenant}))
+		require.NoError(t, err)
+		var seqs []uint64
+		for _, dl := range res.Msg.GetDeadLetters() {
+			seqs = append(seqs, dl.GetSequence())
+		}
+		return seqs
+	}
+
+	assert.Equal(t, []uint64{seqA}, sequences(adminA, tenantA.String()), "an admin sees their own tenant's only")
+	assert.Equal(t, []uint64{seqB}, sequences(adminB, tenantB.String()))
+	assert.Len(t, sequences(operator, ""), 3, "the operator sees every dead letter, a malformed one too")
+	assert.Equal(t, []uint64{seqB}, sequences(operator, tenantB.String()), "or names a tenant")
+
+	got, err := adminA.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: seqA, TenantId: tenantA.String()}))
+	require.NoError(t, err)
+	assert.Equal(t, "ada@example.com", got.Msg.GetPayload().GetFields()["email"].GetStringValue())
+	_, err = adminB.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: seqA, TenantId: tenantB.String()}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another tenant's dead letter: %v", err)
+	_, err = adminB.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{Service: "billing", TenantId: tenantB.String(),
+		Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: seqA}}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "another tenant's re-drive: %v", err)
+
+	// The interceptor holds an admin to their tenant: none, or another's, is
+	// not found; a user who is no admin is denied; purging is the operator's.
+	for name, call := range map[string]func() error{
+		"no tenant": func() error {
+			_, err := adminA.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing"}))
+			return err
+		},
+		"another tenant": func() error {
+			_, err := adminB.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing", TenantId: tenantA.String()}))
+			return err
+		},
+		"get without tenant": func() error {
+			_, err := adminA.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: seqA}))
+			return err
+		},
+	} {
+		assert.Equal(t, connect.CodeNotFound, connect.CodeOf(call()), name)
+	}
+	_, err = adminOf(tenantA).ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing", TenantId: tenantA.String()}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "a user who is no admin: %v", err)
+	_, err = adminA.PurgeDeadLetters(ctx, connect.NewRequest(&adminv1.PurgeDeadLettersRequest{Service: "billing"}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "purging: %v", err)
+
+	// Re-driving all of a tenant's touches no other tenant's.
+	res, err := adminA.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{Service: "billing", TenantId: tenantA.String(),
+		Target: &adminv1.RedriveDeadLettersRequest_All{All: true}}))
+	require.NoError(t, err)
+	require.Len(t, res.Msg.GetResults(), 1)
+	assert.Equal(t, seqA, res.Msg.GetResults()[0].GetSequence())
+	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_APPLIED, res.Msg.GetResults()[0].GetOutcome(), res.Msg.GetResults()[0].GetError())
+	assert.Empty(t, sequences(adminA, tenantA.String()))
+	assert.Equal(t, []uint64{seqB}, sequences(adminB, tenantB.String()), "tenant B's dead letter stays")
+	assert.Len(t, sequences(operator, ""), 2)
+
+	res, err = adminB.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{Service: "billing", TenantId: tenantB.String(),
+		Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: seqB}}))
+	require.NoError(t, err, "an admin re-drives their own tenant's dead letter")
+	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_APPLIED, res.Msg.GetResults()[0].GetOutcome(), res.Msg.GetResults()[0].GetError())
 }

@@ -307,9 +307,18 @@ func TestOperatorTokenOpensOnlyOperatorProcedures(t *testing.T) {
 		errs := map[string]error{}
 		_, errs["CreateTenant"] = c.tenant.CreateTenant(ctx, connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "evil-" + uuid.NewString()[:6], DisplayName: "Evil"}))
 		_, errs["ListTenants"] = c.tenant.ListTenants(ctx, connect.NewRequest(&tenantv1.ListTenantsRequest{}))
-		_, errs["ListDeadLetters"] = c.dlq.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "wallet"}))
+		_, errs["PurgeDeadLetters"] = c.dlq.PurgeDeadLetters(ctx, connect.NewRequest(&adminv1.PurgeDeadLettersRequest{Service: "wallet"}))
 		assertCodes(t, errs, connect.CodePermissionDenied, name)
 	}
+	// A tenant admin reads the dead letters of their tenant only, and
+	// must say so: a request without a tenant is another tenant's.
+	tenantAdmin := as(env, env.Token(t, tenant, uuid.NewString(), auth.RoleAdmin))
+	_, err = tenantAdmin.dlq.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "wallet"}))
+	assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "a tenant admin without tenant_id: %v", err)
+	_, err = tenantAdmin.dlq.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "wallet", TenantId: tenant}))
+	require.NoError(t, err, "a tenant admin lists their tenant's dead letters")
+	_, err = as(env, env.ServiceToken(t, "session")).dlq.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "wallet", TenantId: tenant}))
+	assert.Equal(t, connect.CodePermissionDenied, connect.CodeOf(err), "a service token: %v", err)
 
 	// The tenant's admin manages it; its users read it.
 	admin := as(env, env.Token(t, tenant, uuid.NewString(), auth.RoleAdmin))

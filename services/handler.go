@@ -8,14 +8,12 @@ import (
 	"strings"
 	"time"
 
-	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"github.com/rs/cors"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/authms/authms/services/internal/rpc"
+	"github.com/authms/authms/services/internal/clientip"
 )
 
 const (
@@ -29,7 +27,9 @@ const corsMaxAge = 2 * time.Hour
 // Handler returns the HTTP handler of every running service: their Connect
 // APIs (Connect, gRPC and gRPC-web protocols), the admin API over their dead
 // letters (authms.admin.v1.DeadLetterService), grpc.health.v1, gRPC
-// reflection and the Prometheus metrics at [MetricsPath], behind CORS. Serve it with [NewServer] so gRPC clients get
+// reflection, the Prometheus metrics at [MetricsPath] and, when
+// Config.Console is set, the browser console at "/", behind the origin
+// policy of Config.AllowedOrigins (CORS). Serve it with [NewServer] so gRPC clients get
 // HTTP/2 without TLS.
 //
 // Health reports, per service, both its name ("billing") and the full names
@@ -37,6 +37,14 @@ const corsMaxAge = 2 * time.Hour
 // process. A service whose Run loop fails is reported NOT_SERVING, and so is
 // everything once Close begins.
 func (p *Platform) Handler() http.Handler { return p.handler }
+
+// consoleSettings returns what SetConsoleConfig set last.
+func (p *Platform) consoleSettings() ConsoleConfig {
+	if c := p.consoleConfig.Load(); c != nil {
+		return *c
+	}
+	return ConsoleConfig{}
+}
 
 func (p *Platform) buildHandler(cfg Config) error {
 	mux := http.NewServeMux()
@@ -68,7 +76,20 @@ func (p *Platform) buildHandler(cfg Config) error {
 	reflector := grpcreflect.NewStaticReflector(reflected...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	p.handler = withCORS(mux, cfg.AllowedOrigins)
+	if cfg.Console != nil {
+		c, err := newConsole(cfg.Console, p.consoleSettings)
+		if err != nil {
+			return err
+		}
+		// "/" is the mux's least specific pattern: every API path is
+		// matched before it.
+		mux.Handle("/", c)
+	}
+	all, allowed, err := parseOrigins(cfg.AllowedOrigins)
+	if err != nil {
+		return err
+	}
+	p.handler = withCORS(mux, originPolicy{all: all, allowed: allowed, clients: clientip.Resolver{TrustedProxies: cfg.TrustedProxies}})
 	return nil
 }
 
@@ -111,22 +132,6 @@ func (p *Platform) setStatus(service string, serving bool) {
 	for _, name := range p.healthNames[service] {
 		p.health.SetStatus(name, status)
 	}
-}
-
-// withCORS lets browsers call the APIs with every Connect protocol. An empty
-// origins list allows all origins (development).
-func withCORS(h http.Handler, origins []string) http.Handler {
-	if len(origins) == 0 {
-		origins = []string{"*"}
-	}
-	return cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: connectcors.AllowedMethods(),
-		// Authorization carries access tokens and API keys.
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", rpc.CorrelationHeader, "Traceparent"),
-		ExposedHeaders: append(connectcors.ExposedHeaders(), rpc.CorrelationHeader),
-		MaxAge:         int(corsMaxAge.Seconds()),
-	}).Handler(h)
 }
 
 // NewServer returns an HTTP server for h that speaks HTTP/1.1 and HTTP/2

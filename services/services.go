@@ -10,8 +10,8 @@
 // the outbox relay (the runner owns relays, services do not) and the
 // service's own Run loop (its consumers and projectors). [Platform.Handler]
 // serves every service's Connect API on one handler, with gRPC health,
-// reflection and CORS, so Connect, gRPC and gRPC-web clients (browsers
-// included) all reach it. Services still talk to each other only through
+// reflection, the browser console (Config.Console) and CORS, so Connect,
+// gRPC and gRPC-web clients (browsers included) all reach it. Services still talk to each other only through
 // their APIs and events, even in one process.
 package services
 
@@ -166,6 +166,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Streams sets the limits of the event and dead-letter streams.
 	Streams events.StreamConfig
+	// TailHeartbeat is how long the admin API's TailEvents stays silent
+	// before it sends a heartbeat, so a console tells a quiet feed from a
+	// dead one (default [DefaultTailHeartbeat]; tests shorten it).
+	TailHeartbeat time.Duration
 	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
 	// JS and Logger are filled in per service.
 	Relay events.RelayConfig
@@ -190,9 +194,19 @@ type Config struct {
 	// them alike. None by default: the client is the connection's peer, so
 	// behind a proxy every client would share its address.
 	TrustedProxies []netip.Prefix
-	// AllowedOrigins lists the browser origins allowed to call the APIs
-	// (CORS). Empty allows every origin, which suits development only.
+	// AllowedOrigins lists the origins (scheme://host[:port]) of the
+	// browser pages allowed to call the APIs from another origin (CORS).
+	// Empty allows none: the console authms serves itself is same-origin
+	// and needs no CORS. [AllowAllOrigins] ("*") alone allows every
+	// origin, for development only. A request from any other origin is
+	// refused with 403 before it reaches a handler.
 	AllowedOrigins []string
+	// Console holds the built browser console (web.Console(): index.html
+	// at its root, content-hashed files under assets/), served at "/"
+	// beside the APIs, with index.html for the console's own routes. An
+	// FS without index.html serves a page that says how to build it. Nil
+	// serves no console.
+	Console fs.FS
 	// Tenant configures the tenant service (the DNS server domain
 	// verification asks); zero fields take tenant's production defaults.
 	Tenant tenant.Config
@@ -240,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if c.Secrets == nil {
 		errs = append(errs, errors.New("a secret store is required"))
+	}
+	if _, _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("services config: %w", err)
@@ -503,6 +520,8 @@ type Platform struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	consoleConfig atomic.Pointer[ConsoleConfig]
 }
 
 func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics, peers *peers, authn *auth.Authenticator) (*Platform, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/authms/authms/services"
 	"github.com/authms/authms/services/identity"
 	"github.com/authms/authms/services/tenant"
+	"github.com/authms/authms/web"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish.
@@ -33,7 +34,10 @@ const shutdownTimeout = 30 * time.Second
 // servicesConfig is the configuration shared by dev and migrate: the admin
 // URL from DATABASE_URL, and development passwords and keys under dataDir.
 func (c *cli) servicesConfig(dataDir string, logger *slog.Logger) (services.Config, error) {
-	origins := c.list("AUTHMS_CORS_ORIGINS")
+	origins, err := services.ParseAllowedOrigins(c.list("AUTHMS_CORS_ORIGINS"))
+	if err != nil {
+		return services.Config{}, fmt.Errorf("AUTHMS_CORS_ORIGINS: %w", err)
+	}
 	proxies, err := services.ParseTrustedProxies(c.list("AUTHMS_TRUSTED_PROXIES"))
 	if err != nil {
 		return services.Config{}, fmt.Errorf("AUTHMS_TRUSTED_PROXIES: %w", err)
@@ -87,6 +91,29 @@ func (c *cli) list(name string) []string {
 	return out
 }
 
+// flagDefault is flag with a default for an unset variable.
+func (c *cli) flagDefault(name string, def bool) (bool, error) {
+	if strings.TrimSpace(c.getenv(name)) == "" {
+		return def, nil
+	}
+	return c.flag(name)
+}
+
+// natsPort reads AUTHMS_NATS_PORT: the client port of authms dev's
+// embedded NATS server (natsembed.DefaultPort by default), 0 for a free
+// one, so a second authms dev (browser tests) runs beside the first.
+func (c *cli) natsPort() (int, error) {
+	v := strings.TrimSpace(c.getenv("AUTHMS_NATS_PORT"))
+	if v == "" {
+		return natsembed.DefaultPort, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("AUTHMS_NATS_PORT=%q: want a port from 0 (a free one) to 65535", v)
+	}
+	return n, nil
+}
+
 // natsReplicas reads NATS_REPLICAS: how many servers of a NATS cluster
 // keep a copy of each stream (1 by default, 3 in production). JetStream
 // allows at most 5.
@@ -107,9 +134,22 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	fs := c.newFlags("dev", "authms dev [flags] [service...]")
 	httpAddr := fs.String("http", c.env("AUTHMS_HTTP_ADDR", defaultHTTPAddr), "API listen `address` (AUTHMS_HTTP_ADDR)")
 	dataDir := fs.String("data", c.env("AUTHMS_DATA_DIR", defaultDataDir), "development data `directory`: NATS store, database passwords, keys (AUTHMS_DATA_DIR)")
+	natsPortDefault, err := c.natsPort()
+	if err != nil {
+		return err
+	}
+	natsPort := fs.Int("nats-port", natsPortDefault, "client `port` of the embedded NATS server, 0 for a free one (AUTHMS_NATS_PORT)")
+	bootstrapDefault, err := c.flagDefault("AUTHMS_DEV_BOOTSTRAP", true)
+	if err != nil {
+		return err
+	}
+	bootstrap := fs.Bool("bootstrap", bootstrapDefault, "ensure the tenant dev and its admin "+devAdminEmail+" (AUTHMS_DEV_BOOTSTRAP)")
 	names, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *natsPort < 0 || *natsPort > 65535 {
+		return fmt.Errorf("-nats-port %d: want a port from 0 (a free one) to 65535", *natsPort)
 	}
 	replicas, err := c.natsReplicas()
 	if err != nil {
@@ -129,13 +169,17 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	natsURL := c.getenv("NATS_URL")
 	var ns *server.Server
 	if natsURL == "" {
+		port := *natsPort
+		if port == 0 {
+			port = natsembed.RandomPort
+		}
 		ns, err = natsembed.Start(natsembed.Config{
-			Port:     natsembed.DefaultPort,
+			Port:     port,
 			StoreDir: filepath.Join(*dataDir, "nats"),
 			Logger:   logger,
 		})
 		if err != nil {
-			return fmt.Errorf("%w (is another authms dev running? set NATS_URL to use a running server)", err)
+			return fmt.Errorf("%w (is another authms dev running? set AUTHMS_NATS_PORT=0 for a free port, or NATS_URL to use a running server)", err)
 		}
 		defer func() {
 			ns.Shutdown()
@@ -181,6 +225,7 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	}
 	cfg.JS = js
 	cfg.Streams.Replicas = replicas
+	cfg.Console = web.Console()
 	tp, flushSpans, err := c.tracing(ctx, logger)
 	if err != nil {
 		return err
@@ -194,14 +239,22 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	srv := services.NewServer(*httpAddr, p.Handler(), logger)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	c.printDev(ln.Addr(), natsURL, ns != nil, *dataDir, operatorAt, p)
-
-	select {
-	case <-ctx.Done():
-		stopSignals() // a second Ctrl-C kills the process
-		logger.Info("shutting down: finishing in-flight requests (Ctrl-C again to force)")
-	case err = <-serveErr:
-		logger.Error("the API server failed; shutting down", "err", err)
+	boot, err := c.devBootstrap(ctx, *bootstrap, ln.Addr(), cfg.Auth.OperatorToken, *dataDir, p, logger)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		err = nil // Ctrl-C during the bootstrap: a clean stop
+		logger.Info("shutting down")
+	case err != nil:
+		// Stop what started; the error says why.
+	default:
+		c.printDev(devBanner{addr: ln.Addr(), natsURL: natsURL, embedded: ns != nil, dataDir: *dataDir, operatorAt: operatorAt, bootstrap: boot}, p)
+		select {
+		case <-ctx.Done():
+			stopSignals() // a second Ctrl-C kills the process
+			logger.Info("shutting down: finishing in-flight requests (Ctrl-C again to force)")
+		case err = <-serveErr:
+			logger.Error("the API server failed; shutting down", "err", err)
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -218,6 +271,31 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	// The relays waited for JetStream's acks; the deferred calls now close
 	// the connection and stop the embedded server.
 	return errors.Join(errs...)
+}
+
+// devBootstrap runs the bootstrap (bootstrapDev) unless it is off or a
+// service it calls does not run here, and gives the console its tenant.
+// It returns nil when it did not run.
+func (c *cli) devBootstrap(ctx context.Context, on bool, addr net.Addr, operatorToken, dataDir string, p *services.Platform, logger *slog.Logger) (*devBootstrap, error) {
+	if !on {
+		return nil, nil
+	}
+	running := make(map[string]bool)
+	for _, s := range p.Services() {
+		running[s.Name] = true
+	}
+	for _, name := range bootstrapServices {
+		if !running[name] {
+			logger.Info("dev bootstrap skipped: it needs the "+strings.Join(bootstrapServices, ", ")+" services", "missing", name)
+			return nil, nil
+		}
+	}
+	b, err := bootstrapDev(ctx, loopbackURL(addr), operatorToken, dataDir, logger)
+	if err != nil {
+		return nil, fmt.Errorf("dev bootstrap (AUTHMS_DEV_BOOTSTRAP=0 turns it off): %w", err)
+	}
+	p.SetConsoleConfig(services.ConsoleConfig{Tenant: &b.tenant})
+	return &b, nil
 }
 
 // tracing turns OpenTelemetry tracing on when the OTEL_ environment
@@ -244,22 +322,41 @@ func (c *cli) tracing(ctx context.Context, logger *slog.Logger) (tp trace.Tracer
 	}, nil
 }
 
+// devBanner is what printDev reports.
+type devBanner struct {
+	addr       net.Addr
+	natsURL    string
+	embedded   bool // the NATS server is authms dev's own
+	dataDir    string
+	operatorAt string
+	bootstrap  *devBootstrap // nil: the bootstrap did not run
+}
+
 // printDev tells the developer where everything is.
-func (c *cli) printDev(addr net.Addr, natsURL string, embedded bool, dataDir, operatorAt string, p *services.Platform) {
-	api := "http://" + addr.String()
-	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+func (c *cli) printDev(b devBanner, p *services.Platform) {
+	api := "http://" + b.addr.String()
+	if tcp, ok := b.addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		api = fmt.Sprintf("http://localhost:%d", tcp.Port)
 	}
 	natsNote := "(NATS_URL)"
-	if embedded {
-		natsNote = "(embedded, store " + filepath.Join(dataDir, "nats") + ")"
+	if b.embedded {
+		natsNote = "(embedded, store " + filepath.Join(b.dataDir, "nats") + ")"
 	}
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "authms dev is running. Ctrl-C stops it.\n\n")
+	fmt.Fprintf(w, "Console\t%s/\tbrowser console\n", api)
 	fmt.Fprintf(w, "API\t%s\tConnect, gRPC and gRPC-web; grpc.health.v1 and reflection\n", api)
-	fmt.Fprintf(w, "NATS\t%s\t%s\n", natsURL, natsNote)
-	fmt.Fprintf(w, "Secrets\t%s\tdatabase passwords and keys\n", filepath.Join(dataDir, "secrets"))
-	fmt.Fprintf(w, "Operator\t%s\toperator token: admin APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant, AssignRoles (the CLI reads it)\n", operatorAt)
+	fmt.Fprintf(w, "NATS\t%s\t%s\n", b.natsURL, natsNote)
+	if boot := b.bootstrap; boot != nil {
+		fmt.Fprintf(w, "Tenant\t%s %s\t%s\n", boot.tenant.Slug, boot.tenant.ID, boot.tenant.Name)
+		if boot.passwordFile != "" {
+			fmt.Fprintf(w, "Admin\t%s\tpassword in %s\n", devAdminEmail, boot.passwordFile)
+		} else {
+			fmt.Fprintf(w, "Admin\tnone made\tthe tenant dev existed before this data directory's bootstrap\n")
+		}
+	}
+	fmt.Fprintf(w, "Secrets\t%s\tdatabase passwords and keys\n", filepath.Join(b.dataDir, "secrets"))
+	fmt.Fprintf(w, "Operator\t%s\toperator token: admin APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant, AssignRoles (the CLI reads it)\n", b.operatorAt)
 	for i, s := range p.Services() {
 		label := ""
 		if i == 0 {

@@ -183,3 +183,38 @@ func TestDomainCheckFromEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestCORSOriginsFromEnvironment reads AUTHMS_CORS_ORIGINS: unset allows
+// no cross-origin caller, "*" all, otherwise exact origins; a bad entry
+// stops the start.
+func TestCORSOriginsFromEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		value   string
+		want    []string
+		wantErr string
+	}{
+		{name: "unset", value: "", want: []string{}},
+		{name: "every origin", value: "*", want: []string{"*"}},
+		{name: "origins", value: "https://console.example.com, HTTP://localhost:5173,https://console.example.com:443", want: []string{"https://console.example.com", "http://localhost:5173"}},
+		{name: "a path", value: "https://console.example.com/app", wantErr: `AUTHMS_CORS_ORIGINS: allowed origin "https://console.example.com/app": an origin has no path, query or fragment; want scheme://host[:port], e.g. https://console.example.com`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &cli{getenv: func(name string) string {
+				if name == "AUTHMS_CORS_ORIGINS" {
+					return tt.value
+				}
+				return ""
+			}}
+			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg.AllowedOrigins)
+		})
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/natsembed"
 )
 
@@ -54,36 +54,6 @@ func (c *cli) jetStream() (jetstream.JetStream, func(), error) {
 	return js, nc.Close, nil
 }
 
-// streamStatus is one stream in `authms events streams --json`.
-type streamStatus struct {
-	Name      string           `json:"name"`
-	Subjects  []string         `json:"subjects"`
-	Messages  uint64           `json:"messages"`
-	Bytes     uint64           `json:"bytes"`
-	FirstSeq  uint64           `json:"first_seq"`
-	LastSeq   uint64           `json:"last_seq"`
-	FirstTime *time.Time       `json:"first_time,omitempty"`
-	LastTime  *time.Time       `json:"last_time,omitempty"`
-	Consumers []consumerStatus `json:"consumers"`
-}
-
-// consumerStatus is one durable consumer of a stream.
-type consumerStatus struct {
-	Name           string   `json:"name"`
-	FilterSubjects []string `json:"filter_subjects,omitempty"`
-	// Pending counts stream messages not yet delivered to the consumer.
-	Pending uint64 `json:"pending"`
-	// AckPending counts messages delivered but not acknowledged yet.
-	AckPending int `json:"ack_pending"`
-	// Redelivered counts messages delivered more than once and still
-	// unacknowledged.
-	Redelivered int `json:"redelivered"`
-	// LastDelivered is the stream sequence last delivered.
-	LastDelivered uint64 `json:"last_delivered_seq"`
-	// Paused reports a consumer paused by its service (database outage).
-	Paused bool `json:"paused,omitempty"`
-}
-
 // eventsStreams lists every stream with its counts and durable consumers.
 func (c *cli) eventsStreams(ctx context.Context, args []string) error {
 	fs := c.newFlags("events streams", "authms events streams [--json]")
@@ -98,7 +68,7 @@ func (c *cli) eventsStreams(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeConn()
-	statuses, err := listStreams(ctx, js)
+	statuses, err := events.Streams(ctx, js, nil)
 	if err != nil {
 		return err
 	}
@@ -110,62 +80,7 @@ func (c *cli) eventsStreams(ctx context.Context, args []string) error {
 	return printStreams(c, statuses)
 }
 
-func listStreams(ctx context.Context, js jetstream.JetStream) ([]streamStatus, error) {
-	statuses := []streamStatus{}
-	lister := js.ListStreams(ctx)
-	for info := range lister.Info() {
-		st := streamStatus{
-			Name:      info.Config.Name,
-			Subjects:  info.Config.Subjects,
-			Messages:  info.State.Msgs,
-			Bytes:     info.State.Bytes,
-			FirstSeq:  info.State.FirstSeq,
-			LastSeq:   info.State.LastSeq,
-			Consumers: []consumerStatus{},
-		}
-		if info.State.Msgs > 0 {
-			first, last := info.State.FirstTime.UTC(), info.State.LastTime.UTC()
-			st.FirstTime, st.LastTime = &first, &last
-		}
-		statuses = append(statuses, st)
-	}
-	if err := lister.Err(); err != nil {
-		return nil, fmt.Errorf("list streams: %w", err)
-	}
-	slices.SortFunc(statuses, func(a, b streamStatus) int { return cmp.Compare(a.Name, b.Name) })
-	for i := range statuses {
-		stream, err := js.Stream(ctx, statuses[i].Name)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", statuses[i].Name, err)
-		}
-		consumers := stream.ListConsumers(ctx)
-		for ci := range consumers.Info() {
-			if ci.Config.Durable == "" {
-				continue // ephemeral: someone's `events tail`
-			}
-			filters := ci.Config.FilterSubjects
-			if ci.Config.FilterSubject != "" {
-				filters = append(filters, ci.Config.FilterSubject)
-			}
-			statuses[i].Consumers = append(statuses[i].Consumers, consumerStatus{
-				Name:           ci.Name,
-				FilterSubjects: filters,
-				Pending:        ci.NumPending,
-				AckPending:     ci.NumAckPending,
-				Redelivered:    ci.NumRedelivered,
-				LastDelivered:  ci.Delivered.Stream,
-				Paused:         ci.Paused,
-			})
-		}
-		if err := consumers.Err(); err != nil {
-			return nil, fmt.Errorf("list consumers of %s: %w", statuses[i].Name, err)
-		}
-		slices.SortFunc(statuses[i].Consumers, func(a, b consumerStatus) int { return cmp.Compare(a.Name, b.Name) })
-	}
-	return statuses, nil
-}
-
-func printStreams(c *cli, statuses []streamStatus) error {
+func printStreams(c *cli, statuses []events.StreamStatus) error {
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STREAM\tSUBJECTS\tMESSAGES\tBYTES\tFIRST SEQ\tLAST SEQ\tLAST MESSAGE")
 	for _, s := range statuses {
@@ -284,123 +199,18 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want a duration (10m) or an RFC 3339 time", s)
 }
 
-// tail runs one ordered consumer per stream whose subjects overlap the
-// filter and writes every message as a JSON line.
+// tail writes every message of the streams whose subjects overlap the
+// filter as a JSON line.
 func tail(ctx context.Context, js jetstream.JetStream, opts tailOptions, out *lineWriter) error {
-	var streams []string
-	names := js.StreamNames(ctx, jetstream.WithStreamListSubject(opts.filter))
-	for name := range names.Name() {
-		streams = append(streams, name)
-	}
-	if err := names.Err(); err != nil {
-		return fmt.Errorf("find streams for %q: %w", opts.filter, err)
-	}
-	if len(streams) == 0 {
+	out.limit = opts.limit
+	cfg := events.TailConfig{Filter: opts.filter, Deliver: opts.deliver, StartSeq: opts.startSeq, Since: opts.since, Follow: opts.follow}
+	err := events.Tail(ctx, js, cfg, func(m events.StoredMessage) bool {
+		return out.write(formatLine(m))
+	})
+	if errors.Is(err, events.ErrNoTailStream) {
 		return fmt.Errorf("no stream holds subjects matching %q (see authms events streams)", opts.filter)
 	}
-	slices.Sort(streams)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out.limit, out.done = opts.limit, cancel
-	errs := make([]error, len(streams))
-	var wg sync.WaitGroup
-	for i, name := range streams {
-		wg.Go(func() { errs[i] = tailStream(ctx, js, name, opts, out) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func tailStream(ctx context.Context, js jetstream.JetStream, name string, opts tailOptions, out *lineWriter) error {
-	stream, err := js.Stream(ctx, name)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", name, err)
-	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: opts.deliver, OptStartSeq: opts.startSeq}
-	if !opts.since.IsZero() {
-		cfg.OptStartTime = &opts.since
-	}
-	// A filter that covers the whole stream is left out: the server only
-	// accepts filters within the stream's subjects.
-	if !coversAll(opts.filter, stream.CachedInfo().Config.Subjects) {
-		cfg.FilterSubjects = []string{opts.filter}
-	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("tail %s: %w", name, err)
-	}
-	if !opts.follow {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // another stream's tail reached -n
-			}
-			return fmt.Errorf("tail %s: %w", name, err)
-		}
-		if info.NumPending == 0 {
-			return nil
-		}
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("tail %s: %w", name, err)
-	}
-	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("tail %s: %w", name, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("tail %s: %w", name, err)
-		}
-		line := formatLine(name, meta.Sequence.Stream, meta.Timestamp, msg.Subject(), msg.Headers(), msg.Data())
-		if !out.write(line) {
-			return nil // the limit was reached
-		}
-		if !opts.follow && meta.NumPending == 0 {
-			return nil
-		}
-	}
-}
-
-// coversAll reports whether filter matches every subject of a stream.
-func coversAll(filter string, subjects []string) bool {
-	for _, s := range subjects {
-		if !subsetOf(s, filter) {
-			return false
-		}
-	}
-	return len(subjects) > 0
-}
-
-// subsetOf reports whether every subject matching sub also matches filter.
-func subsetOf(sub, filter string) bool {
-	st, ft := strings.Split(sub, "."), strings.Split(filter, ".")
-	for i, f := range ft {
-		if f == ">" {
-			return i < len(st)
-		}
-		if i >= len(st) {
-			return false
-		}
-		switch s := st[i]; {
-		case s == ">":
-			return false
-		case f == "*" || f == s:
-		default:
-			return false
-		}
-	}
-	return len(st) == len(ft)
+	return err
 }
 
 // lineWriter serialises lines from several streams and enforces the limit.
@@ -410,7 +220,6 @@ type lineWriter struct {
 	mu      sync.Mutex
 	written int
 	limit   int
-	done    func()
 }
 
 // write writes one line and reports whether more may follow.
@@ -422,9 +231,5 @@ func (l *lineWriter) write(line []byte) bool {
 	}
 	_, _ = l.w.Write(append(line, '\n'))
 	l.written++
-	if l.limit > 0 && l.written >= l.limit {
-		l.done()
-		return false
-	}
-	return true
+	return l.limit == 0 || l.written < l.limit
 }

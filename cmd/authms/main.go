@@ -3,7 +3,8 @@
 // embedded NATS JetStream server) and carries the operator's tools for
 // databases and events.
 //
-//	authms dev                      run every service, embedded NATS, on :8080
+//	authms dev                      run every service, embedded NATS, and the
+//	                                browser console, on :8080
 //	authms migrate [service...]     create databases and roles, apply migrations
 //	authms events streams [--json]  streams, message counts and consumers' lag
 //	authms events tail [flags] [subject filter]
@@ -17,7 +18,7 @@
 // Configuration comes from flags and the environment: DATABASE_URL,
 // NATS_URL, NATS_REPLICAS, AUTHMS_API_URL, AUTHMS_DATABASE_PREFIX, AUTHMS_HTTP_ADDR, AUTHMS_DATA_DIR,
 // AUTHMS_LOG_FORMAT, AUTHMS_LOG_LEVEL, AUTHMS_CORS_ORIGINS, AUTHMS_OPERATOR_TOKEN,
-// AUTHMS_LINK_BASE_URL, AUTHMS_DNS_SERVER.
+// AUTHMS_LINK_BASE_URL, AUTHMS_DNS_SERVER, AUTHMS_NATS_PORT, AUTHMS_DEV_BOOTSTRAP.
 package main
 
 import (
@@ -73,7 +74,9 @@ Environment:
   AUTHMS_DATA_DIR         development data: NATS store, passwords, keys (default ` + defaultDataDir + `)
   AUTHMS_LOG_FORMAT       text or json (default: text on a terminal, json otherwise)
   AUTHMS_LOG_LEVEL        debug, info, warn or error (default info)
-  AUTHMS_CORS_ORIGINS     comma-separated browser origins allowed to call the APIs (default all)
+  AUTHMS_CORS_ORIGINS     comma-separated origins (scheme://host[:port]) of browser pages allowed to call the APIs from another origin; * allows all, for development only (default none: the console authms serves is same-origin)
+  AUTHMS_NATS_PORT        client port of authms dev's embedded NATS server, 0 for a free one (default 4223)
+  AUTHMS_DEV_BOOTSTRAP    0: authms dev does not make the tenant dev and its admin admin@authms.test (default 1)
   AUTHMS_TRUSTED_PROXIES  comma-separated networks (CIDR or address) of the proxies whose X-Forwarded-For names the client, e.g. 10.0.0.0/8,127.0.0.1/32 (default none)
   AUTHMS_OPERATOR_TOKEN   operator token (admin APIs, CreateTenant, ListTenants, SuspendTenant, ReactivateTenant, AssignRoles), at least 32 characters (default: authms dev generates one in <data>/secrets/authms.operator-token.key, which the CLI reads)
   AUTHMS_LINK_BASE_URL    base URL of the verification and reset links identity logs (default http://localhost:8080)

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/authms/authms/events"
 	// The event payload types register themselves, so Event.Payload can
@@ -46,30 +42,26 @@ type tailLine struct {
 // (ce-time); for a message that is not an authms event, the time JetStream
 // stored it. A dead letter (on dlq.<service>.<subject>) is decoded through
 // the original subject it carries in its headers.
-func formatLine(stream string, seq uint64, stored time.Time, subject string, header nats.Header, data []byte) []byte {
+func formatLine(m events.StoredMessage) []byte {
 	line := tailLine{
-		Subject:  subject,
-		Stream:   stream,
-		Sequence: seq,
-		Time:     stored.UTC().Format(time.RFC3339Nano),
+		Subject:  m.Subject,
+		Stream:   m.Stream,
+		Sequence: m.Sequence,
+		Time:     m.Stored.UTC().Format(time.RFC3339Nano),
 	}
 	raw := func(err error) []byte {
 		line.Error = err.Error()
-		line.Data, _ = json.Marshal(base64.StdEncoding.EncodeToString(data))
+		line.Data, _ = json.Marshal(base64.StdEncoding.EncodeToString(m.Data))
 		b, _ := json.Marshal(line)
 		return b
 	}
-	eventSubject := subject
-	if orig := header.Get(events.HeaderDLQSubject); orig != "" {
-		eventSubject = orig
-	}
-	ev, err := events.FromMsg(eventSubject, header, data)
+	ev, err := events.DecodeStored(m.Subject, m.Header, m.Data)
 	if err != nil {
 		return raw(err)
 	}
 	line.Time = ev.Time.UTC().Format(time.RFC3339Nano)
 	line.ID = ev.ID.String()
-	line.Source = header.Get(events.HeaderSource)
+	line.Source = m.Header.Get(events.HeaderSource)
 	line.Type = ev.Type()
 	line.AggregateID = ev.AggregateID
 	line.TenantID = ev.TenantID
@@ -77,20 +69,11 @@ func formatLine(stream string, seq uint64, stored time.Time, subject string, hea
 	line.CorrelationID = ev.CorrelationID
 	line.CausationID = ev.CausationID
 	line.TraceParent = ev.TraceParent
-	payload, err := ev.Payload()
+	payload, err := events.PayloadJSON(ev)
 	if err != nil {
 		return raw(err)
 	}
-	js, err := protojson.Marshal(payload)
-	if err != nil {
-		return raw(err)
-	}
-	// protojson varies its whitespace on purpose; compact it for one line.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, js); err != nil {
-		return raw(err)
-	}
-	line.Data = compact.Bytes()
+	line.Data = payload
 	b, err := json.Marshal(line)
 	if err != nil {
 		return raw(err)

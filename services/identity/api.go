@@ -303,7 +303,11 @@ func answerNoSooner(ctx context.Context, at time.Time) {
 	}
 }
 
-// ListUsers is not implemented yet (issue 5 in progress).
-func (a *api) ListUsers(context.Context, *connect.Request[identityv1.ListUsersRequest]) (*connect.Response[identityv1.ListUsersResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, nil)
+// ListUsers lists a tenant's users for its admins, a page at a time.
+func (a *api) ListUsers(ctx context.Context, req *connect.Request[identityv1.ListUsersRequest]) (*connect.Response[identityv1.ListUsersResponse], error) {
+	users, next, err := a.s.listUsers(ctx, req.Msg)
+	if err != nil {
+		return nil, connectError(ctx, a.s.deps.Logger, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&identityv1.ListUsersResponse{Users: users, NextPageToken: next}), nil
 }

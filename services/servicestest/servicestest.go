@@ -26,6 +26,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -128,6 +129,15 @@ type Options struct {
 	// MinPositionTimeout bounds a read's wait for its min_position
 	// (services.Config.MinPositionTimeout); zero: the default, 5s.
 	MinPositionTimeout time.Duration
+	// AllowedOrigins are the browser origins allowed to call from another
+	// origin (services.Config.AllowedOrigins). Nil: none.
+	AllowedOrigins []string
+	// Console is the browser console served at "/"
+	// (services.Config.Console). Nil: none.
+	Console fs.FS
+	// TailHeartbeat is how long the admin API's TailEvents waits before a
+	// heartbeat (services.Config.TailHeartbeat); zero: the default, 15s.
+	TailHeartbeat time.Duration
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -203,6 +213,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Secrets:        env.Secrets,
 		Logger:         logger,
 		Streams:        events.StreamConfig{Replicas: 1},
+		TailHeartbeat:  opts.TailHeartbeat,
 		HealthInterval: 100 * time.Millisecond,
 		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
@@ -216,6 +227,8 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		TrustedProxies:     opts.TrustedProxies,
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
+		AllowedOrigins:     opts.AllowedOrigins,
+		Console:            opts.Console,
 		// Tokens are checked against session's clock, which tests move.
 		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, ServiceKeys: serviceKeys, Now: opts.Session.Now},
 	}, names...)

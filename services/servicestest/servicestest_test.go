@@ -67,7 +67,7 @@ func TestStartServesReflection(t *testing.T) {
 
 func TestStartAllowsBrowsers(t *testing.T) {
 	t.Parallel()
-	env := servicestest.Start(t, "wallet")
+	env := servicestest.StartWith(t, servicestest.Options{AllowedOrigins: []string{"https://console.example.com"}}, "wallet")
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, env.URL+"/grpc.health.v1.Health/Check", nil)
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestStartAllowsBrowsers(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = res.Body.Close() })
 	assert.Equal(t, http.StatusNoContent, res.StatusCode)
-	assert.Equal(t, "*", res.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "https://console.example.com", res.Header.Get("Access-Control-Allow-Origin"))
 	assert.Contains(t, res.Header.Get("Access-Control-Allow-Headers"), "authorization")
 }
 

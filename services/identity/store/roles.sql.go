@@ -161,6 +161,45 @@ func (q *Queries) ListRoles(ctx context.Context, tenantID uuid.UUID) ([]Role, er
 	return items, nil
 }
 
+const listRolesOfUsers = `-- name: ListRolesOfUsers :many
+SELECT user_id, role_name
+FROM user_roles
+WHERE tenant_id = $1 AND user_id = ANY($2::uuid[])
+ORDER BY user_id, role_name
+`
+
+type ListRolesOfUsersParams struct {
+	TenantID uuid.UUID
+	UserIds  []uuid.UUID
+}
+
+type ListRolesOfUsersRow struct {
+	UserID   uuid.UUID
+	RoleName string
+}
+
+// ListRolesOfUsers returns the roles of several users of a tenant at once
+// (a page of ListUsers), in user and role name order.
+func (q *Queries) ListRolesOfUsers(ctx context.Context, arg ListRolesOfUsersParams) ([]ListRolesOfUsersRow, error) {
+	rows, err := q.db.Query(ctx, listRolesOfUsers, arg.TenantID, arg.UserIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListRolesOfUsersRow
+	for rows.Next() {
+		var i ListRolesOfUsersRow
+		if err := rows.Scan(&i.UserID, &i.RoleName); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listUserRoles = `-- name: ListUserRoles :many
 SELECT role_name
 FROM user_roles

@@ -172,6 +172,64 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) error {
 	return err
 }
 
+const listUsers = `-- name: ListUsers :many
+SELECT id, tenant_id, email, email_canonical, version, created_at, updated_at, status, email_verified
+FROM users
+WHERE tenant_id = $1
+  AND email_canonical > $2::text
+  AND ($3::text = '' OR strpos(email_canonical, $3::text) > 0)
+ORDER BY email_canonical
+LIMIT $4::int
+`
+
+type ListUsersParams struct {
+	TenantID uuid.UUID
+	After    string
+	Query    string
+	RowLimit int32
+}
+
+// ListUsers pages through a tenant's users in email_canonical order: those
+// after @after (the last email_canonical of the previous page; ” on the
+// first page) whose email_canonical contains @query (” keeps every user).
+// users_tenant_email_key (tenant_id, email_canonical) serves the order and
+// the cursor, so a page costs an index range scan, not a sort of the
+// tenant. strpos, not LIKE, so % and _ in a query are plain characters.
+func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, listUsers,
+		arg.TenantID,
+		arg.After,
+		arg.Query,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []User
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.TenantID,
+			&i.Email,
+			&i.EmailCanonical,
+			&i.Version,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Status,
+			&i.EmailVerified,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setEmailVerified = `-- name: SetEmailVerified :execrows
 UPDATE users
 SET email_verified = true, version = $1, updated_at = $2

@@ -143,3 +143,11 @@ func parseAddr(s string) (netip.Addr, bool) {
 	}
 	return a.WithZone("").Unmap(), true
 }
+
+// FromTrustedProxy reports whether a request that came from remoteAddr
+// came through a trusted proxy, whose forwarding headers
+// (X-Forwarded-For, X-Forwarded-Proto) may then be believed.
+func (r Resolver) FromTrustedProxy(remoteAddr string) bool {
+	peer, ok := parseAddr(remoteAddr)
+	return ok && r.trusted(peer)
+}

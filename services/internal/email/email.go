@@ -64,6 +64,12 @@ func Canonical(s string) string {
 // lower lower-cases s and keeps it NFC (lower-casing can decompose).
 func lower(s string) string { return norm.NFC.String(strings.ToLower(s)) }
 
+// Fold returns s trimmed, NFC and lower case, as [Canonical] folds an
+// address's local part, so that a search text can be looked for inside
+// canonical addresses. It maps no domain: a search for an
+// internationalised domain name spells its ASCII (punycode) form.
+func Fold(s string) string { return lower(norm.NFC.String(strings.TrimSpace(s))) }
+
 // Address is a valid email address.
 type Address struct {
 	// Display is the address as the user chose to spell it: trimmed and

@@ -128,20 +128,38 @@ func traceInterceptor() connect.UnaryInterceptorFunc {
 
 // errorInterceptor makes sure no error that escapes a handler carries
 // internals: anything that is not already a *connect.Error is logged and
-// replaced by a bare code.
-func errorInterceptor(logger *slog.Logger) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			res, err := next(ctx, req)
-			if err == nil {
-				return res, nil
-			}
-			var ce *connect.Error
-			if errors.As(err, &ce) {
-				return nil, err
-			}
-			return nil, Error(ctx, logger, req.Spec().Procedure, err)
+// replaced by a bare code. It covers streaming handlers too (a tail, a
+// rebuild's progress), whose errors end the stream the same way.
+func errorInterceptor(logger *slog.Logger) connect.Interceptor { return errorHygiene{logger} }
+
+type errorHygiene struct{ logger *slog.Logger }
+
+// clean returns err if it is a *connect.Error, else its mapping by Error.
+func (e errorHygiene) clean(ctx context.Context, procedure string, err error) error {
+	var ce *connect.Error
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return Error(ctx, e.logger, procedure, err)
+}
+
+func (e errorHygiene) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err != nil {
+			return nil, e.clean(ctx, req.Spec().Procedure, err)
 		}
+		return res, nil
+	}
+}
+
+func (errorHygiene) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (e errorHygiene) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return e.clean(ctx, conn.Spec().Procedure, next(ctx, conn))
 	}
 }
 

@@ -39,3 +39,11 @@ INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES (@user_id, @tenant
 
 -- name: DeleteUserRoles :exec
 DELETE FROM user_roles WHERE tenant_id = @tenant_id AND user_id = @user_id;
+
+-- name: ListRolesOfUsers :many
+-- ListRolesOfUsers returns the roles of several users of a tenant at once
+-- (a page of ListUsers), in user and role name order.
+SELECT user_id, role_name
+FROM user_roles
+WHERE tenant_id = @tenant_id AND user_id = ANY(@user_ids::uuid[])
+ORDER BY user_id, role_name;

@@ -54,3 +54,18 @@ DELETE FROM users WHERE tenant_id = @tenant_id AND id = @id;
 UPDATE users
 SET email_verified = true, version = @version, updated_at = @updated_at
 WHERE tenant_id = @tenant_id AND id = @id;
+
+-- name: ListUsers :many
+-- ListUsers pages through a tenant's users in email_canonical order: those
+-- after @after (the last email_canonical of the previous page; '' on the
+-- first page) whose email_canonical contains @query ('' keeps every user).
+-- users_tenant_email_key (tenant_id, email_canonical) serves the order and
+-- the cursor, so a page costs an index range scan, not a sort of the
+-- tenant. strpos, not LIKE, so % and _ in a query are plain characters.
+SELECT id, tenant_id, email, email_canonical, version, created_at, updated_at, status, email_verified
+FROM users
+WHERE tenant_id = @tenant_id
+  AND email_canonical > @after::text
+  AND (@query::text = '' OR strpos(email_canonical, @query::text) > 0)
+ORDER BY email_canonical
+LIMIT @row_limit::int;

@@ -454,8 +454,9 @@ type TailEventsRequest struct {
 	// must name their own tenant (another tenant, or none, is NOT_FOUND); the
 	// operator sees every tenant's events when it is empty.
 	TenantId string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	// last, when set, starts with up to this many of each stream's newest
-	// events (before the tenant filter); otherwise the tail starts with the
+	// last, when set, starts each stream this many messages before its end
+	// and sends those of them that match subject and the tenant, so a narrow
+	// filter may send fewer than last; otherwise the tail starts with the
 	// events stored after the call begins.
 	Last          uint32 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
 	unknownFields protoimpl.UnknownFields
