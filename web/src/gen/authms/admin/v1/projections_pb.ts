@@ -299,8 +299,8 @@ export const ProjectionStateSchema: GenEnum<ProjectionState> = /*@__PURE__*/
 
 /**
  * ProjectionService reports the projectors of the services a process runs
- * and rebuilds a projection by replaying its source stream. Like the other
- * admin services it is the platform operator's only.
+ * and rebuilds a projection by replaying its source stream. It is the
+ * platform operator's only: a rebuild replays every tenant's events.
  *
  * @generated from service authms.admin.v1.ProjectionService
  */

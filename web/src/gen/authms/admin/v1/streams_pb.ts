@@ -263,8 +263,9 @@ export type TailEventsRequest = Message<"authms.admin.v1.TailEventsRequest"> & {
   tenantId: string;
 
   /**
-   * last, when set, starts with up to this many of each stream's newest
-   * events (before the tenant filter); otherwise the tail starts with the
+   * last, when set, starts each stream this many messages before its end
+   * and sends those of them that match subject and the tenant, so a narrow
+   * filter may send fewer than last; otherwise the tail starts with the
    * events stored after the call begins.
    *
    * @generated from field: uint32 last = 4;
