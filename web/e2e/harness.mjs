@@ -44,7 +44,8 @@ export async function staticServer(html) {
 
 /**
  * startAuthms runs bin/authms dev (built by `task build`) and resolves once
- * its health check answers SERVING. corsOrigins are the browser origins
+ * it has printed its banner (after the dev bootstrap) and its health check
+ * answers SERVING. corsOrigins are the browser origins
  * it lets call the APIs.
  */
 export async function startAuthms({ corsOrigins = [] } = {}) {
@@ -108,6 +109,12 @@ async function waitHealthy(url, exited, log) {
   let last = "";
   while (Date.now() < deadline) {
     if (done) throw new Error(`authms dev exited (${JSON.stringify(done)}) before it was healthy:\n${log()}`);
+    // The banner comes after the dev bootstrap (tenant dev and its admin),
+    // which runs once the APIs answer.
+    if (!log().includes("authms dev is running")) {
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
     try {
       const res = await fetch(`${url}/grpc.health.v1.Health/Check`, {
         method: "POST",
