@@ -52,7 +52,12 @@ export const eventsPage: Page = (ctx) => {
         e.payload ? h("pre", { class: "json" }, JSON.stringify(e.payload, null, 2)) : h("p", null, e.payloadError || "No payload."),
       ),
     );
-    list.prepend(item);
+    // The first batch arrives stream by stream; placing each event by its
+    // time keeps the whole list newest first.
+    const at = time?.getTime() ?? Date.now();
+    item.dataset.at = String(at);
+    const later = [...list.children].find((c) => Number((c as HTMLElement).dataset.at) <= at);
+    list.insertBefore(item, later ?? null);
     while (list.children.length > keep) list.lastElementChild?.remove();
   };
 
