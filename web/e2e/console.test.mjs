@@ -1,0 +1,271 @@
+// The console in a real browser against a real `authms dev`: a new user
+// signs up, logs in (by keyboard), edits their profile with a field error
+// first; the tenant's bootstrap admin finds them, deposits into their
+// wallet while watching the live event feed; the user withdraws; the feed
+// shows both wallet events; the admin disables the user, who then cannot
+// log in. Once over the Connect protocol and once over gRPC-web. Apart from
+// that: the APIs answer a page of an allowed origin and refuse one of
+// another, and no page scrolls sideways at 375 px.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { consoleConfig, devAdmin, launch, shot, startAuthms, staticServer } from "./harness.mjs";
+
+const page = "<!doctype html><html lang=en><meta charset=utf-8><title>another origin</title><p>A page of another origin.</p></html>";
+let authms;
+let allowed;
+let refused;
+let tenant;
+let admin;
+
+before(async () => {
+  allowed = await staticServer(page);
+  refused = await staticServer(page);
+  authms = await startAuthms({ corsOrigins: [allowed.origin] });
+  tenant = (await consoleConfig(authms)).tenant;
+  assert.ok(tenant?.id, "authms dev suggests its dev tenant in /console/config.json");
+  admin = await devAdmin(authms);
+});
+
+after(async () => {
+  await authms?.stop();
+  await allowed?.close();
+  await refused?.close();
+});
+
+// until returns once fn (run in the page) is true, failing with what the
+// page's status line says rather than a bare timeout.
+async function until(p, fn, arg, what) {
+  try {
+    await p.waitForFunction(fn, arg, { timeout: 30_000 });
+  } catch (err) {
+    const statuses = await p.locator("[role=status]").allTextContents().catch(() => []);
+    await shot(p, `failed-${what.replace(/\W+/g, "-")}`).catch(() => {});
+    throw new Error(`${what}: ${err.message.split("\n")[0]}; statuses: ${JSON.stringify(statuses)}`);
+  }
+}
+
+async function heading(p, text) {
+  await p.getByRole("heading", { level: 1, name: text }).waitFor({ timeout: 30_000 });
+}
+
+async function nav(p, name) {
+  await p.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+}
+
+async function login(p, email, password) {
+  await heading(p, "Log in");
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Log in" }).click();
+  await heading(p, "Profile");
+}
+
+// narrow visits pages at 375 px: each must fit without sideways scrolling.
+async function narrow(p, names) {
+  await p.setViewportSize({ width: 375, height: 812 });
+  for (const name of names) {
+    await p.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+    await heading(p, name);
+    await p.waitForFunction(() => document.querySelector("main .table-wrap, main .feed, main .summary, main [data-kind=error]"));
+    await noSideScroll(p, name);
+    await shot(p, `375-${name.toLowerCase().replace(/ /g, "-")}`);
+  }
+  await p.setViewportSize({ width: 1280, height: 900 });
+}
+
+async function noSideScroll(p, what) {
+  const { scroll, client } = await p.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  assert.ok(scroll <= client, `${what} scrolls sideways at ${client} px: ${scroll} px wide`);
+}
+
+for (const transport of ["connect", "grpc-web"]) {
+  test(`a user and the tenant admin over ${transport}`, { timeout: 240_000 }, async () => {
+    const tag = transport.replace(/[^a-z]/g, "");
+    const email = `user-${randomBytes(4).toString("hex")}@example.com`;
+    const password = `long enough password ${randomBytes(3).toString("hex")}`;
+    const user = await launch();
+    const boss = await launch();
+    try {
+      // Sign up. The tenant is prefilled from /console/config.json.
+      const u = await user.context.newPage();
+      await u.goto(`${authms.url}/signup?transport=${transport}`);
+      await heading(u, "Sign up");
+      assert.equal(await u.getByLabel("Tenant ID").inputValue(), tenant.id);
+      assert.equal(await u.getByTestId("transport").textContent(), `Transport: ${transport === "grpc-web" ? "gRPC-web" : "Connect"}`);
+      await u.getByLabel("Email").fill(email);
+      await u.getByLabel("Password").fill("short");
+      await u.getByRole("button", { name: "Create account" }).click();
+      // A field violation from the server, shown under its input.
+      await u.locator('[data-field="password"] .field-error:not([hidden])').waitFor();
+      await shot(u, `${tag}-01-signup-error`);
+      await u.getByLabel("Password").fill(password);
+      await u.getByRole("button", { name: "Create account" }).click();
+      await heading(u, "Log in");
+      await until(u, () => document.querySelector("[role=status]")?.textContent?.includes("Account created"), null, "sign-up notice");
+      assert.equal(await u.getByLabel("Email").inputValue(), email);
+      await shot(u, `${tag}-02-login`);
+
+      // Log in by keyboard: from the password, Tab reaches the button and
+      // Enter presses it.
+      await u.getByLabel("Password").fill(password);
+      await u.keyboard.press("Tab");
+      assert.equal(await u.evaluate(() => document.activeElement?.textContent), "Log in");
+      await u.keyboard.press("Enter");
+      await heading(u, "Profile");
+      assert.equal(await u.evaluate(() => localStorage.length + document.cookie.length), 0, "tokens stay in memory");
+
+      // Profile: an invalid locale is refused with the field named, then a
+      // good edit is saved.
+      await u.getByLabel("Display name").fill("Ada Lovelace");
+      await u.getByLabel("Locale").fill("Not A Locale");
+      await u.getByRole("button", { name: "Save profile" }).click();
+      await u.locator('[data-field="locale"] .field-error:not([hidden])').waitFor();
+      await shot(u, `${tag}-03-profile-error`);
+      await u.getByLabel("Locale").fill("pt-BR");
+      await u.getByLabel("Time zone").fill("Europe/Lisbon");
+      await u.getByRole("button", { name: "Save profile" }).click();
+      await until(u, () => document.querySelector('[data-testid="display-name"]')?.textContent === "Ada Lovelace", null, "saved profile");
+      await shot(u, `${tag}-04-profile`);
+      const userId = await u.locator(".summary code").first().textContent();
+      assert.match(userId, /^[0-9a-f-]{36}$/);
+
+      // The admin, in another browser, watches the feed in one tab and
+      // manages users in another (each tab is its own session: tokens
+      // live in the page's memory).
+      const feed = await boss.context.newPage();
+      await feed.goto(`${authms.url}/login?transport=${transport}`);
+      await login(feed, admin.email, admin.password);
+      await nav(feed, "Live events");
+      await heading(feed, "Live events");
+      await until(feed, () => document.querySelector('[data-testid="feed-status"]')?.textContent?.startsWith("Live"), null, "feed connected");
+
+      const a = await boss.context.newPage();
+      await a.goto(`${authms.url}/login?transport=${transport}`);
+      await login(a, admin.email, admin.password);
+      await nav(a, "Users");
+      await heading(a, "Users");
+      await a.getByLabel("Search by email").fill(email.split("@")[0]);
+      await a.getByRole("button", { name: "Search" }).click();
+      await a.getByRole("button", { name: `Manage ${email}` }).click();
+      await a.getByRole("heading", { level: 2, name: email }).waitFor();
+      await until(a, () => document.querySelector('[data-testid="balance"]')?.textContent === "No money yet.", null, "user's empty wallet");
+      const deposit = a.getByRole("form", { name: `Deposit (${email}'s wallet)` });
+      await deposit.getByLabel("Currency").selectOption("EUR");
+      await deposit.getByLabel("Amount").fill("25.00");
+      await deposit.getByRole("button", { name: "Deposit" }).click();
+      await until(a, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("25.00"), null, "deposit shown");
+      await shot(a, `${tag}-05-admin-user`);
+
+      // The user withdraws part of it, and cannot overdraw.
+      await nav(u, "Wallet");
+      await heading(u, "Wallet");
+      await until(u, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("25.00"), null, "user sees the deposit");
+      assert.equal(await u.getByRole("form", { name: /^Deposit/ }).count(), 0, "a plain user has no deposit form");
+      const withdraw = u.getByRole("form", { name: "Withdraw (your wallet)" });
+      await withdraw.getByLabel("Amount").fill("100");
+      await withdraw.getByRole("button", { name: "Withdraw" }).click();
+      await until(u, () => document.querySelector('form[aria-label^="Withdraw"] [role=status]')?.getAttribute("data-kind") === "error", null, "overdraft refused");
+      await withdraw.getByLabel("Amount").fill("10.50");
+      await withdraw.getByRole("button", { name: "Withdraw" }).click();
+      await until(u, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("14.50"), null, "withdrawal shown");
+      await until(u, () => document.querySelectorAll(".history tbody tr").length === 2, null, "two transactions in the history");
+      await shot(u, `${tag}-06-wallet`);
+
+      await nav(u, "Sessions");
+      await heading(u, "Sessions");
+      await u.getByText("this session", { exact: true }).waitFor();
+      await shot(u, `${tag}-07-sessions`);
+      if (transport === "connect") await narrow(u, ["Profile", "Wallet", "Sessions"]);
+
+      // The feed shows both of this user's wallet transactions (their
+      // payloads name the user).
+      await until(
+        feed,
+        (id) => [...document.querySelectorAll('.event[data-subject="wallet.transaction.completed"]')].filter((e) => e.textContent.includes(id)).length === 2,
+        userId,
+        "the user's wallet events in the feed",
+      );
+      await shot(feed, `${tag}-08-live-events`);
+
+      // Admin pages over the streams.
+      await nav(a, "Streams");
+      await heading(a, "Streams");
+      await a.getByRole("region", { name: "Event streams" }).getByText("WALLET", { exact: true }).waitFor();
+      await shot(a, `${tag}-09-streams`);
+      await nav(a, "Dead letters");
+      await heading(a, "Dead letters");
+      await until(a, () => /dead letter/.test(document.querySelector("main [role=status]")?.textContent ?? ""), null, "dead letters listed");
+      await shot(a, `${tag}-10-dead-letters`);
+      await nav(a, "Roles");
+      await heading(a, "Roles");
+      await a.getByRole("region", { name: "Roles of the tenant" }).getByText("admin", { exact: true }).waitFor();
+      await shot(a, `${tag}-11-roles`);
+
+      // The admin disables the user; the user can no longer log in.
+      await nav(a, "Users");
+      await heading(a, "Users");
+      await a.getByLabel("Search by email").fill(email);
+      await a.getByRole("button", { name: "Search" }).click();
+      await a.getByRole("button", { name: `Manage ${email}` }).click();
+      await a.getByRole("button", { name: "Disable user" }).click();
+      await a.getByRole("button", { name: "Enable user" }).waitFor();
+      await shot(a, `${tag}-12-user-disabled`);
+
+      // The admin's feed tab is another session of theirs: revoke one.
+      await nav(a, "Sessions");
+      await heading(a, "Sessions");
+      await a.getByRole("button", { name: "Revoke", exact: true }).first().click();
+      await until(a, () => document.querySelector("main [role=status]")?.textContent === "Session revoked.", null, "session revoked");
+      await shot(a, `${tag}-14-admin-sessions`);
+
+      await u.getByRole("button", { name: "Log out", exact: true }).click();
+      await heading(u, "Log in");
+      await u.getByLabel("Email").fill(email);
+      await u.getByLabel("Password").fill(password);
+      await u.getByRole("button", { name: "Log in" }).click();
+      await until(u, () => /invalid email or password/i.test(document.querySelector("[role=status]")?.textContent ?? ""), null, "disabled user refused");
+      await shot(u, `${tag}-13-login-refused`);
+
+      if (transport === "connect") {
+        await narrow(a, ["Users", "Roles", "Streams", "Dead letters", "Live events"]);
+        await u.setViewportSize({ width: 375, height: 812 });
+        await noSideScroll(u, "Log in");
+        await shot(u, "375-login");
+      }
+    } finally {
+      await user.close();
+      await boss.close();
+    }
+  });
+}
+
+test("the APIs answer an allowed origin and refuse another", { timeout: 120_000 }, async () => {
+  const browser = await launch();
+  try {
+    const call = async (origin) => {
+      const p = await browser.context.newPage();
+      await p.goto(origin);
+      return p.evaluate(async ({ api, body }) => {
+        try {
+          const res = await fetch(`${api}/authms.session.v1.SessionService/Login`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "Connect-Protocol-Version": "1" },
+            body: JSON.stringify(body),
+          });
+          const json = await res.json();
+          return { ok: res.ok, session: Boolean(json.session?.id), code: json.code };
+        } catch (err) {
+          return { refused: String(err) };
+        }
+      }, { api: authms.url, body: { tenantId: tenant.id, email: admin.email, password: admin.password } });
+    };
+    const ok = await call(allowed.origin);
+    assert.deepEqual(ok, { ok: true, session: true, code: undefined }, "an allowed origin logs in");
+    const no = await call(refused.origin);
+    assert.match(no.refused ?? JSON.stringify(no), /TypeError|Failed to fetch/, "another origin is refused by CORS");
+  } finally {
+    await browser.close();
+  }
+});
