@@ -46,7 +46,9 @@ export async function staticServer(html) {
  * startAuthms runs bin/authms dev (built by `task build`) and resolves once
  * it has printed its banner (after the dev bootstrap) and its health check
  * answers SERVING. corsOrigins are the browser origins
- * it lets call the APIs.
+ * it lets call the APIs. The instance's natsURL is its embedded NATS
+ * server's client URL, read from the banner, for tests that publish
+ * straight to the streams.
  */
 export async function startAuthms({ corsOrigins = [] } = {}) {
   const bin = join(repoRoot, "bin", "authms");
@@ -78,6 +80,7 @@ export async function startAuthms({ corsOrigins = [] } = {}) {
 
   const instance = {
     url,
+    natsURL: "",
     dataDir,
     prefix,
     log: () => log,
@@ -95,6 +98,7 @@ export async function startAuthms({ corsOrigins = [] } = {}) {
   };
   try {
     await waitHealthy(url, exited, () => log);
+    instance.natsURL = bannerNATS(log);
   } catch (err) {
     await instance.stop();
     throw err;
@@ -132,6 +136,15 @@ async function waitHealthy(url, exited, log) {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`authms dev did not become healthy in 3 minutes (last: ${last}):\n${log()}`);
+}
+
+// bannerNATS reads the NATS server's URL from authms dev's banner, the
+// line "NATS  nats://127.0.0.1:PORT  (embedded, …)". The port is a free one
+// (AUTHMS_NATS_PORT=0), so the banner is the only place that tells it.
+function bannerNATS(log) {
+  const m = /^NATS\s+(nats:\/\/\S+)/m.exec(log);
+  if (!m) throw new Error(`authms dev's banner names no NATS URL:\n${log}`);
+  return m[1];
 }
 
 function psql(sql) {

@@ -79,6 +79,25 @@ function streamTable(list: StreamInfo[], caption: string): HTMLElement {
   );
 }
 
+/**
+ * hexDump renders bytes that did not decode the way xxd does: offset, 16
+ * bytes in hex, and those bytes as ASCII (a dot for the rest), so an
+ * operator can tell a truncated message from text or another encoding.
+ * Past 4 KiB it stops and says how much it left out.
+ */
+function hexDump(b: Uint8Array): string {
+  const limit = 4096;
+  const lines: string[] = [];
+  for (let off = 0; off < Math.min(b.length, limit); off += 16) {
+    const row = b.subarray(off, Math.min(off + 16, b.length, limit));
+    const hex = [...row].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+    const text = [...row].map((x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : ".")).join("");
+    lines.push(`${off.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${text}`);
+  }
+  if (b.length > limit) lines.push(`… ${b.length - limit} more bytes`);
+  return lines.join("\n");
+}
+
 // Services whose consumers dead-letter; the page also offers every
 // DLQ_<SERVICE> stream the server reports.
 const knownServices = ["billing", "identity", "profile", "risk", "session", "tenant", "wallet"];
@@ -125,8 +144,8 @@ export const deadLettersPage: Page = async (ctx) => {
             h(
               "div",
               { class: "actions tight" },
-              h("button", { type: "button", onclick: () => void show(d) }, "Show"),
-              h("button", { type: "button", onclick: () => void redrive(d.sequence) }, "Redrive"),
+              h("button", { type: "button", onclick: () => void show(d), "aria-label": `Show dead letter ${d.sequence}` }, "Show"),
+              h("button", { type: "button", onclick: () => void redrive(d.sequence), "aria-label": `Redrive dead letter ${d.sequence}` }, "Redrive"),
             ),
           ]),
         ),
@@ -155,14 +174,22 @@ export const deadLettersPage: Page = async (ctx) => {
             h("dt", null, "Event"), h("dd", null, dl.eventType || "—", " ", h("code", null, dl.eventId)),
             h("dt", null, "Source"), h("dd", null, `${dl.stream} #${dl.streamSequence}`),
             h("dt", null, "Aggregate"), h("dd", null, h("code", null, dl.aggregateId), ` v${dl.aggregateVersion}`),
+            h("dt", null, "Consumer"), h("dd", null, h("code", null, dl.consumer)),
+            h("dt", null, "Attempts"), h("dd", null, String(dl.attempts)),
             h("dt", null, "First failure"), h("dd", null, formatTime(dl.firstFailureTime ? timestampDate(dl.firstFailureTime) : undefined)),
-            h("dt", null, "Error"), h("dd", null, dl.error),
+            h("dt", null, "Last failure"), h("dd", null, formatTime(dl.lastFailureTime ? timestampDate(dl.lastFailureTime) : undefined)),
+            h("dt", null, "Error"), h("dd", { class: "error-text" }, dl.error, dl.permanent ? h("span", { class: "badge bad" }, "permanent") : null),
             dl.envelopeError ? [h("dt", null, "Envelope"), h("dd", null, dl.envelopeError)] : null,
           ),
           h("h3", null, "Payload"),
           res.payload
             ? h("pre", { class: "json", tabindex: "0" }, JSON.stringify(res.payload, null, 2))
-            : h("p", null, res.payloadError || "No payload.", res.payloadRaw.length ? ` (${res.payloadRaw.length} bytes)` : ""),
+            : [
+                h("p", { class: "error-text" }, res.payloadError || "No payload."),
+                res.payloadRaw.length
+                  ? h("pre", { class: "json", tabindex: "0", "aria-label": `Raw payload, ${res.payloadRaw.length} bytes` }, hexDump(res.payloadRaw))
+                  : null,
+              ],
           h("h3", null, "Headers"),
           table("Headers", ["Name", "Values"], res.headers.map((hd) => [h("code", null, hd.name), hd.values.join(", ")])),
           h("div", { class: "actions" }, h("button", { type: "button", onclick: () => void redrive(dl.sequence) }, "Redrive this one")),
@@ -182,9 +209,21 @@ export const deadLettersPage: Page = async (ctx) => {
         target: target === "all" ? { case: "all", value: true } : { case: "sequence", value: target },
       });
       const count = (o: RedriveOutcome) => res.results.filter((r) => r.outcome === o).length;
-      const failed = res.results.filter((r) => r.outcome !== RedriveOutcome.APPLIED && r.error).map((r) => `#${r.sequence}: ${r.error}`);
+      // Each one not applied, with why; a failed one stays under a new
+      // sequence, which the reloaded list shows.
+      const failed = res.results
+        .filter((r) => r.outcome !== RedriveOutcome.APPLIED)
+        .map((r) =>
+          r.outcome === RedriveOutcome.FAILED
+            ? `Dead letter ${r.sequence} failed again and is now dead letter ${r.newSequence}: ${r.error}`
+            : `Dead letter ${r.sequence} was skipped: ${r.error || "no reason given"}`,
+        );
       await load();
-      say(st, `Redrive: ${count(RedriveOutcome.APPLIED)} applied, ${count(RedriveOutcome.FAILED)} failed again, ${count(RedriveOutcome.SKIPPED)} skipped.${failed.length ? ` ${failed.join("; ")}` : ""}`, failed.length ? "error" : "ok");
+      say(
+        st,
+        `Redrive: ${count(RedriveOutcome.APPLIED)} applied, ${count(RedriveOutcome.FAILED)} failed again, ${count(RedriveOutcome.SKIPPED)} skipped.${failed.length ? ` ${failed.join(" ")}` : ""}`,
+        failed.length ? "error" : "ok",
+      );
     } catch (err) {
       say(st, describe(err).message, "error");
     }
