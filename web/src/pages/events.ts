@@ -56,9 +56,18 @@ export const eventsPage: Page = (ctx) => {
     // time keeps the whole list newest first.
     const at = time?.getTime() ?? Date.now();
     item.dataset.at = String(at);
+    item.dataset.id = id;
     const later = [...list.children].find((c) => Number((c as HTMLElement).dataset.at) <= at);
     list.insertBefore(item, later ?? null);
-    while (list.children.length > keep) list.lastElementChild?.remove();
+    // Events dropped off the list are forgotten too, so seen stays as
+    // small as the list. One that a reconnect sends again is older than
+    // every event kept, so it is placed last and dropped again at once.
+    while (list.children.length > keep) {
+      const gone = list.lastElementChild as HTMLElement | null;
+      if (!gone) break;
+      seen.delete(gone.dataset.id ?? "");
+      gone.remove();
+    }
   };
 
   const run = async () => {
@@ -89,7 +98,10 @@ export const eventsPage: Page = (ctx) => {
       }
       if (!ac.signal.aborted) throw new Error("the server ended the feed");
     } catch (err) {
-      if (ctx.signal.aborted || paused) return;
+      // A call that a newer run() (Reconnect, Resume) aborted is over: its
+      // Canceled must not report a disconnect over the new call's status
+      // or count as a failed attempt.
+      if (ctx.signal.aborted || paused || current !== ac) return;
       // Retrying helps a dropped connection or a restarting server, not a
       // refusal: those wait for the Reconnect button.
       const code = err instanceof ConnectError ? err.code : undefined;
