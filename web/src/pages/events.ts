@@ -23,7 +23,11 @@ export const eventsPage: Page = (ctx) => {
   const conn = h("p", { class: "conn", role: "status", "aria-live": "polite", "data-testid": "feed-status" });
   const st = status();
   const list = h("ol", { class: "feed", "aria-label": "Events, newest first", reversed: true });
+  // seen holds the ids of the events on the list, cleared those the last
+  // Clear removed, so neither a reconnect's repeat of the latest events nor
+  // a cleared one comes back; both are bounded by keep.
   const seen = new Set<string>();
+  let cleared = new Set<string>();
   let attempt = 0;
   let current: AbortController | null = null;
   let paused = false;
@@ -32,7 +36,7 @@ export const eventsPage: Page = (ctx) => {
 
   const add = (e: TailedEvent) => {
     const id = `${e.stream}/${e.sequence}`;
-    if (seen.has(id)) return;
+    if (seen.has(id) || cleared.has(id)) return;
     seen.add(id);
     const time = e.eventTime ? timestampDate(e.eventTime) : e.storedTime ? timestampDate(e.storedTime) : undefined;
     const item = h(
@@ -59,9 +63,9 @@ export const eventsPage: Page = (ctx) => {
     item.dataset.id = id;
     const later = [...list.children].find((c) => Number((c as HTMLElement).dataset.at) <= at);
     list.insertBefore(item, later ?? null);
-    // Events dropped off the list are forgotten too, so seen stays as
-    // small as the list. One that a reconnect sends again is older than
-    // every event kept, so it is placed last and dropped again at once.
+    // Events dropped off the list leave seen too, so it is as small as the
+    // list. One that a reconnect sends again is older than every event
+    // kept, so it is placed last and dropped again at once.
     while (list.children.length > keep) {
       const gone = list.lastElementChild as HTMLElement | null;
       if (!gone) break;
@@ -135,7 +139,7 @@ export const eventsPage: Page = (ctx) => {
     }
   });
   const reconnect = h("button", { type: "button", onclick: () => { paused = false; toggle.textContent = "Pause"; attempt = 0; void run(); } }, "Reconnect");
-  const clear = h("button", { type: "button", onclick: () => { replace(list); say(st, "Cleared."); } }, "Clear");
+  const clear = h("button", { type: "button", onclick: () => { replace(list); cleared = new Set(seen); seen.clear(); say(st, "Cleared."); } }, "Clear");
 
   void run();
   return h(
