@@ -5,7 +5,10 @@
 // shows both wallet events; the admin disables the user, who then cannot
 // log in. Once over the Connect protocol and once over gRPC-web. Apart from
 // that: the APIs answer a page of an allowed origin and refuse one of
-// another, and no page scrolls sideways at 375 px.
+// another (the server answers its calls 403, with no effect), and no page
+// scrolls sideways at 375 px. authms is started with only the allowed
+// page's origin in its allow-list, so the console itself runs same-origin,
+// as it is deployed by default.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -241,7 +244,24 @@ for (const transport of ["connect", "grpc-web"]) {
   });
 }
 
-test("the APIs answer an allowed origin and refuse another", { timeout: 120_000 }, async () => {
+// rpc calls a Connect method with JSON from Node (no Origin unless given).
+async function rpc(method, body, headers = {}) {
+  const res = await fetch(`${authms.url}/${method}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Connect-Protocol-Version": "1", ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, body: json };
+}
+
+test("the APIs answer an allowed origin and refuse another, in the browser and on the server", { timeout: 120_000 }, async () => {
   const browser = await launch();
   try {
     const call = async (origin) => {
@@ -263,8 +283,52 @@ test("the APIs answer an allowed origin and refuse another", { timeout: 120_000 
     };
     const ok = await call(allowed.origin);
     assert.deepEqual(ok, { ok: true, session: true, code: undefined }, "an allowed origin logs in");
+
+    // What the refused origin could change, read without an Origin header
+    // (a non-browser client) before and after its calls.
+    const signed = await rpc("authms.session.v1.SessionService/Login", { tenantId: tenant.id, email: admin.email, password: admin.password });
+    assert.equal(signed.status, 200, JSON.stringify(signed.body));
+    const userId = signed.body.session.userId;
+    const bearer = { Authorization: `Bearer ${signed.body.tokens.accessToken}` };
+    const effects = async () => {
+      const s = await rpc("authms.session.v1.SessionService/ListSessions", { tenantId: tenant.id, userId }, bearer);
+      const w = await rpc("authms.wallet.v1.WalletService/GetWallet", { tenantId: tenant.id, userId }, bearer);
+      assert.equal(s.status, 200, JSON.stringify(s.body));
+      // The wallet may not exist yet when this test runs alone right after
+      // the bootstrap (it is created from identity.user.created): no CHF.
+      assert.ok(w.status === 200 || w.body?.code === "not_found", JSON.stringify(w.body));
+      return { sessions: (s.body.sessions ?? []).length, chf: (w.body.wallet?.balances ?? []).find((b) => b.currency === "CHF")?.amount ?? "0" };
+    };
+    const before = await effects();
+
     const no = await call(refused.origin);
-    assert.match(no.refused ?? JSON.stringify(no), /TypeError|Failed to fetch/, "another origin is refused by CORS");
+    assert.match(no.refused ?? JSON.stringify(no), /TypeError|Failed to fetch/, "the browser refuses another origin's call");
+    // The server refuses it too, whoever sends it: a preflight, a login and
+    // an admin's deposit with the refused Origin get 403 without CORS
+    // headers, before they reach the services.
+    const from = { Origin: refused.origin };
+    const preflight = await fetch(`${authms.url}/authms.session.v1.SessionService/Login`, {
+      method: "OPTIONS",
+      headers: { ...from, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,connect-protocol-version" },
+    });
+    assert.equal(preflight.status, 403, "a preflight from another origin is refused");
+    assert.equal(preflight.headers.get("access-control-allow-origin"), null);
+    const login = await rpc("authms.session.v1.SessionService/Login", { tenantId: tenant.id, email: admin.email, password: admin.password }, from);
+    assert.equal(login.status, 403, "a login from another origin is refused");
+    assert.equal(login.headers.get("access-control-allow-origin"), null);
+    assert.match(login.text, /cross-origin request refused/);
+    const deposit = await rpc(
+      "authms.wallet.v1.WalletService/Deposit",
+      { tenantId: tenant.id, userId, currency: "CHF", amount: "100", idempotencyKey: `cors-${randomBytes(8).toString("hex")}` },
+      { ...from, ...bearer },
+    );
+    assert.equal(deposit.status, 403, "an admin's deposit from another origin is refused");
+    assert.deepEqual(await effects(), before, "the refused calls opened no session and deposited nothing");
+
+    // The console's own origin needs no allow-list entry (authms was
+    // started with only the allowed page's origin): same-origin passes.
+    const own = await rpc("authms.wallet.v1.WalletService/GetWallet", { tenantId: tenant.id, userId }, { Origin: authms.url, ...bearer });
+    assert.ok(own.status === 200 || own.body?.code === "not_found", `the service answers its own origin: ${own.status} ${own.text}`);
   } finally {
     await browser.close();
   }

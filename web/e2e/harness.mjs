@@ -45,8 +45,9 @@ export async function staticServer(html) {
 /**
  * startAuthms runs bin/authms dev (built by `task build`) and resolves once
  * it has printed its banner (after the dev bootstrap) and its health check
- * answers SERVING. corsOrigins are the browser origins
- * it lets call the APIs. The instance's natsURL is its embedded NATS
+ * answers SERVING. corsOrigins are the other browser origins it lets
+ * call the APIs (AUTHMS_CORS_ORIGINS); its own origin, the console's, is
+ * never listed. The instance's natsURL is its embedded NATS
  * server's client URL, read from the banner, for tests that publish
  * straight to the streams.
  */
@@ -64,7 +65,9 @@ export async function startAuthms({ corsOrigins = [] } = {}) {
     AUTHMS_DATA_DIR: dataDir,
     AUTHMS_NATS_PORT: "0",
     AUTHMS_DATABASE_PREFIX: prefix,
-    AUTHMS_CORS_ORIGINS: [url, ...corsOrigins].join(","),
+    // Only the other origins: the console's own is same-origin, as in the
+    // default deployment, which needs no allow-list.
+    AUTHMS_CORS_ORIGINS: corsOrigins.join(","),
     AUTHMS_LOG_FORMAT: "json",
     AUTHMS_LOG_LEVEL: "warn",
   };

@@ -1,11 +1,9 @@
 // The console's API clients. Every service is called directly from the
-// browser, over the Connect protocol by default or gRPC-web when the page
-// was opened with ?transport=grpc-web (remembered for the tab in
-// sessionStorage), through one transport whose interceptor adds the
-// caller's access token.
+// browser, in the protocol transport.ts chose for the page load (Connect,
+// or gRPC-web when the page was opened with ?transport=grpc-web), through
+// one transport whose interceptor adds the caller's access token.
 
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { IdentityService } from "./gen/authms/identity/v1/identity_pb";
 import { SessionService } from "./gen/authms/session/v1/session_pb";
 import { ProfileService } from "./gen/authms/profile/v1/profile_pb";
@@ -13,31 +11,9 @@ import { WalletService } from "./gen/authms/wallet/v1/wallet_pb";
 import { StreamService } from "./gen/authms/admin/v1/streams_pb";
 import { DeadLetterService } from "./gen/authms/admin/v1/admin_pb";
 import { auth } from "./auth";
+import { newTransport } from "./transport";
 
-/** TransportKind names the wire protocol the console speaks. */
-export type TransportKind = "connect" | "grpc-web";
-
-const transportKey = "authms.transport";
-
-function chooseTransport(): TransportKind {
-  const asked = new URLSearchParams(location.search).get("transport");
-  if (asked === "grpc-web" || asked === "connect") {
-    sessionStorage.setItem(transportKey, asked);
-    return asked;
-  }
-  return sessionStorage.getItem(transportKey) === "grpc-web" ? "grpc-web" : "connect";
-}
-
-/** transportKind is the protocol of this page load. */
-export const transportKind: TransportKind = chooseTransport();
-
-/** baseUrl is where the APIs are: the console's own origin. */
-export const baseUrl = location.origin;
-
-function newTransport(interceptors: Interceptor[]): Transport {
-  const options = { baseUrl, interceptors };
-  return transportKind === "grpc-web" ? createGrpcWebTransport(options) : createConnectTransport(options);
-}
+export { transportKind, type TransportKind } from "./transport";
 
 // Public calls carry their credentials in the request; they must not
 // trigger a refresh (Refresh itself would recurse) when they answer

@@ -6,9 +6,9 @@
 // one), and once more on demand when a call is answered UNAUTHENTICATED.
 
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { SessionService, type Tokens } from "./gen/authms/session/v1/session_pb";
+import { newTransport } from "./transport";
 
 /** Signed is who is signed in, from Login and the access token's claims. */
 export interface Signed {
@@ -30,13 +30,11 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let inflight: Promise<string | null> | null = null;
 const listeners = new Set<() => void>();
 
-// Refresh has its own client without the token interceptor, so a failed
-// refresh cannot recurse into another one.
-function sessionClient() {
-  const kind = sessionStorage.getItem("authms.transport") === "grpc-web" ? "grpc-web" : "connect";
-  const options = { baseUrl: location.origin };
-  return createClient(SessionService, kind === "grpc-web" ? createGrpcWebTransport(options) : createConnectTransport(options));
-}
+// Login, Refresh and Logout go through a client of their own, built once,
+// on a transport without the token interceptor, so a failed refresh cannot
+// recurse into another one. Its transport comes from the same factory as
+// the API clients', in the same protocol.
+const sessionClient = createClient(SessionService, newTransport());
 
 function claims(jwt: string): { roles?: unknown } {
   try {
@@ -87,7 +85,7 @@ export const auth = {
   },
 
   async login(tenantId: string, email: string, password: string): Promise<void> {
-    const res = await sessionClient().login({ tenantId, email, password });
+    const res = await sessionClient.login({ tenantId, email, password });
     const s = res.session;
     apply(res.tokens, { tenantId: s?.tenantId ?? tenantId, userId: s?.userId ?? "", sessionId: s?.id ?? "", email });
   },
@@ -110,7 +108,7 @@ export const auth = {
     const before = state;
     inflight = (async () => {
       try {
-        const res = await sessionClient().refresh({ refreshToken: before.refreshToken });
+        const res = await sessionClient.refresh({ refreshToken: before.refreshToken });
         if (state !== before) return state?.accessToken ?? null; // signed out meanwhile
         apply(res.tokens, before);
         return state!.accessToken;
@@ -130,7 +128,7 @@ export const auth = {
     if (!s) return;
     try {
       const token = await auth.accessToken();
-      await sessionClient().logout(
+      await sessionClient.logout(
         { tenantId: s.tenantId, sessionId: s.sessionId },
         { headers: token ? { Authorization: `Bearer ${token}` } : {} },
       );

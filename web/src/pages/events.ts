@@ -23,7 +23,11 @@ export const eventsPage: Page = (ctx) => {
   const conn = h("p", { class: "conn", role: "status", "aria-live": "polite", "data-testid": "feed-status" });
   const st = status();
   const list = h("ol", { class: "feed", "aria-label": "Events, newest first", reversed: true });
+  // seen holds the ids of the events on the list, cleared those the last
+  // Clear removed, so neither a reconnect's repeat of the latest events nor
+  // a cleared one comes back; both are bounded by keep.
   const seen = new Set<string>();
+  let cleared = new Set<string>();
   let attempt = 0;
   let current: AbortController | null = null;
   let paused = false;
@@ -32,7 +36,7 @@ export const eventsPage: Page = (ctx) => {
 
   const add = (e: TailedEvent) => {
     const id = `${e.stream}/${e.sequence}`;
-    if (seen.has(id)) return;
+    if (seen.has(id) || cleared.has(id)) return;
     seen.add(id);
     const time = e.eventTime ? timestampDate(e.eventTime) : e.storedTime ? timestampDate(e.storedTime) : undefined;
     const item = h(
@@ -56,9 +60,18 @@ export const eventsPage: Page = (ctx) => {
     // time keeps the whole list newest first.
     const at = time?.getTime() ?? Date.now();
     item.dataset.at = String(at);
+    item.dataset.id = id;
     const later = [...list.children].find((c) => Number((c as HTMLElement).dataset.at) <= at);
     list.insertBefore(item, later ?? null);
-    while (list.children.length > keep) list.lastElementChild?.remove();
+    // Events dropped off the list leave seen too, so it is as small as the
+    // list. One that a reconnect sends again is older than every event
+    // kept, so it is placed last and dropped again at once.
+    while (list.children.length > keep) {
+      const gone = list.lastElementChild as HTMLElement | null;
+      if (!gone) break;
+      seen.delete(gone.dataset.id ?? "");
+      gone.remove();
+    }
   };
 
   const run = async () => {
@@ -89,7 +102,10 @@ export const eventsPage: Page = (ctx) => {
       }
       if (!ac.signal.aborted) throw new Error("the server ended the feed");
     } catch (err) {
-      if (ctx.signal.aborted || paused) return;
+      // A call that a newer run() (Reconnect, Resume) aborted is over: its
+      // Canceled must not report a disconnect over the new call's status
+      // or count as a failed attempt.
+      if (ctx.signal.aborted || paused || current !== ac) return;
       // Retrying helps a dropped connection or a restarting server, not a
       // refusal: those wait for the Reconnect button.
       const code = err instanceof ConnectError ? err.code : undefined;
@@ -123,7 +139,7 @@ export const eventsPage: Page = (ctx) => {
     }
   });
   const reconnect = h("button", { type: "button", onclick: () => { paused = false; toggle.textContent = "Pause"; attempt = 0; void run(); } }, "Reconnect");
-  const clear = h("button", { type: "button", onclick: () => { replace(list); say(st, "Cleared."); } }, "Clear");
+  const clear = h("button", { type: "button", onclick: () => { replace(list); cleared = new Set(seen); seen.clear(); say(st, "Cleared."); } }, "Clear");
 
   void run();
   return h(
