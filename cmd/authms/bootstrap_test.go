@@ -447,3 +447,62 @@ func TestDevBootstrapStoppedAfterCreateTenant(t *testing.T) {
 	assertDevAdmin(t, d.url, m[1], string(b))
 	d.stop(t)
 }
+
+// TestDevBootstrapLeavesAnotherAccountAlone checks a pending bootstrap in
+// a tenant dev whose admin@authms.test account it did not make (its
+// password is not the pending one): the start fails, saying so, and the
+// account does not become an admin.
+func TestDevBootstrapLeavesAnotherAccountAlone(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	env := devEnv(t, nats.URL())
+	bootstrap := "0"
+	getenv := func(name string) string {
+		if name == "AUTHMS_DEV_BOOTSTRAP" {
+			return bootstrap
+		}
+		return env(name)
+	}
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	// An operator makes the tenant dev and someone registers the address.
+	d := startDev(t, getenv, args...)
+	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
+	require.NoError(t, err)
+	httpClient := &http.Client{}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	created, err := tenantv1connect.NewTenantServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
+		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
+	require.NoError(t, err)
+	tenantID := created.Msg.GetTenant().GetId()
+	const theirs = "someone else's password, not the bootstrap's"
+	_, err = identityv1connect.NewIdentityServiceClient(httpClient, d.url).RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: theirs, MinPosition: created.Msg.GetPosition(),
+	}))
+	require.NoError(t, err)
+	d.stop(t)
+
+	require.NoError(t, os.MkdirAll(filepath.Dir(passwordFile), 0o700))
+	require.NoError(t, os.WriteFile(passwordFile+".pending", []byte("the pending password of the bootstrap"), 0o600))
+	bootstrap = "1"
+	c := &cli{stdout: &syncBuffer{}, stderr: &testWriter{t}, getenv: getenv}
+	err = c.run(t.Context(), func() {}, append([]string{"dev"}, args...))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "make admin@authms.test an admin: the address is registered in tenant dev already, with a password this bootstrap does not know")
+	assert.FileExists(t, passwordFile+".pending", "kept for a retry")
+	assert.NoFileExists(t, passwordFile)
+
+	bootstrap = "0"
+	d = startDev(t, getenv, args...)
+	login, err := sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: theirs,
+	}))
+	require.NoError(t, err)
+	user, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
+		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
+	require.NoError(t, err)
+	assert.Empty(t, user.Msg.GetUser().GetRoles(), "not made an admin")
+	d.stop(t)
+}
