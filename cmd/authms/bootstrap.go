@@ -95,6 +95,7 @@ func bootstrapDev(ctx context.Context, apiURL, operatorToken, dataDir string, lo
 		tenants:  tenantv1connect.NewTenantServiceClient(httpClient, apiURL, operator),
 		users:    identityv1connect.NewIdentityServiceClient(httpClient, apiURL, operator),
 		sessions: sessionv1connect.NewSessionServiceClient(httpClient, apiURL),
+		logger:   logger,
 	}
 	final := adminPasswordFile(dataDir)
 	pending := final + ".pending"
@@ -181,6 +182,7 @@ type bootstrapClients struct {
 	tenants  tenantv1connect.TenantServiceClient
 	users    identityv1connect.IdentityServiceClient
 	sessions sessionv1connect.SessionServiceClient
+	logger   *slog.Logger
 }
 
 // errAdminUnknown is AssignRoles' NotFound for the id RegisterUser
@@ -232,6 +234,8 @@ func (c bootstrapClients) finishAdmin(ctx context.Context, tenantID, password st
 	}
 	login, err := c.sessions.Login(ctx, connect.NewRequest(&sessionv1.LoginRequest{TenantId: tenantID, Email: devAdminEmail, Password: password}))
 	if connect.CodeOf(err) == connect.CodeUnauthenticated {
+		// Or the account is disabled or locked out, which the bootstrap
+		// did not do either.
 		return "", fmt.Errorf("make %s an admin: the address is registered in tenant dev already, with a password this bootstrap does not know; "+
 			"remove the tenant's data (the databases and the data directory) or set AUTHMS_DEV_BOOTSTRAP=0", devAdminEmail)
 	}
@@ -239,11 +243,14 @@ func (c bootstrapClients) finishAdmin(ctx context.Context, tenantID, password st
 		return "", fmt.Errorf("sign in as %s to finish an interrupted bootstrap: %w", devAdminEmail, err)
 	}
 	userID = login.Msg.GetSession().GetUserId()
-	// The session proved the password; it is not needed beyond that.
+	// The session proved the password; it is not needed beyond that. One
+	// left open (it expires) is no reason to leave the tenant without its
+	// admin, so a failed Logout is only logged.
 	logout := connect.NewRequest(&sessionv1.LogoutRequest{TenantId: tenantID, SessionId: login.Msg.GetSession().GetId()})
 	logout.Header().Set("Authorization", "Bearer "+login.Msg.GetTokens().GetAccessToken())
 	if _, err := c.sessions.Logout(ctx, logout); err != nil {
-		return "", fmt.Errorf("sign %s out after checking its password: %w", devAdminEmail, err)
+		c.logger.Warn("signing the development admin out after checking its password failed; the session expires by itself",
+			"tenant_id", tenantID, "user_id", userID, "err", err)
 	}
 	if err := c.assignAdmin(ctx, tenantID, userID); err != nil {
 		return "", err
@@ -273,7 +280,7 @@ func (c bootstrapClients) registerInFoundTenant(ctx context.Context, tenantID, p
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("identity does not know the tenant yet: %w", err)
+			return nil, fmt.Errorf("identity does not know the tenant yet, or it is not active: %w", err)
 		case <-t.C:
 		}
 		pause = min(2*pause, time.Second)
