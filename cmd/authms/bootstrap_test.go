@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -325,4 +329,180 @@ func TestDevBootstrapAfterTheDatabasesWent(t *testing.T) {
 		TenantId: m[1], Email: "admin@authms.test", Password: string(b),
 	}))
 	require.NoError(t, err)
+}
+
+// assertDevAdmin checks that the admin signs in to the tenant with
+// password and holds the admin role, and returns its id.
+func assertDevAdmin(t *testing.T, url, tenantID, password string) string {
+	t.Helper()
+	httpClient := &http.Client{}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	login, err := sessionv1connect.NewSessionServiceClient(httpClient, url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: password,
+	}))
+	require.NoError(t, err)
+	user, err := identityv1connect.NewIdentityServiceClient(httpClient, url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
+		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"admin"}, user.Msg.GetUser().GetRoles())
+	return user.Msg.GetUser().GetId()
+}
+
+// TestDevBootstrapStoppedBeforeTheRename checks a start that stopped after
+// the admin was registered (and given its role) but before the password
+// file was renamed into place: the next start registers the address
+// again, which identity answers, enumeration-safely, with an id that
+// names no user; the bootstrap signs in with the pending password to find
+// the admin it made, and keeps the password. No second user is made.
+func TestDevBootstrapStoppedBeforeTheRename(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	getenv := devEnv(t, nats.URL())
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	d := startDev(t, getenv, args...)
+	m := tenantLine.FindStringSubmatch(d.stdout.String())
+	require.NotNil(t, m, d.stdout.String())
+	tenantID := m[1]
+	password, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	adminID := assertDevAdmin(t, d.url, tenantID, string(password))
+	d.stop(t)
+	require.NoError(t, os.Rename(passwordFile, passwordFile+".pending"))
+
+	d = startDev(t, getenv, args...)
+	out := d.stdout.String()
+	assert.Regexp(t, `Tenant\s+dev `+tenantID+`\s`, out)
+	assert.Regexp(t, adminLine, out)
+	assert.NoFileExists(t, passwordFile+".pending")
+	b, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(password), string(b), "the pending password is kept")
+	assert.Equal(t, adminID, assertDevAdmin(t, d.url, tenantID, string(b)), "the same admin")
+	d.stop(t)
+
+	s, err := nats.JetStream(t).Stream(t.Context(), events.StreamName("identity"))
+	require.NoError(t, err)
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter("identity.user.created"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"identity.user.created": 1}, info.State.Subjects, "one user was ever created")
+}
+
+// TestDevBootstrapStoppedAfterCreateTenant checks a bootstrap that stopped
+// once the tenant was created, before it learnt so: the password was kept
+// (pending) before CreateTenant, so the next start, which finds the tenant,
+// makes its admin instead of leaving it without one. The stop is a proxy
+// in front of a running authms dev that forwards CreateTenant and loses
+// its answer.
+func TestDevBootstrapStoppedAfterCreateTenant(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	env := devEnv(t, nats.URL())
+	bootstrap := "0"
+	getenv := func(name string) string {
+		if name == "AUTHMS_DEV_BOOTSTRAP" {
+			return bootstrap
+		}
+		return env(name)
+	}
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	d := startDev(t, getenv, args...)
+	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
+	require.NoError(t, err)
+	target, err := url.Parse(d.url)
+	require.NoError(t, err)
+	forward := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != tenantv1connect.TenantServiceCreateTenantProcedure {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		forward.ServeHTTP(rec, r)
+		assert.Equal(t, http.StatusOK, rec.Code, "the tenant is created: %s", rec.Body)
+		http.Error(w, "the bootstrap stopped before it read the answer", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(proxy.Close)
+	_, err = bootstrapDev(t.Context(), proxy.URL, strings.TrimSpace(string(token)), dataDir, slog.New(slog.NewTextHandler(&testWriter{t}, nil)))
+	require.Error(t, err, "the bootstrap stops after CreateTenant")
+	assert.FileExists(t, passwordFile+".pending", "kept before CreateTenant")
+	assert.NoFileExists(t, passwordFile)
+	d.stop(t)
+
+	bootstrap = "1"
+	d = startDev(t, getenv, args...)
+	out := d.stdout.String()
+	m := tenantLine.FindStringSubmatch(out)
+	require.NotNil(t, m, "the tenant made before the stop: %s", out)
+	assert.Regexp(t, adminLine, out)
+	assert.NotRegexp(t, `Admin\s+none made`, out)
+	assert.NoFileExists(t, passwordFile+".pending")
+	b, err := os.ReadFile(passwordFile)
+	require.NoError(t, err)
+	assertDevAdmin(t, d.url, m[1], string(b))
+	d.stop(t)
+}
+
+// TestDevBootstrapLeavesAnotherAccountAlone checks a pending bootstrap in
+// a tenant dev whose admin@authms.test account it did not make (its
+// password is not the pending one): the start fails, saying so, and the
+// account does not become an admin.
+func TestDevBootstrapLeavesAnotherAccountAlone(t *testing.T) {
+	t.Parallel()
+	nats := natstest.Start(t)
+	env := devEnv(t, nats.URL())
+	bootstrap := "0"
+	getenv := func(name string) string {
+		if name == "AUTHMS_DEV_BOOTSTRAP" {
+			return bootstrap
+		}
+		return env(name)
+	}
+	dataDir := t.TempDir()
+	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
+	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+
+	// An operator makes the tenant dev and someone registers the address.
+	d := startDev(t, getenv, args...)
+	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
+	require.NoError(t, err)
+	httpClient := &http.Client{}
+	t.Cleanup(httpClient.CloseIdleConnections)
+	created, err := tenantv1connect.NewTenantServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
+		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
+	require.NoError(t, err)
+	tenantID := created.Msg.GetTenant().GetId()
+	const theirs = "someone else's password, not the bootstrap's"
+	_, err = identityv1connect.NewIdentityServiceClient(httpClient, d.url).RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: theirs, MinPosition: created.Msg.GetPosition(),
+	}))
+	require.NoError(t, err)
+	d.stop(t)
+
+	require.NoError(t, os.MkdirAll(filepath.Dir(passwordFile), 0o700))
+	require.NoError(t, os.WriteFile(passwordFile+".pending", []byte("the pending password of the bootstrap"), 0o600))
+	bootstrap = "1"
+	c := &cli{stdout: &syncBuffer{}, stderr: &testWriter{t}, getenv: getenv}
+	err = c.run(t.Context(), func() {}, append([]string{"dev"}, args...))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "make admin@authms.test an admin: the address is registered in tenant dev already, with a password this bootstrap does not know")
+	assert.FileExists(t, passwordFile+".pending", "kept for a retry")
+	assert.NoFileExists(t, passwordFile)
+
+	bootstrap = "0"
+	d = startDev(t, getenv, args...)
+	login, err := sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: theirs,
+	}))
+	require.NoError(t, err)
+	user, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
+		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
+	require.NoError(t, err)
+	assert.Empty(t, user.Msg.GetUser().GetRoles(), "not made an admin")
+	d.stop(t)
 }

@@ -78,3 +78,74 @@ func TestConcurrentRegistrations(t *testing.T) {
 		}
 	}, 20*time.Second, 50*time.Millisecond, "every event reaches the IDENTITY stream, which holds only this test's")
 }
+
+// TestUserCommandsOnAnotherAggregate checks every procedure addressed to a
+// user with the id of an aggregate that is not a user: the id RegisterUser
+// answers a taken address with (a registration's, which enumeration-safety
+// makes anybody able to learn) and a role's. Each answers NotFound, as for
+// an unknown user, and records nothing.
+func TestUserCommandsOnAnotherAggregate(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := e.NewTenant(t)
+	owner := e.register(t, tenant, "ada@example.com")
+	registration := e.registerAgain(t, tenant, "ada@example.com", owner).GetUser().GetId()
+	role, err := e.client.CreateRole(t.Context(), connect.NewRequest(&identityv1.CreateRoleRequest{TenantId: tenant, Name: "auditor", Permissions: []string{"wallet:read"}}))
+	require.NoError(t, err)
+
+	calls := []struct {
+		name string
+		call func(ctx context.Context, id string) error
+	}{
+		{name: "GetUser", call: func(ctx context.Context, id string) error {
+			_, err := e.client.GetUser(ctx, connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: id}))
+			return err
+		}},
+		{name: "ChangeEmail", call: func(ctx context.Context, id string) error {
+			_, err := e.client.ChangeEmail(ctx, connect.NewRequest(&identityv1.ChangeEmailRequest{TenantId: tenant, UserId: id, CurrentPassword: password, Email: "x@example.com"}))
+			return err
+		}},
+		{name: "ChangePassword", call: func(ctx context.Context, id string) error {
+			_, err := e.client.ChangePassword(ctx, connect.NewRequest(&identityv1.ChangePasswordRequest{TenantId: tenant, UserId: id, CurrentPassword: password, NewPassword: "another horse battery staple"}))
+			return err
+		}},
+		{name: "DisableUser", call: func(ctx context.Context, id string) error {
+			_, err := e.client.DisableUser(ctx, connect.NewRequest(&identityv1.DisableUserRequest{TenantId: tenant, UserId: id}))
+			return err
+		}},
+		{name: "EnableUser", call: func(ctx context.Context, id string) error {
+			_, err := e.client.EnableUser(ctx, connect.NewRequest(&identityv1.EnableUserRequest{TenantId: tenant, UserId: id}))
+			return err
+		}},
+		{name: "DeleteUser", call: func(ctx context.Context, id string) error {
+			_, err := e.client.DeleteUser(ctx, connect.NewRequest(&identityv1.DeleteUserRequest{TenantId: tenant, UserId: id}))
+			return err
+		}},
+		{name: "RequestEmailVerification", call: func(ctx context.Context, id string) error {
+			_, err := e.client.RequestEmailVerification(ctx, connect.NewRequest(&identityv1.RequestEmailVerificationRequest{TenantId: tenant, UserId: id}))
+			return err
+		}},
+		{name: "AssignRoles", call: func(ctx context.Context, id string) error {
+			_, err := e.client.AssignRoles(ctx, connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: tenant, UserId: id, Roles: []string{"admin"}}))
+			return err
+		}},
+		{name: "CheckPermission", call: func(ctx context.Context, id string) error {
+			_, err := e.client.CheckPermission(ctx, connect.NewRequest(&identityv1.CheckPermissionRequest{TenantId: tenant, UserId: id, Permission: "wallet:read"}))
+			return err
+		}},
+	}
+	ids := map[string]string{"a registration's id": registration, "a role's id": role.Msg.GetRole().GetId()}
+	for idName, id := range ids {
+		for _, tt := range calls {
+			t.Run(tt.name+" on "+idName, func(t *testing.T) {
+				err := tt.call(t.Context(), id)
+				require.Error(t, err)
+				assert.Equal(t, connect.CodeNotFound, connect.CodeOf(err), "%v", err)
+				assertNoInternals(t, err.Error())
+			})
+		}
+	}
+	for idName, id := range ids {
+		assert.Equal(t, 1, e.count(t, "SELECT count(*) FROM events WHERE aggregate_id = $1", id), "nothing recorded on %s", idName)
+	}
+}

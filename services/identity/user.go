@@ -111,12 +111,26 @@ func (u *user) apply(ev events.Event) error {
 // exists reports whether the user was created (and, later, not deleted).
 func (u user) exists() bool { return u.version > 0 && !u.deleted }
 
-// userFromEvents rehydrates a user; no events give the zero user.
+// userFromEvents rehydrates a user. No events give the zero user, which
+// does not exist, and so do the events of another aggregate: a user id
+// comes from the caller, and the id RegisterUser answers a taken address
+// with is a registration aggregate's (see Service.registrationRepeated),
+// so a command on it must be told what a command on an unknown user is
+// told, not fail as if the store were broken. An aggregate whose events
+// are of two types is: that is an error.
 func userFromEvents(evs []events.Event) (user, error) {
 	var u user
+	if len(evs) > 0 && evs[0].AggregateType != aggregateUser {
+		for _, ev := range evs {
+			if ev.AggregateType != evs[0].AggregateType {
+				return user{}, fmt.Errorf("aggregate %s has events of a %s and of a %s", ev.AggregateID, evs[0].AggregateType, ev.AggregateType)
+			}
+		}
+		return user{}, nil
+	}
 	for _, ev := range evs {
 		if ev.AggregateType != aggregateUser {
-			return user{}, fmt.Errorf("aggregate %s is a %s, not a user", ev.AggregateID, ev.AggregateType)
+			return user{}, fmt.Errorf("aggregate %s has events of a user and of a %s", ev.AggregateID, ev.AggregateType)
 		}
 		if err := u.apply(ev); err != nil {
 			return user{}, err

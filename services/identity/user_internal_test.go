@@ -151,6 +151,22 @@ func TestUserFromEvents(t *testing.T) {
 		_, err := userFromEvents(evs)
 		require.Error(t, err)
 	})
+	t.Run("another aggregate's events give no user", func(t *testing.T) {
+		evs := given(t, created("ada@example.com"))
+		evs[0].AggregateType, evs[0].Name = aggregateRegistration, eventRegistrationAddressTaken
+		u, err := userFromEvents(evs)
+		require.NoError(t, err)
+		assert.False(t, u.exists())
+	})
+	t.Run("an aggregate of two types is an error", func(t *testing.T) {
+		evs := given(t, created("ada@example.com"), &identityv1.UserEmailChanged{Email: "x@example.com"})
+		evs[1].AggregateType = aggregateRegistration
+		_, err := userFromEvents(evs)
+		require.Error(t, err)
+		evs[0].AggregateType, evs[1].AggregateType = aggregateRegistration, aggregateUser
+		_, err = userFromEvents(evs)
+		require.Error(t, err)
+	})
 }
 
 func TestRegister(t *testing.T) {
