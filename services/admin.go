@@ -47,6 +47,8 @@ type adminAPI struct {
 	// tailHeartbeat is how long TailEvents stays silent before it sends a
 	// heartbeat.
 	tailHeartbeat time.Duration
+	// tails holds TailEvents calls to the configured limits.
+	tails *tails
 }
 
 var (
@@ -66,7 +68,8 @@ func (p *Platform) mountAdmin(mux *http.ServeMux, cfg Config) ([]string, error) 
 	if err := p.authn.Declare(adminPolicies()); err != nil {
 		return nil, fmt.Errorf("admin access policies: %w", err)
 	}
-	api := &adminAPI{p: p, js: cfg.JS, logger: logger, tailHeartbeat: cmp.Or(cfg.TailHeartbeat, DefaultTailHeartbeat)}
+	api := &adminAPI{p: p, js: cfg.JS, logger: logger, tailHeartbeat: cmp.Or(cfg.TailHeartbeat, DefaultTailHeartbeat),
+		tails: newTails(cfg.TailLimits)}
 	mux.Handle(adminv1connect.NewDeadLetterServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewProjectionServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewStreamServiceHandler(api, opts...))

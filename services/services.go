@@ -170,6 +170,10 @@ type Config struct {
 	// before it sends a heartbeat, so a console tells a quiet feed from a
 	// dead one (default [DefaultTailHeartbeat]; tests shorten it).
 	TailHeartbeat time.Duration
+	// TailLimits bounds the admin API's TailEvents calls, each of which
+	// holds a JetStream consumer per stream tailed; zero fields take the
+	// defaults of [TailLimits].
+	TailLimits TailLimits
 	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
 	// JS and Logger are filled in per service.
 	Relay events.RelayConfig
@@ -256,6 +260,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a secret store is required"))
 	}
 	if _, _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.TailLimits.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -138,6 +138,9 @@ type Options struct {
 	// TailHeartbeat is how long the admin API's TailEvents waits before a
 	// heartbeat (services.Config.TailHeartbeat); zero: the default, 15s.
 	TailHeartbeat time.Duration
+	// TailLimits bounds concurrent TailEvents calls
+	// (services.Config.TailLimits); zero fields: the defaults.
+	TailLimits services.TailLimits
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -214,6 +217,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Logger:         logger,
 		Streams:        events.StreamConfig{Replicas: 1},
 		TailHeartbeat:  opts.TailHeartbeat,
+		TailLimits:     opts.TailLimits,
 		HealthInterval: 100 * time.Millisecond,
 		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
