@@ -132,6 +132,9 @@ type Options struct {
 	// AllowedOrigins are the browser origins allowed to call from another
 	// origin (services.Config.AllowedOrigins). Nil: none.
 	AllowedOrigins []string
+	// LoopbackOnly refuses same-origin requests under a Host that is no
+	// loopback name (services.Config.LoopbackOnly).
+	LoopbackOnly bool
 	// Console is the browser console served at "/"
 	// (services.Config.Console). Nil: none.
 	Console fs.FS
@@ -232,6 +235,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		AllowedOrigins:     opts.AllowedOrigins,
+		LoopbackOnly:       opts.LoopbackOnly,
 		Console:            opts.Console,
 		// Tokens are checked against session's clock, which tests move.
 		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, ServiceKeys: serviceKeys, Now: opts.Session.Now},
