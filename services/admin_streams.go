@@ -129,8 +129,9 @@ func (a *adminAPI) serviceStreams() map[string]bool {
 
 // ListStreams reports the event and dead-letter streams of the running
 // services with their durable consumers: the figures of `authms events
-// streams`, for those streams only. They carry no tenant's data, so every
-// caller sees the same.
+// streams`, for those streams only. Every caller, a tenant admin too, sees
+// the same: platform-wide totals, which reveal the platform's overall
+// activity but none of a tenant's events.
 func (a *adminAPI) ListStreams(ctx context.Context, req *connect.Request[adminv1.ListStreamsRequest]) (*connect.Response[adminv1.ListStreamsResponse], error) {
 	ours := a.serviceStreams()
 	statuses, err := events.Streams(ctx, a.js, func(name string) bool {
