@@ -47,6 +47,8 @@ type adminAPI struct {
 	// tailHeartbeat is how long TailEvents stays silent before it sends a
 	// heartbeat.
 	tailHeartbeat time.Duration
+	// tails holds TailEvents calls to the configured limits.
+	tails *tails
 }
 
 var (
@@ -66,7 +68,8 @@ func (p *Platform) mountAdmin(mux *http.ServeMux, cfg Config) ([]string, error) 
 	if err := p.authn.Declare(adminPolicies()); err != nil {
 		return nil, fmt.Errorf("admin access policies: %w", err)
 	}
-	api := &adminAPI{p: p, js: cfg.JS, logger: logger, tailHeartbeat: cmp.Or(cfg.TailHeartbeat, DefaultTailHeartbeat)}
+	api := &adminAPI{p: p, js: cfg.JS, logger: logger, tailHeartbeat: cmp.Or(cfg.TailHeartbeat, DefaultTailHeartbeat),
+		tails: newTails(cfg.TailLimits)}
 	mux.Handle(adminv1connect.NewDeadLetterServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewProjectionServiceHandler(api, opts...))
 	mux.Handle(adminv1connect.NewStreamServiceHandler(api, opts...))
@@ -106,15 +109,19 @@ func (a *adminAPI) ListDeadLetters(ctx context.Context, req *connect.Request[adm
 	if err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
+	internals := seesInternals(ctx)
 	res := &adminv1.ListDeadLettersResponse{DeadLetters: make([]*adminv1.DeadLetter, len(list))}
 	for i, dl := range list {
-		res.DeadLetters[i] = deadLetterToProto(dl)
+		res.DeadLetters[i] = deadLetterToProto(dl, internals)
 	}
 	return connect.NewResponse(res), nil
 }
 
 // GetDeadLetter returns one dead letter with its headers and decoded
-// payload.
+// payload. A tenant admin gets the failure's category in place of its text,
+// in the error field and the authms-dlq-error header alike (see
+// [failureCategory]); the payload's decoding error stays, since it comes
+// from the payload shown, not from a handler.
 func (a *adminAPI) GetDeadLetter(ctx context.Context, req *connect.Request[adminv1.GetDeadLetterRequest]) (*connect.Response[adminv1.GetDeadLetterResponse], error) {
 	service := req.Msg.GetService()
 	if err := a.running(service); err != nil {
@@ -124,9 +131,14 @@ func (a *adminAPI) GetDeadLetter(ctx context.Context, req *connect.Request[admin
 	if err != nil {
 		return nil, a.error(ctx, req.Spec().Procedure, err)
 	}
-	res := &adminv1.GetDeadLetterResponse{DeadLetter: deadLetterToProto(dl)}
+	internals := seesInternals(ctx)
+	res := &adminv1.GetDeadLetterResponse{DeadLetter: deadLetterToProto(dl, internals)}
 	for _, name := range slices.Sorted(maps.Keys(dl.Headers)) {
-		res.Headers = append(res.Headers, &adminv1.Header{Name: name, Values: dl.Headers[name]})
+		values := dl.Headers[name]
+		if !internals && name == events.HeaderDLQError {
+			values = []string{failureCategory(dl.Permanent)}
+		}
+		res.Headers = append(res.Headers, &adminv1.Header{Name: name, Values: values})
 	}
 	payload, err := decodePayload(dl)
 	if err != nil {
@@ -242,7 +254,11 @@ func (a *adminAPI) redrive(ctx context.Context, service string, dl events.DeadLe
 		a.logger.InfoContext(ctx, "dead letter re-driven", "service", service, "sequence", dl.Sequence,
 			"consumer", dl.Consumer, "subject", dl.Subject, "event_id", dl.Event.ID)
 	case errors.As(err, &failed):
-		r.Outcome, r.Error, r.NewSequence = adminv1.RedriveOutcome_REDRIVE_OUTCOME_FAILED, failed.Err.Error(), failed.NewSequence
+		r.Outcome, r.NewSequence = adminv1.RedriveOutcome_REDRIVE_OUTCOME_FAILED, failed.NewSequence
+		r.Error = failed.Err.Error()
+		if !seesInternals(ctx) {
+			r.Error = failureCategory(events.IsPermanent(failed.Err))
+		}
 		a.logger.WarnContext(ctx, "dead letter re-drive failed; kept", "service", service, "sequence", dl.Sequence,
 			"new_sequence", failed.NewSequence, "consumer", dl.Consumer, "subject", dl.Subject, "event_id", dl.Event.ID, "err", failed.Err)
 	case errors.Is(err, events.ErrDeadLetterNotFound):
@@ -323,7 +339,34 @@ func (a *adminAPI) error(ctx context.Context, procedure string, err error) error
 	return rpc.Error(ctx, a.logger, procedure, err)
 }
 
-func deadLetterToProto(dl events.DeadLetter) *adminv1.DeadLetter {
+// Failure categories: what a tenant admin learns of why a handler failed.
+const (
+	failurePermanent = "permanent: the event cannot be applied"
+	failureRetried   = "retries ran out: the handler kept failing"
+)
+
+// failureCategory is what a tenant admin sees in place of a handler's
+// error. Handler errors are written for the operator and may carry SQL
+// errors, host and role names (DESIGN §7: never internals to clients), so
+// a tenant admin learns only whether the failure was permanent; the
+// operator, and the service's log, keep the full text.
+func failureCategory(permanent bool) string {
+	if permanent {
+		return failurePermanent
+	}
+	return failureRetried
+}
+
+// seesInternals reports whether the caller may read handlers' error text:
+// the platform operator only.
+func seesInternals(ctx context.Context) bool {
+	p, ok := auth.FromContext(ctx)
+	return ok && p.IsOperator()
+}
+
+// deadLetterToProto renders dl; internals keeps the handler's error text,
+// otherwise error carries its category.
+func deadLetterToProto(dl events.DeadLetter, internals bool) *adminv1.DeadLetter {
 	m := &adminv1.DeadLetter{
 		Sequence:         dl.Sequence,
 		Service:          dl.Service,
@@ -332,11 +375,14 @@ func deadLetterToProto(dl events.DeadLetter) *adminv1.DeadLetter {
 		StreamSequence:   dl.StreamSequence,
 		Consumer:         dl.Consumer,
 		Attempts:         int32(min(dl.Attempts, 1<<31-1)),
-		Error:            dl.Error,
+		Error:            failureCategory(dl.Permanent),
 		Permanent:        dl.Permanent,
 		PublishTime:      timestamp(dl.PublishedAt),
 		FirstFailureTime: timestamp(dl.FirstFailedAt),
 		LastFailureTime:  timestamp(dl.LastFailedAt),
+	}
+	if internals {
+		m.Error = dl.Error
 	}
 	if dl.EventErr != nil {
 		m.EnvelopeError = dl.EventErr.Error()

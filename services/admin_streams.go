@@ -1,11 +1,13 @@
 package services
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -14,12 +16,100 @@ import (
 
 	"github.com/authms/authms/events"
 	adminv1 "github.com/authms/authms/schemas/gen/authms/admin/v1"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
 // DefaultTailHeartbeat is how long TailEvents stays silent before it sends
 // a heartbeat, as its schema promises clients.
 const DefaultTailHeartbeat = 15 * time.Second
+
+// Defaults of [TailLimits].
+const (
+	DefaultTailsPerTenant = 4
+	DefaultTails          = 64
+	DefaultTenantTailLast = 100
+)
+
+// TailLimits bounds the admin API's TailEvents calls. Every tail holds an
+// ordered JetStream consumer on each stream it follows, may first replay
+// last messages of each, and decodes every tenant's events to keep its
+// caller's tenant's: unbounded, the admins of one tenant could use up the
+// NATS server's consumer state and the process's CPU for every tenant.
+type TailLimits struct {
+	// PerTenant is how many tails the admins of one tenant may hold open
+	// at once (default [DefaultTailsPerTenant]); one more is
+	// RESOURCE_EXHAUSTED. The operator is held by Total only.
+	PerTenant int
+	// Total is how many tails the process serves at once, the operator's
+	// included (default [DefaultTails]).
+	Total int
+	// TenantLast is the largest last a tenant admin may ask for (default
+	// [DefaultTenantTailLast]); the operator may ask for the schema's
+	// 1000.
+	TenantLast uint32
+}
+
+func (l TailLimits) validate() error {
+	if l.PerTenant < 0 || l.Total < 0 {
+		return fmt.Errorf("tail limits: %d per tenant, %d in all: a limit cannot be negative (zero takes the default)", l.PerTenant, l.Total)
+	}
+	return nil
+}
+
+func (l TailLimits) withDefaults() TailLimits {
+	l.PerTenant = cmp.Or(l.PerTenant, DefaultTailsPerTenant)
+	l.Total = cmp.Or(l.Total, DefaultTails)
+	l.TenantLast = cmp.Or(l.TenantLast, DefaultTenantTailLast)
+	return l
+}
+
+// tails counts the TailEvents calls running, in all and per tenant, to
+// hold them to [TailLimits].
+type tails struct {
+	limits TailLimits
+
+	mu       sync.Mutex
+	total    int
+	byTenant map[string]int
+}
+
+func newTails(limits TailLimits) *tails {
+	return &tails{limits: limits.withDefaults(), byTenant: make(map[string]int)}
+}
+
+// acquire counts one more tail for tenant ("" for the operator, whom only
+// the total holds) and returns the func that uncounts it, or a
+// RESOURCE_EXHAUSTED error saying which limit was reached.
+func (t *tails) acquire(tenant string) (release func(), err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tenant != "" && t.byTenant[tenant] >= t.limits.PerTenant {
+		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
+			"the tenant's admins already hold %d tails open, the most allowed; end one to open another", t.limits.PerTenant))
+	}
+	if t.total >= t.limits.Total {
+		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
+			"the server already serves %d tails, the most it allows; retry later", t.limits.Total))
+	}
+	t.total++
+	if tenant != "" {
+		t.byTenant[tenant]++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.total--
+			if tenant != "" {
+				if t.byTenant[tenant]--; t.byTenant[tenant] == 0 {
+					delete(t.byTenant, tenant)
+				}
+			}
+		})
+	}, nil
+}
 
 // errStreamNotRunning reports a stream that is not one of the streams of
 // the services this process runs.
@@ -39,8 +129,9 @@ func (a *adminAPI) serviceStreams() map[string]bool {
 
 // ListStreams reports the event and dead-letter streams of the running
 // services with their durable consumers: the figures of `authms events
-// streams`, for those streams only. They carry no tenant's data, so every
-// caller sees the same.
+// streams`, for those streams only. Every caller, a tenant admin too, sees
+// the same: platform-wide totals, which reveal the platform's overall
+// activity but none of a tenant's events.
 func (a *adminAPI) ListStreams(ctx context.Context, req *connect.Request[adminv1.ListStreamsRequest]) (*connect.Response[adminv1.ListStreamsResponse], error) {
 	ours := a.serviceStreams()
 	statuses, err := events.Streams(ctx, a.js, func(name string) bool {
@@ -89,13 +180,29 @@ func streamToProto(st events.StreamStatus, deadLetter bool) *adminv1.StreamInfo 
 // requested tenant (every tenant's for the operator without one). One
 // goroutine sends, so the events of several streams and the heartbeats
 // never interleave on the wire; the tail's consumers are deleted before
-// the call returns.
+// the call returns, and only then does the call stop counting against
+// [TailLimits].
 func (a *adminAPI) TailEvents(ctx context.Context, req *connect.Request[adminv1.TailEventsRequest], stream *connect.ServerStream[adminv1.TailEventsResponse]) error {
 	procedure := req.Spec().Procedure
 	names, err := a.tailStreams(req.Msg.GetStreams())
 	if err != nil {
 		return a.error(ctx, procedure, err)
 	}
+	// The policy lets in the operator and tenant admins only; a tenant
+	// admin's tail counts against their tenant.
+	var holder string
+	if p, _ := auth.FromContext(ctx); !p.IsOperator() {
+		holder = p.TenantID
+		if limit := a.tails.limits.TenantLast; req.Msg.GetLast() > limit {
+			return rpc.FieldError("last", "last.tenant_admin",
+				fmt.Sprintf("a tenant admin's tail replays at most %d messages per stream", limit))
+		}
+	}
+	release, err := a.tails.acquire(holder)
+	if err != nil {
+		return err
+	}
+	defer release()
 	cfg := events.TailConfig{
 		Streams: names,
 		Filter:  req.Msg.GetSubject(),

@@ -16,6 +16,7 @@ import (
 	"github.com/authms/authms/schemas/gen/authms/admin/v1/adminv1connect"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services"
 	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/servicestest"
 )
@@ -184,7 +185,7 @@ func TestAdminTailEvents(t *testing.T) {
 	assert.Equal(t, []string{a1, b1, a2}, seen, "the operator sees every tenant's events, in stream order")
 
 	adminA := streamsClient(env, streamsToken(t, env, tenantA, auth.RoleAdmin))
-	mine := openTail(t, adminA, &adminv1.TailEventsRequest{TenantId: tenantA, Subject: "identity.user.created", Last: 1000})
+	mine := openTail(t, adminA, &adminv1.TailEventsRequest{TenantId: tenantA, Subject: "identity.user.created", Last: services.DefaultTenantTailLast})
 	ev := mine.next(t)
 	assert.Equal(t, a1, ev.GetAggregateId())
 	assert.Equal(t, tenantA, ev.GetTenantId())
@@ -220,6 +221,10 @@ func TestAdminTailEvents(t *testing.T) {
 		got[name] = true
 	}
 	defaults.close()
+	// The client's close only ends the call; the server deletes the
+	// tail's consumers as its handler returns.
+	require.Eventually(t, func() bool { return consumers() == before }, 20*time.Second, 20*time.Millisecond,
+		"the default tail's consumers outlive its call")
 
 	for name, tc := range map[string]struct {
 		client adminv1connect.StreamServiceClient
@@ -237,6 +242,8 @@ func TestAdminTailEvents(t *testing.T) {
 		"a malformed stream name":   {client: operator, req: &adminv1.TailEventsRequest{Streams: []string{"identity"}}, want: connect.CodeInvalidArgument},
 		"a filter no stream holds":  {client: operator, req: &adminv1.TailEventsRequest{Streams: []string{"TENANT"}, Subject: "identity.>"}, want: connect.CodeInvalidArgument},
 		"too many of the last ones": {client: operator, req: &adminv1.TailEventsRequest{Last: 1001}, want: connect.CodeInvalidArgument},
+		"more of the last ones than an admin may": {client: adminA,
+			req: &adminv1.TailEventsRequest{TenantId: tenantA, Last: services.DefaultTenantTailLast + 1}, want: connect.CodeInvalidArgument},
 	} {
 		err := tailError(t, tc.client, tc.req)
 		assert.Equal(t, tc.want, connect.CodeOf(err), "%s: %v", name, err)
@@ -245,4 +252,62 @@ func TestAdminTailEvents(t *testing.T) {
 
 	dlq := openTail(t, operator, &adminv1.TailEventsRequest{Streams: []string{"DLQ_IDENTITY"}})
 	dlq.heartbeat(t) // an empty stream is followed, quietly
+}
+
+// tryTail opens a tail and returns it once the server answers with a
+// heartbeat, or nil with the error that refused it.
+func tryTail(t *testing.T, c adminv1connect.StreamServiceClient, req *adminv1.TailEventsRequest) (*tail, error) {
+	t.Helper()
+	tl := openTail(t, c, req)
+	if !tl.stream.Receive() {
+		tl.close()
+		require.Error(t, tl.stream.Err(), "the tail ended without an error")
+		return nil, tl.stream.Err()
+	}
+	require.NotNil(t, tl.stream.Msg().GetHeartbeat(), "an event on a tail of nothing new")
+	return tl, nil
+}
+
+func TestAdminTailLimits(t *testing.T) {
+	t.Parallel()
+	env := servicestest.StartWith(t, servicestest.Options{
+		TailHeartbeat: 50 * time.Millisecond,
+		TailLimits:    services.TailLimits{PerTenant: 2, Total: 3},
+	}, "tenant")
+	tenantA, tenantB := uuid.NewString(), uuid.NewString()
+	adminA := streamsClient(env, streamsToken(t, env, tenantA, auth.RoleAdmin))
+	adminB := streamsClient(env, streamsToken(t, env, tenantB, auth.RoleAdmin))
+	operator := streamsClient(env, env.Operator())
+	reqA := &adminv1.TailEventsRequest{TenantId: tenantA}
+	reqB := &adminv1.TailEventsRequest{TenantId: tenantB}
+	open := func(c adminv1connect.StreamServiceClient, req *adminv1.TailEventsRequest) *tail {
+		t.Helper()
+		tl, err := tryTail(t, c, req)
+		require.NoError(t, err)
+		return tl
+	}
+
+	first := open(adminA, reqA)
+	open(adminA, reqA)
+	_, err := tryTail(t, adminA, reqA)
+	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "a third tail of tenant A's admins: %v", err)
+	assert.Contains(t, err.Error(), "already hold 2 tails open")
+
+	open(adminB, reqB) // another tenant's admins have tails of their own
+	_, err = tryTail(t, operator, &adminv1.TailEventsRequest{})
+	require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "a fourth tail in all, even the operator's: %v", err)
+	assert.Contains(t, err.Error(), "already serves 3 tails")
+
+	// Ending a tail frees its place once the server has deleted its
+	// consumers.
+	first.close()
+	require.Eventually(t, func() bool {
+		tl, err := tryTail(t, adminA, reqA)
+		if err != nil {
+			require.Equal(t, connect.CodeResourceExhausted, connect.CodeOf(err), "%v", err)
+			return false
+		}
+		tl.close()
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "an ended tail still counts")
 }

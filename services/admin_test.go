@@ -341,3 +341,65 @@ func TestAdminDeadLettersOfATenant(t *testing.T) {
 	require.NoError(t, err, "an admin re-drives their own tenant's dead letter")
 	assert.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_APPLIED, res.Msg.GetResults()[0].GetOutcome(), res.Msg.GetResults()[0].GetError())
 }
+
+// TestAdminDeadLetterErrorsOfATenant checks that a tenant admin reads a
+// failure's category, never the handler's text (which may name hosts,
+// roles or SQL), in the list, the headers and a re-drive's result, while
+// the operator reads the text.
+func TestAdminDeadLetterErrorsOfATenant(t *testing.T) {
+	t.Parallel()
+	env, operator := adminStartBilling(t)
+	ctx := t.Context()
+	tenant := uuid.New()
+	retried := adminInjectDeadLetter(t, env.JS, adminUserCreated(t, tenant, uuid.New(), "ada@example.com"), userProfilesDurable)
+	garbled := adminUserCreated(t, tenant, uuid.New(), "bob@example.com")
+	garbled.Data = []byte{0xff, 0xff, 0xff}
+	permanent := adminInjectDeadLetter(t, env.JS, garbled, userProfilesDurable)
+	admin := adminv1connect.NewDeadLetterServiceClient(env.HTTP, env.URL, servicestest.Bearer(env.Token(t, tenant.String(), uuid.NewString(), auth.RoleAdmin)))
+	errorsOf := func(c adminv1connect.DeadLetterServiceClient, tenant string) map[uint64]string {
+		t.Helper()
+		res, err := c.ListDeadLetters(ctx, connect.NewRequest(&adminv1.ListDeadLettersRequest{Service: "billing", TenantId: tenant}))
+		require.NoError(t, err)
+		got := map[uint64]string{}
+		for _, dl := range res.Msg.GetDeadLetters() {
+			got[dl.GetSequence()] = dl.GetError()
+		}
+		return got
+	}
+	headerOf := func(c adminv1connect.DeadLetterServiceClient, tenant string, seq uint64) []string {
+		t.Helper()
+		res, err := c.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: seq, TenantId: tenant}))
+		require.NoError(t, err)
+		for _, h := range res.Msg.GetHeaders() {
+			if h.GetName() == events.HeaderDLQError {
+				return h.GetValues()
+			}
+		}
+		return nil
+	}
+
+	assert.Equal(t, map[uint64]string{retried: "billing database was down", permanent: "billing database was down"}, errorsOf(operator, ""),
+		"the operator reads the handler's text")
+	assert.Equal(t, []string{"billing database was down"}, headerOf(operator, "", retried))
+	assert.Equal(t, map[uint64]string{retried: "retries ran out: the handler kept failing", permanent: "retries ran out: the handler kept failing"},
+		errorsOf(admin, tenant.String()), "a tenant admin reads the category")
+	assert.Equal(t, []string{"retries ran out: the handler kept failing"}, headerOf(admin, tenant.String(), retried),
+		"the header carries the category too")
+
+	// The garbled payload fails again, permanently: the tenant admin's
+	// result and the kept dead letter say so, without billing's text.
+	res, err := admin.RedriveDeadLetters(ctx, connect.NewRequest(&adminv1.RedriveDeadLettersRequest{Service: "billing", TenantId: tenant.String(),
+		Target: &adminv1.RedriveDeadLettersRequest_Sequence{Sequence: permanent}}))
+	require.NoError(t, err)
+	r := res.Msg.GetResults()[0]
+	require.Equal(t, adminv1.RedriveOutcome_REDRIVE_OUTCOME_FAILED, r.GetOutcome())
+	assert.Equal(t, "permanent: the event cannot be applied", r.GetError())
+	kept := r.GetNewSequence()
+	assert.Equal(t, "permanent: the event cannot be applied", errorsOf(admin, tenant.String())[kept])
+	assert.Equal(t, []string{"permanent: the event cannot be applied"}, headerOf(admin, tenant.String(), kept))
+	got, err := admin.GetDeadLetter(ctx, connect.NewRequest(&adminv1.GetDeadLetterRequest{Service: "billing", Sequence: kept, TenantId: tenant.String()}))
+	require.NoError(t, err)
+	assert.Contains(t, got.Msg.GetPayloadError(), "decode", "the payload's own decoding error, from the bytes shown, stays")
+	assert.Contains(t, errorsOf(operator, "")[kept], "decode", "the operator reads the handler's text")
+	assert.NotEqual(t, "permanent: the event cannot be applied", headerOf(operator, "", kept)[0])
+}

@@ -3,7 +3,9 @@ package services
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -109,6 +111,9 @@ type originPolicy struct {
 	all     bool
 	allowed map[string]bool
 	clients clientip.Resolver
+	// loopbackOnly holds same-origin requests to loopback names
+	// (Config.LoopbackOnly).
+	loopbackOnly bool
 }
 
 // withCORS wraps h in the origin policy. A request from an origin that is
@@ -157,18 +162,51 @@ func withCORS(h http.Handler, p originPolicy) http.Handler {
 
 // ownOrigin is the origin of the request's own URL: its scheme (https
 // behind TLS, or when a trusted proxy says the client used it in
-// X-Forwarded-Proto) and its Host.
+// X-Forwarded-Proto) and its Host. With loopbackOnly, a Host that is no
+// loopback name has no own origin (""), so no Origin matches it: only a
+// DNS-rebinding page sends such a Host with an Origin to a server that
+// listens on loopback alone.
 func (p originPolicy) ownOrigin(r *http.Request) string {
+	if p.loopbackOnly && !loopbackHost(r.Host) {
+		return ""
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
-	} else if p.clients.FromTrustedProxy(r.RemoteAddr) {
-		// The proxy that terminated TLS says so; its rightmost entry is
-		// the one it wrote.
-		protos := strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")
-		if strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https") {
-			scheme = "https"
-		}
+	} else if p.clients.FromTrustedProxy(r.RemoteAddr) && forwardedHTTPS(r.Header) {
+		scheme = "https"
 	}
 	return scheme + "://" + strings.ToLower(r.Host)
+}
+
+// forwardedHTTPS reports whether the trusted proxy in front says the
+// client used https. A proxy appends its entry to what the client sent,
+// as a new header line or after a comma, so only the last entry of the
+// last line is the proxy's; any earlier one may be the client's own.
+func forwardedHTTPS(h http.Header) bool {
+	lines := h.Values("X-Forwarded-Proto")
+	if len(lines) == 0 {
+		return false
+	}
+	last := lines[len(lines)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
+}
+
+// loopbackHost reports whether host (a Host header, with or without a
+// port) names the loopback interface: localhost or a name under
+// .localhost (which browsers resolve to loopback themselves, RFC 6761),
+// 127.0.0.0/8 or [::1].
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

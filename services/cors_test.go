@@ -3,6 +3,7 @@ package services_test
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -141,6 +142,78 @@ func TestCORSNoneConfigured(t *testing.T) {
 		got := healthCall(t, env, "null")
 		assert.Equal(t, http.StatusForbidden, got.status)
 	})
+}
+
+// forwardedCall sends a Connect health check from origin with the
+// X-Forwarded-Proto lines given, as a client and the proxies before the
+// server wrote them.
+func forwardedCall(t *testing.T, env *servicestest.Env, origin string, protos ...string) corsResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, env.URL+healthCheck, strings.NewReader(`{}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", origin)
+	for _, p := range protos {
+		req.Header.Add("X-Forwarded-Proto", p)
+	}
+	return do(t, env, req)
+}
+
+func TestCORSForwardedProto(t *testing.T) {
+	t.Parallel()
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	behindProxy := servicestest.StartWith(t, servicestest.Options{TrustedProxies: loopback}, "wallet")
+	direct := servicestest.Start(t, "wallet")
+	https := func(env *servicestest.Env) string { return "https://" + strings.TrimPrefix(env.URL, "http://") }
+
+	for name, tc := range map[string]struct {
+		env    *servicestest.Env
+		origin string
+		protos []string
+		want   int
+	}{
+		"trusted proxy says https":               {env: behindProxy, origin: https(behindProxy), protos: []string{"https"}, want: http.StatusOK},
+		"trusted proxy appends https to a line":  {env: behindProxy, origin: https(behindProxy), protos: []string{"http, https"}, want: http.StatusOK},
+		"trusted proxy's own line says https":    {env: behindProxy, origin: https(behindProxy), protos: []string{"http", "https"}, want: http.StatusOK},
+		"trusted proxy says http":                {env: behindProxy, origin: https(behindProxy), protos: []string{"http"}, want: http.StatusForbidden},
+		"client's line before the proxy's":       {env: behindProxy, origin: https(behindProxy), protos: []string{"https", "http"}, want: http.StatusForbidden},
+		"client's entry before the proxy's":      {env: behindProxy, origin: https(behindProxy), protos: []string{"https, http"}, want: http.StatusForbidden},
+		"trusted proxy says http, http origin":   {env: behindProxy, origin: behindProxy.URL, protos: []string{"https", "http"}, want: http.StatusOK},
+		"untrusted peer says https":              {env: direct, origin: https(direct), protos: []string{"https"}, want: http.StatusForbidden},
+		"untrusted peer says https, http origin": {env: direct, origin: direct.URL, protos: []string{"https"}, want: http.StatusOK},
+	} {
+		got := forwardedCall(t, tc.env, tc.origin, tc.protos...)
+		assert.Equal(t, tc.want, got.status, "%s: %s", name, got.body)
+	}
+}
+
+// TestCORSLoopbackOnly checks that a server on loopback alone refuses a
+// DNS-rebinding page: its Origin equals http:// and its Host, a name that
+// resolved to 127.0.0.1 for the page.
+func TestCORSLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	loopbackOnly := servicestest.StartWith(t, servicestest.Options{LoopbackOnly: true}, "wallet")
+	anyHost := servicestest.Start(t, "wallet")
+	call := func(env *servicestest.Env, host string) corsResult {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, env.URL+healthCheck, strings.NewReader(`{}`))
+		require.NoError(t, err)
+		port := env.URL[strings.LastIndexByte(env.URL, ':'):]
+		req.Host = host + port
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://"+req.Host)
+		return do(t, env, req)
+	}
+
+	for _, host := range []string{"127.0.0.1", "localhost", "console.localhost", "[::1]", "127.1.2.3"} {
+		assert.Equal(t, http.StatusOK, call(loopbackOnly, host).status, "%s is a loopback name", host)
+	}
+	got := call(loopbackOnly, "rebind.example.com")
+	assert.Equal(t, http.StatusForbidden, got.status, "a rebinding page's Origin matches its Host")
+	assert.NotContains(t, got.body, "SERVING")
+	assert.Equal(t, http.StatusForbidden, call(loopbackOnly, "192.0.2.1").status)
+	assert.Equal(t, http.StatusOK, healthCall(t, loopbackOnly, "").status, "a request without Origin passes")
+	assert.Equal(t, http.StatusOK, call(anyHost, "rebind.example.com").status, "without LoopbackOnly, every Host is the server's")
 }
 
 func TestCORSAllowAll(t *testing.T) {

@@ -89,7 +89,8 @@ func (p *Platform) buildHandler(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	p.handler = withCORS(mux, originPolicy{all: all, allowed: allowed, clients: clientip.Resolver{TrustedProxies: cfg.TrustedProxies}})
+	p.handler = withCORS(mux, originPolicy{all: all, allowed: allowed,
+		clients: clientip.Resolver{TrustedProxies: cfg.TrustedProxies}, loopbackOnly: cfg.LoopbackOnly})
 	return nil
 }
 

@@ -170,6 +170,10 @@ type Config struct {
 	// before it sends a heartbeat, so a console tells a quiet feed from a
 	// dead one (default [DefaultTailHeartbeat]; tests shorten it).
 	TailHeartbeat time.Duration
+	// TailLimits bounds the admin API's TailEvents calls, each of which
+	// holds a JetStream consumer per stream tailed; zero fields take the
+	// defaults of [TailLimits].
+	TailLimits TailLimits
 	// Relay tunes every relay (BatchSize, PollInterval, ...); Service, Pool,
 	// JS and Logger are filled in per service.
 	Relay events.RelayConfig
@@ -201,6 +205,14 @@ type Config struct {
 	// origin, for development only. A request from any other origin is
 	// refused with 403 before it reaches a handler.
 	AllowedOrigins []string
+	// LoopbackOnly says the APIs listen on loopback addresses only, as
+	// `authms dev` on 127.0.0.1 or localhost does. A browser then reaches
+	// them under a loopback name only (localhost, *.localhost, 127.0.0.0/8,
+	// [::1]), so a request whose Origin matches a Host that is another name
+	// comes from a DNS-rebinding page and is refused like any cross-origin
+	// one. Off, every Host is the server's own: behind a proxy its name is
+	// the deployment's.
+	LoopbackOnly bool
 	// Console holds the built browser console (web.Console(): index.html
 	// at its root, content-hashed files under assets/), served at "/"
 	// beside the APIs, with index.html for the console's own routes. An
@@ -256,6 +268,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a secret store is required"))
 	}
 	if _, _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.TailLimits.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -217,6 +217,11 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 	if err != nil {
 		return err
 	}
+	// Listening on loopback alone, the API is reached under loopback names
+	// only; a page under any other is a DNS-rebinding page's.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		cfg.LoopbackOnly = true
+	}
 	operatorAt := "AUTHMS_OPERATOR_TOKEN"
 	if cfg.Auth.OperatorToken = strings.TrimSpace(c.getenv("AUTHMS_OPERATOR_TOKEN")); cfg.Auth.OperatorToken == "" {
 		if cfg.Auth.OperatorToken, operatorAt, err = services.DevOperatorToken(ctx, *dataDir); err != nil {

@@ -92,6 +92,18 @@ func TestDevServesUntilCancelled(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, grpchealth.StatusServing, res.Status)
 
+	// On loopback alone, a DNS-rebinding page's call (its Origin matching
+	// a Host that is no loopback name) is refused.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/grpc.health.v1.Health/Check", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	req.Host = "rebind.example.com" + url[strings.LastIndexByte(url, ':'):]
+	req.Header.Set("Origin", "http://"+req.Host)
+	req.Header.Set("Content-Type", "application/json")
+	rebound, err := httpClient.Do(req)
+	require.NoError(t, err)
+	_ = rebound.Body.Close()
+	assert.Equal(t, http.StatusForbidden, rebound.StatusCode, "a rebinding page's same-origin call")
+
 	cancel() // Ctrl-C
 	select {
 	case err := <-done:

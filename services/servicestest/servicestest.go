@@ -132,12 +132,18 @@ type Options struct {
 	// AllowedOrigins are the browser origins allowed to call from another
 	// origin (services.Config.AllowedOrigins). Nil: none.
 	AllowedOrigins []string
+	// LoopbackOnly refuses same-origin requests under a Host that is no
+	// loopback name (services.Config.LoopbackOnly).
+	LoopbackOnly bool
 	// Console is the browser console served at "/"
 	// (services.Config.Console). Nil: none.
 	Console fs.FS
 	// TailHeartbeat is how long the admin API's TailEvents waits before a
 	// heartbeat (services.Config.TailHeartbeat); zero: the default, 15s.
 	TailHeartbeat time.Duration
+	// TailLimits bounds concurrent TailEvents calls
+	// (services.Config.TailLimits); zero fields: the defaults.
+	TailLimits services.TailLimits
 	// Keys replaces the test signer's key as the key source the platform
 	// tries before the session service's JWKS. Nil: Env.Signer's key.
 	Keys auth.KeySource
@@ -214,6 +220,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		Logger:         logger,
 		Streams:        events.StreamConfig{Replicas: 1},
 		TailHeartbeat:  opts.TailHeartbeat,
+		TailLimits:     opts.TailLimits,
 		HealthInterval: 100 * time.Millisecond,
 		Relay:          events.RelayConfig{PollInterval: relayPollInterval, StandbyInterval: 2 * relayPollInterval},
 		Consumer:       events.ConsumerConfig{Backoff: consumerBackoff, AckWait: consumerAckWait},
@@ -228,6 +235,7 @@ func StartWith(tb testing.TB, opts Options, names ...string) *Env {
 		TracerProvider:     opts.TracerProvider,
 		MinPositionTimeout: opts.MinPositionTimeout,
 		AllowedOrigins:     opts.AllowedOrigins,
+		LoopbackOnly:       opts.LoopbackOnly,
 		Console:            opts.Console,
 		// Tokens are checked against session's clock, which tests move.
 		Auth: services.AuthConfig{OperatorToken: operator, Keys: keys, ServiceKeys: serviceKeys, Now: opts.Session.Now},

@@ -99,7 +99,8 @@ type DeadLetter struct {
 	Consumer string `protobuf:"bytes,6,opt,name=consumer,proto3" json:"consumer,omitempty"`
 	// attempts counts every failed delivery and every failed re-drive.
 	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	// error is the last failure's text (at most about 2 KiB).
+	// error is the last failure's text (at most about 2 KiB) for the
+	// operator; for a tenant admin, its category (see DeadLetterService).
 	Error string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	// permanent reports that the last failure was marked permanent (no retry
 	// could fix it) rather than retries running out.
@@ -505,13 +506,16 @@ type GetDeadLetterResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	DeadLetter *DeadLetter            `protobuf:"bytes,1,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
 	// headers are every header of the DLQ message, sorted by name: the event
-	// envelope (ce-*) and the dead-letter headers (authms-dlq-*).
+	// envelope (ce-*) and the dead-letter headers (authms-dlq-*). For a
+	// tenant admin, authms-dlq-error carries the failure's category, as error
+	// does, not the handler's text.
 	Headers []*Header `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	// payload is the event payload decoded through its protobuf type and
 	// rendered as protojson, when it decodes.
 	Payload *structpb.Struct `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	// payload_raw holds the payload bytes when they do not decode;
-	// payload_error says why.
+	// payload_error says why. It describes the bytes, not a handler, so a
+	// tenant admin reads it too.
 	PayloadRaw    []byte `protobuf:"bytes,4,opt,name=payload_raw,json=payloadRaw,proto3" json:"payload_raw,omitempty"`
 	PayloadError  string `protobuf:"bytes,5,opt,name=payload_error,json=payloadError,proto3" json:"payload_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -704,7 +708,8 @@ type RedriveResult struct {
 	Consumer string                 `protobuf:"bytes,3,opt,name=consumer,proto3" json:"consumer,omitempty"`
 	EventId  string                 `protobuf:"bytes,4,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	Outcome  RedriveOutcome         `protobuf:"varint,5,opt,name=outcome,proto3,enum=authms.admin.v1.RedriveOutcome" json:"outcome,omitempty"`
-	// error says why the outcome is FAILED or SKIPPED.
+	// error says why the outcome is FAILED or SKIPPED. A FAILED one's is the
+	// handler's text for the operator, its category for a tenant admin.
 	Error string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
 	// new_sequence is the dead letter's sequence after a FAILED re-drive.
 	NewSequence   uint64 `protobuf:"varint,7,opt,name=new_sequence,json=newSequence,proto3" json:"new_sequence,omitempty"`

@@ -457,7 +457,8 @@ type TailEventsRequest struct {
 	// last, when set, starts each stream this many messages before its end
 	// and sends those of them that match subject and the tenant, so a narrow
 	// filter may send fewer than last; otherwise the tail starts with the
-	// events stored after the call begins.
+	// events stored after the call begins. A tenant admin may ask for at
+	// most 100 (by default; services.Config.TailLimits.TenantLast).
 	Last          uint32 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

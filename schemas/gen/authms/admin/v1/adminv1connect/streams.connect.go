@@ -48,7 +48,9 @@ const (
 type StreamServiceClient interface {
 	// ListStreams reports every event stream and dead-letter stream of the
 	// services the process runs, with its message count, size and sequence
-	// range, and each of its durable consumers with its lag.
+	// range, and each of its durable consumers with its lag. Every figure
+	// counts every tenant's messages, and every caller, a tenant admin too,
+	// gets the same.
 	ListStreams(context.Context, *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error)
 	// TailEvents follows the events of the streams named (default: every
 	// service stream the process runs) as they are stored, the same data as
@@ -58,6 +60,14 @@ type StreamServiceClient interface {
 	// operator may name a tenant or see all. Every 15 seconds without an
 	// event the stream carries a heartbeat, so a client can tell a quiet feed
 	// from a dead one. The call runs until the client ends it.
+	//
+	// Each tail holds a consumer per stream and decodes every tenant's events
+	// to pick its tenant's, so tails are limited (services.Config.TailLimits):
+	// the admins of one tenant hold at most 4 open at once, and a process
+	// serves at most 64, the operator's included; one more is
+	// RESOURCE_EXHAUSTED, saying which limit, until a tail ends. A tenant
+	// admin's last is at most 100 (INVALID_ARGUMENT above); the operator's
+	// at most 1000.
 	TailEvents(context.Context, *connect.Request[v1.TailEventsRequest]) (*connect.ServerStreamForClient[v1.TailEventsResponse], error)
 	// RepublishEvents publishes the service's events table to its stream in
 	// order, with the original envelope and Nats-Msg-Id, for disaster
@@ -125,7 +135,9 @@ func (c *streamServiceClient) RepublishEvents(ctx context.Context, req *connect.
 type StreamServiceHandler interface {
 	// ListStreams reports every event stream and dead-letter stream of the
 	// services the process runs, with its message count, size and sequence
-	// range, and each of its durable consumers with its lag.
+	// range, and each of its durable consumers with its lag. Every figure
+	// counts every tenant's messages, and every caller, a tenant admin too,
+	// gets the same.
 	ListStreams(context.Context, *connect.Request[v1.ListStreamsRequest]) (*connect.Response[v1.ListStreamsResponse], error)
 	// TailEvents follows the events of the streams named (default: every
 	// service stream the process runs) as they are stored, the same data as
@@ -135,6 +147,14 @@ type StreamServiceHandler interface {
 	// operator may name a tenant or see all. Every 15 seconds without an
 	// event the stream carries a heartbeat, so a client can tell a quiet feed
 	// from a dead one. The call runs until the client ends it.
+	//
+	// Each tail holds a consumer per stream and decodes every tenant's events
+	// to pick its tenant's, so tails are limited (services.Config.TailLimits):
+	// the admins of one tenant hold at most 4 open at once, and a process
+	// serves at most 64, the operator's included; one more is
+	// RESOURCE_EXHAUSTED, saying which limit, until a tail ends. A tenant
+	// admin's last is at most 100 (INVALID_ARGUMENT above); the operator's
+	// at most 1000.
 	TailEvents(context.Context, *connect.Request[v1.TailEventsRequest], *connect.ServerStream[v1.TailEventsResponse]) error
 	// RepublishEvents publishes the service's events table to its stream in
 	// order, with the original envelope and Nats-Msg-Id, for disaster

@@ -71,7 +71,8 @@ export type DeadLetter = Message<"authms.admin.v1.DeadLetter"> & {
   attempts: number;
 
   /**
-   * error is the last failure's text (at most about 2 KiB).
+   * error is the last failure's text (at most about 2 KiB) for the
+   * operator; for a tenant admin, its category (see DeadLetterService).
    *
    * @generated from field: string error = 8;
    */
@@ -261,7 +262,9 @@ export type GetDeadLetterResponse = Message<"authms.admin.v1.GetDeadLetterRespon
 
   /**
    * headers are every header of the DLQ message, sorted by name: the event
-   * envelope (ce-*) and the dead-letter headers (authms-dlq-*).
+   * envelope (ce-*) and the dead-letter headers (authms-dlq-*). For a
+   * tenant admin, authms-dlq-error carries the failure's category, as error
+   * does, not the handler's text.
    *
    * @generated from field: repeated authms.admin.v1.Header headers = 2;
    */
@@ -277,7 +280,8 @@ export type GetDeadLetterResponse = Message<"authms.admin.v1.GetDeadLetterRespon
 
   /**
    * payload_raw holds the payload bytes when they do not decode;
-   * payload_error says why.
+   * payload_error says why. It describes the bytes, not a handler, so a
+   * tenant admin reads it too.
    *
    * @generated from field: bytes payload_raw = 4;
    */
@@ -381,7 +385,8 @@ export type RedriveResult = Message<"authms.admin.v1.RedriveResult"> & {
   outcome: RedriveOutcome;
 
   /**
-   * error says why the outcome is FAILED or SKIPPED.
+   * error says why the outcome is FAILED or SKIPPED. A FAILED one's is the
+   * handler's text for the operator, its category for a tenant admin.
    *
    * @generated from field: string error = 6;
    */
@@ -517,6 +522,13 @@ export const RedriveOutcomeSchema: GenEnum<RedriveOutcome> = /*@__PURE__*/
  * admin sees, and may re-drive, only the dead letters whose event belongs
  * to the admin's tenant (a sequence of another tenant's is NOT_FOUND);
  * PurgeDeadLetters is the operator's only.
+ *
+ * A handler's error text is written for the operator and may name hosts,
+ * database roles or SQL, so only the operator reads it. A tenant admin
+ * reads its category instead, wherever it would appear (a dead letter's
+ * error, its authms-dlq-error header, a failed re-drive's error):
+ * "permanent: the event cannot be applied" when the failure was marked
+ * permanent, "retries ran out: the handler kept failing" otherwise.
  *
  * @generated from service authms.admin.v1.DeadLetterService
  */

@@ -266,7 +266,8 @@ export type TailEventsRequest = Message<"authms.admin.v1.TailEventsRequest"> & {
    * last, when set, starts each stream this many messages before its end
    * and sends those of them that match subject and the tenant, so a narrow
    * filter may send fewer than last; otherwise the tail starts with the
-   * events stored after the call begins.
+   * events stored after the call begins. A tenant admin may ask for at
+   * most 100 (by default; services.Config.TailLimits.TenantLast).
    *
    * @generated from field: uint32 last = 4;
    */
@@ -399,8 +400,10 @@ export const TailedEventSchema: GenMessage<TailedEvent> = /*@__PURE__*/
  *
  * ListStreams and TailEvents are open to the platform operator and to a
  * tenant's admins: an admin sees every stream's counts and consumer lag
- * (operational figures, no tenant's data) but only the events of their own
- * tenant. RepublishEvents is the operator's only.
+ * but only the events of their own tenant. The counts are platform-wide
+ * totals over every tenant: they reveal the platform's overall activity
+ * (how many events, how recent, how far behind), not any tenant's events.
+ * RepublishEvents is the operator's only.
  *
  * @generated from service authms.admin.v1.StreamService
  */
@@ -408,7 +411,9 @@ export const StreamService: GenService<{
   /**
    * ListStreams reports every event stream and dead-letter stream of the
    * services the process runs, with its message count, size and sequence
-   * range, and each of its durable consumers with its lag.
+   * range, and each of its durable consumers with its lag. Every figure
+   * counts every tenant's messages, and every caller, a tenant admin too,
+   * gets the same.
    *
    * @generated from rpc authms.admin.v1.StreamService.ListStreams
    */
@@ -426,6 +431,14 @@ export const StreamService: GenService<{
    * operator may name a tenant or see all. Every 15 seconds without an
    * event the stream carries a heartbeat, so a client can tell a quiet feed
    * from a dead one. The call runs until the client ends it.
+   *
+   * Each tail holds a consumer per stream and decodes every tenant's events
+   * to pick its tenant's, so tails are limited (services.Config.TailLimits):
+   * the admins of one tenant hold at most 4 open at once, and a process
+   * serves at most 64, the operator's included; one more is
+   * RESOURCE_EXHAUSTED, saying which limit, until a tail ends. A tenant
+   * admin's last is at most 100 (INVALID_ARGUMENT above); the operator's
+   * at most 1000.
    *
    * @generated from rpc authms.admin.v1.StreamService.TailEvents
    */
