@@ -249,33 +249,12 @@ func TestNATSPortFromEnvironment(t *testing.T) {
 // admin's password (the ".pending" file), which it then finishes.
 func TestDevBootstrapLeavesOthersTenantAlone(t *testing.T) {
 	t.Parallel()
-	nats := natstest.Start(t)
-	env := devEnv(t, nats.URL())
-	bootstrap := "0"
-	getenv := func(name string) string {
-		if name == "AUTHMS_DEV_BOOTSTRAP" {
-			return bootstrap
-		}
-		return env(name)
-	}
-	dataDir := t.TempDir()
-	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
-	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
+	h := handMadeDev(t)
+	h.d.stop(t)
+	getenv, args, passwordFile, tenantID := h.getenv, h.args, h.passwordFile, h.tenantID
 
-	// An operator makes the tenant dev by hand.
+	h.bootstrap = "1"
 	d := startDev(t, getenv, args...)
-	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
-	require.NoError(t, err)
-	httpClient := &http.Client{}
-	t.Cleanup(httpClient.CloseIdleConnections)
-	created, err := tenantv1connect.NewTenantServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
-		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
-	require.NoError(t, err)
-	tenantID := created.Msg.GetTenant().GetId()
-	d.stop(t)
-
-	bootstrap = "1"
-	d = startDev(t, getenv, args...)
 	out := d.stdout.String()
 	assert.Regexp(t, `Tenant\s+dev `+tenantID+`\s+Made by hand`, out)
 	assert.Regexp(t, `Admin\s+none made`, out)
@@ -292,14 +271,7 @@ func TestDevBootstrapLeavesOthersTenantAlone(t *testing.T) {
 	b, err := os.ReadFile(passwordFile)
 	require.NoError(t, err)
 	assert.Equal(t, password, string(b))
-	login, err := sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
-		TenantId: tenantID, Email: "admin@authms.test", Password: password,
-	}))
-	require.NoError(t, err)
-	user, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
-		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
-	require.NoError(t, err)
-	assert.Equal(t, []string{"admin"}, user.Msg.GetUser().GetRoles())
+	assertDevAdmin(t, d.url, tenantID, password)
 }
 
 // TestDevBootstrapAfterTheDatabasesWent checks a data directory whose
@@ -335,6 +307,15 @@ func TestDevBootstrapAfterTheDatabasesWent(t *testing.T) {
 // password and holds the admin role, and returns its id.
 func assertDevAdmin(t *testing.T, url, tenantID, password string) string {
 	t.Helper()
+	user := signedInUser(t, url, tenantID, password)
+	assert.Equal(t, []string{"admin"}, user.GetRoles())
+	return user.GetId()
+}
+
+// signedInUser signs admin@authms.test in to the tenant with password and
+// returns the user as GetUser shows it to them.
+func signedInUser(t *testing.T, url, tenantID, password string) *identityv1.User {
+	t.Helper()
 	httpClient := &http.Client{}
 	t.Cleanup(httpClient.CloseIdleConnections)
 	login, err := sessionv1connect.NewSessionServiceClient(httpClient, url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
@@ -344,8 +325,45 @@ func assertDevAdmin(t *testing.T, url, tenantID, password string) string {
 	user, err := identityv1connect.NewIdentityServiceClient(httpClient, url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
 		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"admin"}, user.Msg.GetUser().GetRoles())
-	return user.Msg.GetUser().GetId()
+	return user.Msg.GetUser()
+}
+
+// handMade is an authms dev (running, bootstrap off) in whose tenant dev
+// an operator made by hand.
+type handMade struct {
+	d                     *runningDev
+	bootstrap             string // AUTHMS_DEV_BOOTSTRAP for the next start
+	getenv                func(string) string
+	args                  []string
+	dataDir, passwordFile string
+	tenantID              string
+	created               *tenantv1.CreateTenantResponse
+	httpClient            *http.Client
+}
+
+// handMadeDev starts authms dev with its bootstrap off and has the
+// operator make the tenant dev ("Made by hand").
+func handMadeDev(t *testing.T) *handMade {
+	t.Helper()
+	env := devEnv(t, natstest.Start(t).URL())
+	h := &handMade{bootstrap: "0", dataDir: t.TempDir(), httpClient: &http.Client{}}
+	t.Cleanup(h.httpClient.CloseIdleConnections)
+	h.getenv = func(name string) string {
+		if name == "AUTHMS_DEV_BOOTSTRAP" {
+			return h.bootstrap
+		}
+		return env(name)
+	}
+	h.args = []string{"--http", "127.0.0.1:0", "--data", h.dataDir, "tenant", "identity", "risk", "session"}
+	h.passwordFile = filepath.Join(h.dataDir, "secrets", "authms.dev-admin-password")
+	h.d = startDev(t, h.getenv, h.args...)
+	token, err := os.ReadFile(services.OperatorTokenFile(h.dataDir))
+	require.NoError(t, err)
+	created, err := tenantv1connect.NewTenantServiceClient(h.httpClient, h.d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
+		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
+	require.NoError(t, err)
+	h.created, h.tenantID = created.Msg, created.Msg.GetTenant().GetId()
+	return h
 }
 
 // TestDevBootstrapStoppedBeforeTheRename checks a start that stopped after
@@ -454,39 +472,20 @@ func TestDevBootstrapStoppedAfterCreateTenant(t *testing.T) {
 // account does not become an admin.
 func TestDevBootstrapLeavesAnotherAccountAlone(t *testing.T) {
 	t.Parallel()
-	nats := natstest.Start(t)
-	env := devEnv(t, nats.URL())
-	bootstrap := "0"
-	getenv := func(name string) string {
-		if name == "AUTHMS_DEV_BOOTSTRAP" {
-			return bootstrap
-		}
-		return env(name)
-	}
-	dataDir := t.TempDir()
-	args := []string{"--http", "127.0.0.1:0", "--data", dataDir, "tenant", "identity", "risk", "session"}
-	passwordFile := filepath.Join(dataDir, "secrets", "authms.dev-admin-password")
-
 	// An operator makes the tenant dev and someone registers the address.
-	d := startDev(t, getenv, args...)
-	token, err := os.ReadFile(services.OperatorTokenFile(dataDir))
-	require.NoError(t, err)
-	httpClient := &http.Client{}
-	t.Cleanup(httpClient.CloseIdleConnections)
-	created, err := tenantv1connect.NewTenantServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(strings.TrimSpace(string(token))))).
-		CreateTenant(t.Context(), connect.NewRequest(&tenantv1.CreateTenantRequest{Slug: "dev", DisplayName: "Made by hand"}))
-	require.NoError(t, err)
-	tenantID := created.Msg.GetTenant().GetId()
+	h := handMadeDev(t)
+	d, httpClient := h.d, h.httpClient
+	getenv, args, passwordFile, tenantID := h.getenv, h.args, h.passwordFile, h.tenantID
 	const theirs = "someone else's password, not the bootstrap's"
-	_, err = identityv1connect.NewIdentityServiceClient(httpClient, d.url).RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
-		TenantId: tenantID, Email: "admin@authms.test", Password: theirs, MinPosition: created.Msg.GetPosition(),
+	_, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url).RegisterUser(t.Context(), connect.NewRequest(&identityv1.RegisterUserRequest{
+		TenantId: tenantID, Email: "admin@authms.test", Password: theirs, MinPosition: h.created.GetPosition(),
 	}))
 	require.NoError(t, err)
 	d.stop(t)
 
 	require.NoError(t, os.MkdirAll(filepath.Dir(passwordFile), 0o700))
 	require.NoError(t, os.WriteFile(passwordFile+".pending", []byte("the pending password of the bootstrap"), 0o600))
-	bootstrap = "1"
+	h.bootstrap = "1"
 	c := &cli{stdout: &syncBuffer{}, stderr: &testWriter{t}, getenv: getenv}
 	err = c.run(t.Context(), func() {}, append([]string{"dev"}, args...))
 	require.Error(t, err)
@@ -494,15 +493,8 @@ func TestDevBootstrapLeavesAnotherAccountAlone(t *testing.T) {
 	assert.FileExists(t, passwordFile+".pending", "kept for a retry")
 	assert.NoFileExists(t, passwordFile)
 
-	bootstrap = "0"
+	h.bootstrap = "0"
 	d = startDev(t, getenv, args...)
-	login, err := sessionv1connect.NewSessionServiceClient(httpClient, d.url).Login(t.Context(), connect.NewRequest(&sessionv1.LoginRequest{
-		TenantId: tenantID, Email: "admin@authms.test", Password: theirs,
-	}))
-	require.NoError(t, err)
-	user, err := identityv1connect.NewIdentityServiceClient(httpClient, d.url, connect.WithInterceptors(operatorInterceptor(login.Msg.GetTokens().GetAccessToken()))).
-		GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenantID, UserId: login.Msg.GetSession().GetUserId()}))
-	require.NoError(t, err)
-	assert.Empty(t, user.Msg.GetUser().GetRoles(), "not made an admin")
+	assert.Empty(t, signedInUser(t, d.url, tenantID, theirs).GetRoles(), "not made an admin")
 	d.stop(t)
 }
