@@ -97,16 +97,19 @@ for (const transport of ["connect", "grpc-web"]) {
       await heading(u, "Sign up");
       assert.equal(await u.getByLabel("Tenant ID").inputValue(), tenant.id);
       assert.equal(await u.getByTestId("transport").textContent(), `Transport: ${transport === "grpc-web" ? "gRPC-web" : "Connect"}`);
-      await u.getByLabel("Email").fill(email);
+      await u.getByLabel("Email").fill("not-an-email");
       await u.getByLabel("Password").fill("short");
       await u.getByRole("button", { name: "Create account" }).click();
-      // A field violation from the server, shown under its input.
+      // The server's field violation (the password) and the console's own
+      // check of the address's shape, both at once under their inputs.
       await u.locator('[data-field="password"] .field-error:not([hidden])').waitFor();
+      assert.equal(await u.locator('[data-field="email"] .field-error').textContent(), "Enter an address such as name@example.com.");
       await shot(u, `${tag}-01-signup-error`);
+      await u.getByLabel("Email").fill(email);
       await u.getByLabel("Password").fill(password);
       await u.getByRole("button", { name: "Create account" }).click();
       await heading(u, "Log in");
-      await until(u, () => document.querySelector("[role=status]")?.textContent?.includes("Account created"), null, "sign-up notice");
+      await until(u, () => document.querySelector("[role=status]")?.textContent?.startsWith("Thanks. If this address can be used, your account is ready"), null, "sign-up notice");
       assert.equal(await u.getByLabel("Email").inputValue(), email);
       await shot(u, `${tag}-02-login`);
 
@@ -125,6 +128,7 @@ for (const transport of ["connect", "grpc-web"]) {
       await u.getByLabel("Locale").fill("Not A Locale");
       await u.getByRole("button", { name: "Save profile" }).click();
       await u.locator('[data-field="locale"] .field-error:not([hidden])').waitFor();
+      assert.match(await u.locator('[data-field="locale"] .field-error').textContent(), /BCP 47 language tag/);
       await shot(u, `${tag}-03-profile-error`);
       await u.getByLabel("Locale").fill("pt-BR");
       await u.getByLabel("Time zone").fill("Europe/Lisbon");
@@ -204,6 +208,13 @@ for (const transport of ["connect", "grpc-web"]) {
       await nav(a, "Roles");
       await heading(a, "Roles");
       await a.getByRole("region", { name: "Roles of the tenant" }).getByText("admin", { exact: true }).waitFor();
+      // A malformed role name and permission each say what is expected.
+      await a.getByLabel("Name").fill("Bad Name!");
+      await a.getByLabel("Permissions").fill("wallet.read");
+      await a.getByRole("button", { name: "Create role" }).click();
+      await a.locator('[data-field="permissions"] .field-error:not([hidden])').waitFor();
+      assert.match(await a.locator('[data-field="name"] .field-error').textContent(), /^Use 1 to 63 lower-case letters/);
+      assert.match(await a.locator('[data-field="permissions"] .field-error').textContent(), /resource:action/);
       await shot(a, `${tag}-11-roles`);
 
       // The admin disables the user; the user can no longer log in.
@@ -232,6 +243,36 @@ for (const transport of ["connect", "grpc-web"]) {
       await shot(u, `${tag}-13-login-refused`);
 
       if (transport === "connect") {
+        // Failed logins lock the address out; the refusal says for how
+        // long, in minutes, not as a missing permission.
+        const stranger = `locked-${randomBytes(4).toString("hex")}@example.com`;
+        let said = "";
+        for (let i = 0; i < 10 && !said.startsWith("Too many attempts."); i++) {
+          await u.getByLabel("Email").fill(stranger);
+          await u.getByLabel("Password").fill(`wrong password ${i}`);
+          await u.getByRole("button", { name: "Log in" }).click();
+          await until(u, () => !document.querySelector("form[aria-busy]"), null, "login answered");
+          said = await u.locator("form [role=status]").textContent();
+        }
+        assert.match(said, /^Too many attempts\. Try again in \d+ (minutes?|seconds?|hours?)( \d+ minutes?)?\.$/);
+        await shot(u, `${tag}-15-login-locked`);
+
+        // A deep link while logged out asks to log in, then opens the page
+        // asked for; a next= that is not a page of the console is ignored.
+        const deep = await boss.context.newPage();
+        await deep.goto(`${authms.url}/admin/roles`);
+        await heading(deep, "Log in");
+        assert.equal(new URL(deep.url()).search, "?next=/admin/roles");
+        assert.equal(await deep.locator("form [role=status]").textContent(), "Log in to continue.");
+        await shot(deep, `${tag}-16-login-deep-link`);
+        await deep.getByLabel("Email").fill(admin.email);
+        await deep.getByLabel("Password").fill(admin.password);
+        await deep.getByRole("button", { name: "Log in" }).click();
+        await heading(deep, "Roles");
+        await deep.goto(`${authms.url}/login?next=//evil.example/admin/roles`);
+        await login(deep, admin.email, admin.password);
+        assert.equal(new URL(deep.url()).origin, authms.url);
+
         await narrow(a, ["Users", "Roles", "Streams", "Dead letters", "Live events"]);
         await u.setViewportSize({ width: 375, height: 812 });
         await noSideScroll(u, "Log in");
