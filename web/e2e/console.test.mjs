@@ -131,7 +131,7 @@ for (const transport of ["connect", "grpc-web"]) {
       assert.match(await u.locator('[data-field="locale"] .field-error').textContent(), /BCP 47 language tag/);
       await shot(u, `${tag}-03-profile-error`);
       await u.getByLabel("Locale").fill("pt-BR");
-      await u.getByLabel("Time zone").fill("Europe/Lisbon");
+      await u.getByLabel("Time zone").fill("America/Sao_Paulo");
       await u.getByRole("button", { name: "Save profile" }).click();
       await until(u, () => document.querySelector('[data-testid="display-name"]')?.textContent === "Ada Lovelace", null, "saved profile");
       await shot(u, `${tag}-04-profile`);
@@ -178,6 +178,19 @@ for (const transport of ["connect", "grpc-web"]) {
       await withdraw.getByRole("button", { name: "Withdraw" }).click();
       await until(u, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("14.50"), null, "withdrawal shown");
       await until(u, () => document.querySelectorAll(".history tbody tr").length === 2, null, "two transactions in the history");
+      // Times are in the profile's zone, not the browser's: the newest
+      // transaction's time is what São Paulo's clock read within the last
+      // ten minutes.
+      const zoned = await u.evaluate(() => {
+        const cell = document.querySelector(".history tbody tr td")?.textContent;
+        const at = (t, timeZone) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZone });
+        const now = Math.floor(Date.now() / 1000) * 1000;
+        let found = false;
+        for (let t = now + 1000; t > now - 600_000 && !found; t -= 1000) found = at(t, "America/Sao_Paulo") === cell;
+        return { found, cell, browser: Intl.DateTimeFormat().resolvedOptions().timeZone };
+      });
+      assert.notEqual(zoned.browser, "America/Sao_Paulo", "the browser's own zone would prove nothing");
+      assert.ok(zoned.found, `a transaction at ${zoned.cell} is not in the profile's zone`);
       await shot(u, `${tag}-06-wallet`);
 
       await nav(u, "Sessions");
@@ -269,6 +282,30 @@ for (const transport of ["connect", "grpc-web"]) {
         await deep.getByLabel("Password").fill(admin.password);
         await deep.getByRole("button", { name: "Log in" }).click();
         await heading(deep, "Roles");
+
+        // When the server ends that session (here: the admin revokes all
+        // their other sessions), the next call lands on the login page,
+        // told why, and logging in comes back. Revocations reach the API
+        // services asynchronously, so it takes a few clicks at most.
+        await nav(a, "Sessions");
+        await heading(a, "Sessions");
+        await a.getByRole("button", { name: "Revoke all other sessions" }).click();
+        await until(a, () => /^Revoked \d+ other session/.test(document.querySelector("main [role=status]")?.textContent ?? ""), null, "other sessions revoked");
+        let out = false;
+        for (let i = 0; i < 20 && !out; i++) {
+          await nav(deep, i % 2 ? "Roles" : "Users");
+          out = await deep.getByRole("heading", { level: 1, name: "Log in" }).waitFor({ timeout: 1_500 }).then(() => true, () => false);
+        }
+        assert.ok(out, "a revoked session ends in the console");
+        assert.equal(await deep.locator("form [role=status]").textContent(), "Your session ended. Log in again.");
+        const back = new URL(deep.url()).searchParams.get("next");
+        assert.ok(back === "/admin/users" || back === "/admin/roles", `next=${back}`);
+        await shot(deep, `${tag}-17-login-session-ended`);
+        await deep.getByLabel("Email").fill(admin.email);
+        await deep.getByLabel("Password").fill(admin.password);
+        await deep.getByRole("button", { name: "Log in" }).click();
+        await heading(deep, back === "/admin/users" ? "Users" : "Roles");
+
         await deep.goto(`${authms.url}/login?next=//evil.example/admin/roles`);
         await login(deep, admin.email, admin.password);
         assert.equal(new URL(deep.url()).origin, authms.url);
