@@ -97,16 +97,19 @@ for (const transport of ["connect", "grpc-web"]) {
       await heading(u, "Sign up");
       assert.equal(await u.getByLabel("Tenant ID").inputValue(), tenant.id);
       assert.equal(await u.getByTestId("transport").textContent(), `Transport: ${transport === "grpc-web" ? "gRPC-web" : "Connect"}`);
-      await u.getByLabel("Email").fill(email);
+      await u.getByLabel("Email").fill("not-an-email");
       await u.getByLabel("Password").fill("short");
       await u.getByRole("button", { name: "Create account" }).click();
-      // A field violation from the server, shown under its input.
+      // The server's field violation (the password) and the console's own
+      // check of the address's shape, both at once under their inputs.
       await u.locator('[data-field="password"] .field-error:not([hidden])').waitFor();
+      assert.equal(await u.locator('[data-field="email"] .field-error').textContent(), "Enter an address such as name@example.com.");
       await shot(u, `${tag}-01-signup-error`);
+      await u.getByLabel("Email").fill(email);
       await u.getByLabel("Password").fill(password);
       await u.getByRole("button", { name: "Create account" }).click();
       await heading(u, "Log in");
-      await until(u, () => document.querySelector("[role=status]")?.textContent?.includes("Account created"), null, "sign-up notice");
+      await until(u, () => document.querySelector("[role=status]")?.textContent?.startsWith("Thanks. If this address can be used, your account is ready"), null, "sign-up notice");
       assert.equal(await u.getByLabel("Email").inputValue(), email);
       await shot(u, `${tag}-02-login`);
 
@@ -125,9 +128,10 @@ for (const transport of ["connect", "grpc-web"]) {
       await u.getByLabel("Locale").fill("Not A Locale");
       await u.getByRole("button", { name: "Save profile" }).click();
       await u.locator('[data-field="locale"] .field-error:not([hidden])').waitFor();
+      assert.match(await u.locator('[data-field="locale"] .field-error').textContent(), /BCP 47 language tag/);
       await shot(u, `${tag}-03-profile-error`);
       await u.getByLabel("Locale").fill("pt-BR");
-      await u.getByLabel("Time zone").fill("Europe/Lisbon");
+      await u.getByLabel("Time zone").fill("America/Sao_Paulo");
       await u.getByRole("button", { name: "Save profile" }).click();
       await until(u, () => document.querySelector('[data-testid="display-name"]')?.textContent === "Ada Lovelace", null, "saved profile");
       await shot(u, `${tag}-04-profile`);
@@ -174,6 +178,19 @@ for (const transport of ["connect", "grpc-web"]) {
       await withdraw.getByRole("button", { name: "Withdraw" }).click();
       await until(u, () => document.querySelector('[data-testid="balance"]')?.textContent?.includes("14.50"), null, "withdrawal shown");
       await until(u, () => document.querySelectorAll(".history tbody tr").length === 2, null, "two transactions in the history");
+      // Times are in the profile's zone, not the browser's: the newest
+      // transaction's time is what São Paulo's clock read within the last
+      // ten minutes.
+      const zoned = await u.evaluate(() => {
+        const cell = document.querySelector(".history tbody tr td")?.textContent;
+        const at = (t, timeZone) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZone });
+        const now = Math.floor(Date.now() / 1000) * 1000;
+        let found = false;
+        for (let t = now + 1000; t > now - 600_000 && !found; t -= 1000) found = at(t, "America/Sao_Paulo") === cell;
+        return { found, cell, browser: Intl.DateTimeFormat().resolvedOptions().timeZone };
+      });
+      assert.notEqual(zoned.browser, "America/Sao_Paulo", "the browser's own zone would prove nothing");
+      assert.ok(zoned.found, `a transaction at ${zoned.cell} is not in the profile's zone`);
       await shot(u, `${tag}-06-wallet`);
 
       await nav(u, "Sessions");
@@ -204,6 +221,13 @@ for (const transport of ["connect", "grpc-web"]) {
       await nav(a, "Roles");
       await heading(a, "Roles");
       await a.getByRole("region", { name: "Roles of the tenant" }).getByText("admin", { exact: true }).waitFor();
+      // A malformed role name and permission each say what is expected.
+      await a.getByLabel("Name").fill("Bad Name!");
+      await a.getByLabel("Permissions").fill("wallet.read");
+      await a.getByRole("button", { name: "Create role" }).click();
+      await a.locator('[data-field="permissions"] .field-error:not([hidden])').waitFor();
+      assert.match(await a.locator('[data-field="name"] .field-error').textContent(), /^Use 1 to 63 lower-case letters/);
+      assert.match(await a.locator('[data-field="permissions"] .field-error').textContent(), /resource:action/);
       await shot(a, `${tag}-11-roles`);
 
       // The admin disables the user; the user can no longer log in.
@@ -232,6 +256,60 @@ for (const transport of ["connect", "grpc-web"]) {
       await shot(u, `${tag}-13-login-refused`);
 
       if (transport === "connect") {
+        // Failed logins lock the address out; the refusal says for how
+        // long, in minutes, not as a missing permission.
+        const stranger = `locked-${randomBytes(4).toString("hex")}@example.com`;
+        let said = "";
+        for (let i = 0; i < 10 && !said.startsWith("Too many attempts."); i++) {
+          await u.getByLabel("Email").fill(stranger);
+          await u.getByLabel("Password").fill(`wrong password ${i}`);
+          await u.getByRole("button", { name: "Log in" }).click();
+          await until(u, () => !document.querySelector("form[aria-busy]"), null, "login answered");
+          said = await u.locator("form [role=status]").textContent();
+        }
+        assert.match(said, /^Too many attempts\. Try again in \d+ (minutes?|seconds?|hours?)( \d+ minutes?)?\.$/);
+        await shot(u, `${tag}-15-login-locked`);
+
+        // A deep link while logged out asks to log in, then opens the page
+        // asked for; a next= that is not a page of the console is ignored.
+        const deep = await boss.context.newPage();
+        await deep.goto(`${authms.url}/admin/roles`);
+        await heading(deep, "Log in");
+        assert.equal(new URL(deep.url()).search, "?next=/admin/roles");
+        assert.equal(await deep.locator("form [role=status]").textContent(), "Log in to continue.");
+        await shot(deep, `${tag}-16-login-deep-link`);
+        await deep.getByLabel("Email").fill(admin.email);
+        await deep.getByLabel("Password").fill(admin.password);
+        await deep.getByRole("button", { name: "Log in" }).click();
+        await heading(deep, "Roles");
+
+        // When the server ends that session (here: the admin revokes all
+        // their other sessions), the next call lands on the login page,
+        // told why, and logging in comes back. Revocations reach the API
+        // services asynchronously, so it takes a few clicks at most.
+        await nav(a, "Sessions");
+        await heading(a, "Sessions");
+        await a.getByRole("button", { name: "Revoke all other sessions" }).click();
+        await until(a, () => /^Revoked \d+ other session/.test(document.querySelector("main [role=status]")?.textContent ?? ""), null, "other sessions revoked");
+        let out = false;
+        for (let i = 0; i < 20 && !out; i++) {
+          await nav(deep, i % 2 ? "Roles" : "Users");
+          out = await deep.getByRole("heading", { level: 1, name: "Log in" }).waitFor({ timeout: 1_500 }).then(() => true, () => false);
+        }
+        assert.ok(out, "a revoked session ends in the console");
+        assert.equal(await deep.locator("form [role=status]").textContent(), "Your session ended. Log in again.");
+        const back = new URL(deep.url()).searchParams.get("next");
+        assert.ok(back === "/admin/users" || back === "/admin/roles", `next=${back}`);
+        await shot(deep, `${tag}-17-login-session-ended`);
+        await deep.getByLabel("Email").fill(admin.email);
+        await deep.getByLabel("Password").fill(admin.password);
+        await deep.getByRole("button", { name: "Log in" }).click();
+        await heading(deep, back === "/admin/users" ? "Users" : "Roles");
+
+        await deep.goto(`${authms.url}/login?next=//evil.example/admin/roles`);
+        await login(deep, admin.email, admin.password);
+        assert.equal(new URL(deep.url()).origin, authms.url);
+
         await narrow(a, ["Users", "Roles", "Streams", "Dead letters", "Live events"]);
         await u.setViewportSize({ width: 375, height: 812 });
         await noSideScroll(u, "Log in");

@@ -28,6 +28,11 @@ interface State extends Signed {
 let state: State | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
 let inflight: Promise<string | null> | null = null;
+// ended says how the last session ended: "logout" when the user logged
+// out here, "ended" when the server refused it (revoked elsewhere, the
+// user disabled, the tenant suspended, a reused refresh token), so the
+// login page can say why the user is back there.
+let ended: "logout" | "ended" | null = null;
 const listeners = new Set<() => void>();
 
 // Login, Refresh and Logout go through a client of their own, built once,
@@ -76,6 +81,11 @@ export const auth = {
   /** isAdmin says whether the user holds the tenant's built-in admin role. */
   isAdmin(): boolean {
     return state?.roles.includes("admin") ?? false;
+  },
+
+  /** endReason says how the last session ended, null while one is live or none was. */
+  endReason(): "logout" | "ended" | null {
+    return state ? null : ended;
   },
 
   /** onChange calls fn whenever someone signs in or out. */
@@ -133,14 +143,16 @@ export const auth = {
         { headers: token ? { Authorization: `Bearer ${token}` } : {} },
       );
     } finally {
-      auth.forget();
+      auth.forget("logout");
     }
   },
 
-  /** forget drops the tokens without calling the server (a revoked or expired session). */
-  forget(): void {
+  /** forget drops the tokens without calling the server (a revoked or expired session, unless why says the user logged out). */
+  forget(why: "logout" | "ended" = "ended"): void {
     clearTimeout(timer);
+    if (!state) return;
     state = null;
+    ended = why;
     notify();
   },
 };

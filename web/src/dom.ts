@@ -54,25 +54,52 @@ export function uid(prefix: string): string {
   return `${prefix}-${ids}`;
 }
 
-/** formatTime renders a timestamp for people, in their locale. */
+// timeZone is the signed-in user's profile time zone, undefined for the
+// browser's own (before the profile is read, or when it names none).
+let timeZone: string | undefined;
+
+/**
+ * setTimeZone makes formatTime show times in the given IANA zone (the
+ * profile's). A name this browser does not know, or an empty one, falls
+ * back to the browser's zone rather than failing every table.
+ */
+export function setTimeZone(zone: string | undefined): void {
+  timeZone = undefined;
+  if (!zone) return;
+  try {
+    new Intl.DateTimeFormat(undefined, { timeZone: zone });
+    timeZone = zone;
+  } catch {
+    // RangeError: unknown to this browser's ICU data.
+  }
+}
+
+/** formatTime renders a timestamp for people, in their locale and their profile's time zone. */
 export function formatTime(d: Date | undefined): string {
   if (!d) return "—";
-  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZone });
+}
+
+/** formatClock renders the time of day of d, like formatTime. */
+export function formatClock(d: Date): string {
+  return d.toLocaleTimeString(undefined, { timeZone });
 }
 
 /**
  * table renders rows in a horizontally scrollable wrapper, so a wide table
  * never widens the page; on narrow screens the stylesheet stacks each row
  * as a card whose cells are labelled with their column (data-label).
+ * hideCaption keeps the caption for screen readers only, for a table
+ * right under a heading that says the same.
  */
-export function table(caption: string, headers: string[], rows: Child[][]): HTMLElement {
+export function table(caption: string, headers: string[], rows: Child[][], opts: { hideCaption?: boolean } = {}): HTMLElement {
   return h(
     "div",
     { class: "table-wrap", role: "region", "aria-label": caption, tabindex: "0" },
     h(
       "table",
       null,
-      h("caption", null, caption),
+      h("caption", { class: opts.hideCaption ? "visually-hidden" : undefined }, caption),
       h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col" }, t)))),
       h(
         "tbody",

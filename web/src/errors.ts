@@ -6,11 +6,14 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ViolationsSchema } from "./gen/buf/validate/validate_pb";
+import { humanWait } from "./duration";
 
 /** FieldProblem is one field violation: the request field's path and what is wrong with it. */
 export interface FieldProblem {
   field: string;
   message: string;
+  /** rule is the violated rule's id (string.pattern), empty for a check of the console's own. */
+  rule?: string;
 }
 
 /** Problem is an error described for people. */
@@ -40,8 +43,9 @@ const sentences: Partial<Record<Code, string>> = {
 };
 
 // protovalidate's own messages for some rules quote the rule (a regular
-// expression); these say the same to a person. The field's hint tells the
-// expected form.
+// expression); these say the same to a person. A form whose field has a
+// known format says it instead of "Not in the expected format." (see
+// FieldOptions.format).
 const ruleSentences: Record<string, string> = {
   "string.pattern": "Not in the expected format.",
   "string.uuid": "Must be an id in UUID form, such as 01a23ee0-3589-793f-a1fa-1b69103d882c.",
@@ -57,14 +61,19 @@ export function describe(err: unknown): Problem {
   const fields: FieldProblem[] = [];
   for (const v of ce.findDetails(ViolationsSchema).flatMap((d) => d.violations)) {
     const path = v.field?.elements.map((e) => e.fieldName).join(".") ?? "";
-    fields.push({ field: path, message: ruleSentences[v.ruleId] ?? (v.message || v.ruleId) });
+    fields.push({ field: path, message: ruleSentences[v.ruleId] ?? (v.message || v.ruleId), rule: v.ruleId });
   }
   const raw = ce.rawMessage.trim();
-  let message = sentences[ce.code] ?? "Something went wrong.";
+  // A refusal that says when to try again is a throttle or a lockout
+  // (risk's answer to too many logins, PERMISSION_DENIED for a locked
+  // account), not a missing permission: it is said as such, with the wait
+  // in minutes or hours rather than raw seconds. The server's message adds
+  // only "retry later".
   if (ce.code === Code.ResourceExhausted || ce.code === Code.PermissionDenied) {
     const after = Number(ce.metadata.get("retry-after"));
-    if (after > 0) message = `${message} Try again in ${after} second${after === 1 ? "" : "s"}.`;
+    if (after > 0) return { message: `Too many attempts. Try again in ${humanWait(after)}.`, fields, code: ce.code };
   }
+  let message = sentences[ce.code] ?? "Something went wrong.";
   // The server's own message says what exactly failed (it never carries
   // internals); for field errors the list of fields says it better. For
   // codes whose server messages are complete sentences of their own

@@ -3,7 +3,7 @@
 // aria-invalid), and every form has a status line in an aria-live region.
 
 import { h, uid, type Child } from "./dom";
-import { describe, type Problem } from "./errors";
+import { describe, type FieldProblem, type Problem } from "./errors";
 
 export interface FieldOptions {
   /** name is the request field the input fills, as the API names it (display_name). */
@@ -15,6 +15,12 @@ export interface FieldOptions {
   autocomplete?: string;
   placeholder?: string;
   hint?: string;
+  /**
+   * format says what a value must look like ("Use lower-case letters…"),
+   * shown when the server refuses the value's format (a string.pattern
+   * violation), whose own message only quotes a regular expression.
+   */
+  format?: string;
   list?: string;
   inputmode?: string;
   attrs?: Record<string, unknown>;
@@ -27,7 +33,7 @@ export function field(o: FieldOptions): HTMLElement {
   const errId = `${id}-error`;
   return h(
     "div",
-    { class: "field", "data-field": o.name },
+    { class: "field", "data-field": o.name, "data-format": o.format },
     h("label", { for: id }, o.label),
     h("input", {
       id,
@@ -91,10 +97,19 @@ export function clearProblems(form: HTMLElement): void {
  * showProblem puts an API error on a form: each field violation under its
  * input (or in a list under the status line when the form has no such
  * input), the sentence in the status line, and focus on the first invalid
- * input so a keyboard user lands where the fix is.
+ * input so a keyboard user lands where the fix is. local holds the
+ * problems the console found itself (an address without an "@"), shown
+ * with the server's unless the server named the same field.
  */
-export function showProblem(form: HTMLElement, statusEl: HTMLElement, err: unknown): Problem {
+export function showProblem(form: HTMLElement, statusEl: HTMLElement, err: unknown, local: FieldProblem[] = []): Problem {
   const p = describe(err);
+  const named = new Set(p.fields.map((f) => f.field));
+  const extra = local.filter((f) => !named.has(f.field));
+  if (extra.length) {
+    const plain = p.fields.length === 0;
+    p.fields = [...extra, ...p.fields];
+    if (plain) p.message = `Please correct the highlighted fields. ${p.message}`;
+  }
   clearProblems(form);
   const unplaced: Child[] = [];
   let first: HTMLElement | null = null;
@@ -104,7 +119,8 @@ export function showProblem(form: HTMLElement, statusEl: HTMLElement, err: unkno
     const errEl = wrap?.querySelector<HTMLElement>(".field-error");
     const input = wrap?.querySelector<HTMLElement>("input, select, textarea");
     if (errEl && input) {
-      errEl.textContent = f.message.charAt(0).toUpperCase() + f.message.slice(1);
+      const message = (f.rule === "string.pattern" && wrap?.dataset.format) || f.message;
+      errEl.textContent = message.charAt(0).toUpperCase() + message.slice(1);
       errEl.hidden = false;
       input.setAttribute("aria-invalid", "true");
       first ??= input;

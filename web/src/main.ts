@@ -4,9 +4,9 @@
 // logging in again: tokens live only in memory).
 
 import "./style.css";
-import { h, replace } from "./dom";
+import { h, replace, setTimeZone } from "./dom";
 import { auth } from "./auth";
-import { transportKind } from "./api";
+import { profiles, transportKind } from "./api";
 import type { Page, PageContext } from "./pages/page";
 import { loginPage, signupPage } from "./pages/account";
 import { profilePage } from "./pages/profile";
@@ -43,6 +43,27 @@ const footer = h("footer", { class: "foot" });
 app.append(header, main, footer);
 
 let pageAbort: AbortController | null = null;
+// loginNotice is why the router sent the user to the login page, shown
+// there once.
+let loginNotice = "";
+
+/**
+ * nextPath returns the ?next= of the login page when it names a page of
+ * the console that needs a login, else undefined. Only a path that is a
+ * key of routes is accepted, so the query string can never send a
+ * logged-in user to another origin ("//evil.example", "https://…") or to
+ * an arbitrary path.
+ */
+function nextPath(): string | undefined {
+  if (location.pathname !== "/login") return undefined;
+  const next = new URLSearchParams(location.search).get("next") ?? "";
+  return Object.hasOwn(routes, next) && routes[next].access !== "public" ? next : undefined;
+}
+
+/** toLogin is the login page's URL that comes back to path afterwards. */
+function toLogin(path: string): string {
+  return routes[path] && routes[path].access !== "public" && path !== "/profile" ? `/login?next=${encodeURIComponent(path).replace(/%2F/g, "/")}` : "/login";
+}
 
 function navigate(path: string, replaceState = false): void {
   if (replaceState) history.replaceState(null, "", path);
@@ -102,7 +123,10 @@ async function render(): Promise<void> {
     replace(main, h("h1", { tabindex: "-1" }, "Page not found"), h("p", null, h("a", { href: "/", "data-link": true }, "Go to the start page")));
     return;
   }
+  let url: string | undefined;
   if (route.access !== "public" && !who) {
+    loginNotice ||= "Log in to continue.";
+    url = toLogin(path);
     path = "/login";
     route = routes[path];
   } else if (route.access === "admin" && !auth.isAdmin()) {
@@ -112,10 +136,15 @@ async function render(): Promise<void> {
     path = "/profile";
     route = routes[path];
   }
-  if (path !== location.pathname) history.replaceState(null, "", path);
+  if (path !== location.pathname) history.replaceState(null, "", url ?? path);
   renderChrome(path);
   document.title = `${route.title} · authms`;
   const ctx: PageContext = { signal: pageAbort.signal, navigate, who: auth.current() };
+  if (path === "/login") {
+    ctx.notice = loginNotice || undefined;
+    ctx.next = nextPath();
+    loginNotice = "";
+  }
   const signal = pageAbort.signal;
   replace(main, h("p", { class: "loading" }, "Loading…"));
   try {
@@ -138,9 +167,34 @@ document.addEventListener("click", (e) => {
   navigate(a.pathname);
 });
 window.addEventListener("popstate", () => void render());
+// A session that ends while the user is on a page needing one (revoked
+// elsewhere, the user disabled, a refresh refused) sends them to log in,
+// told why, and back to that page afterwards; a logout here needs no
+// explanation.
+//
+// Times are shown in the profile's time zone: it is read once at login
+// (the profile page sets it again when it reads or saves the profile);
+// until then, and without one, in the browser's.
+let zoneFor = "";
 auth.onChange(() => {
-  if (!auth.current() && routes[location.pathname]?.access !== "public") navigate("/login", true);
-  else renderChrome(location.pathname);
+  const who = auth.current();
+  if (!who) {
+    zoneFor = "";
+    setTimeZone(undefined);
+  } else if (zoneFor !== who.sessionId) {
+    zoneFor = who.sessionId;
+    profiles.getProfile({ tenantId: who.tenantId, userId: who.userId }).then(
+      (res) => {
+        if (auth.current()?.sessionId === zoneFor) setTimeZone(res.profile?.timezone);
+      },
+      () => {}, // no profile yet, or unreadable: the browser's zone stays
+    );
+  }
+  if (!who && routes[location.pathname]?.access !== "public") {
+    if (auth.endReason() === "ended") loginNotice = "Your session ended. Log in again.";
+    else loginNotice = "";
+    navigate(auth.endReason() === "ended" ? toLogin(location.pathname) : "/login", true);
+  } else renderChrome(location.pathname);
 });
 
 void render();

@@ -24,11 +24,18 @@ async function tenantField(): Promise<HTMLElement> {
   return field({ name: "tenant_id", label: "Tenant ID", value: lastTenant || t?.id || "", required: true, autocomplete: "organization", hint, attrs: { spellcheck: "false" } });
 }
 
+// emailShape is the console's own check of an address: something, an
+// "@", something with a dot. It only lets a sign-up name a mistyped
+// address together with the server's other problems; the server decides.
+const emailShape = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
 export const loginPage: Page = async (ctx) => {
   const st = status();
   if (notice) {
     say(st, notice, "ok");
     notice = "";
+  } else if (ctx.notice) {
+    say(st, ctx.notice, "info");
   }
   const form = h(
     "form",
@@ -48,7 +55,7 @@ export const loginPage: Page = async (ctx) => {
       try {
         await auth.login(v.tenant_id.trim(), v.email.trim(), v.password);
         lastTenant = v.tenant_id.trim();
-        ctx.navigate("/profile");
+        ctx.navigate(ctx.next ?? "/profile");
       } catch (err) {
         showProblem(form, st, err);
       }
@@ -85,12 +92,13 @@ export const signupPage: Page = async (ctx) => {
         lastEmail = v.email.trim();
         lastTenant = v.tenant_id.trim();
         // Registration is enumeration-safe: a taken address is answered
-        // like a new one, and its owner is told instead. So the console
-        // does not claim the account is theirs; it sends them to log in.
-        notice = "Account created. Log in with your address and password.";
+        // like a new one, and its owner is told instead. So the notice
+        // must be true of both: it never says an account was created.
+        notice = "Thanks. If this address can be used, your account is ready: log in with it. If you already had an account, log in with your existing password.";
         ctx.navigate("/login");
       } catch (err) {
-        showProblem(form, st, err);
+        const email = v.email.trim();
+        showProblem(form, st, err, emailShape.test(email) ? [] : [{ field: "email", message: email ? "Enter an address such as name@example.com." : "Required." }]);
       }
     });
   });

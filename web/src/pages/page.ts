@@ -9,6 +9,10 @@ export interface PageContext {
   navigate(path: string, replace?: boolean): void;
   /** who is the signed-in user; null on public pages. */
   who: Signed | null;
+  /** notice is why the router brought the user here ("Your session ended. Log in again."). */
+  notice?: string;
+  /** next is the console path to open after logging in: a known route, never a URL from elsewhere. */
+  next?: string;
 }
 
 /** Page renders one page of the console. */

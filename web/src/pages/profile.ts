@@ -1,6 +1,6 @@
 // The signed-in user's profile: display name, locale and time zone.
 
-import { h } from "../dom";
+import { h, setTimeZone } from "../dom";
 import { busy, clearProblems, field, say, showProblem, status, values } from "../forms";
 import { profiles } from "../api";
 import { describe } from "../errors";
@@ -19,6 +19,7 @@ export const profilePage: Page = async (ctx) => {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   const summary = h("dl", { class: "summary" });
   const show = (p: Profile | undefined) => {
+    setTimeZone(p?.timezone);
     summary.replaceChildren(
       h("dt", null, "Email"), h("dd", null, who.email),
       h("dt", null, "User ID"), h("dd", null, h("code", null, who.userId)),
@@ -33,7 +34,7 @@ export const profilePage: Page = async (ctx) => {
     { class: "card", novalidate: true, "aria-labelledby": "profile-edit" },
     h("h2", { id: "profile-edit" }, "Edit"),
     field({ name: "display_name", label: "Display name", value: profile?.displayName, autocomplete: "name", attrs: { maxlength: "100" } }),
-    field({ name: "locale", label: "Locale", value: profile?.locale, hint: "A language tag such as en or pt-BR.", attrs: { spellcheck: "false" } }),
+    field({ name: "locale", label: "Locale", value: profile?.locale, hint: "A language tag such as en or pt-BR.", format: "Use a BCP 47 language tag: a lower-case language, then optional parts after hyphens, such as en, en-US or pt-BR.", attrs: { spellcheck: "false" } }),
     field({ name: "timezone", label: "Time zone", value: profile?.timezone, list: "zones", hint: "An IANA name such as Europe/Berlin.", attrs: { spellcheck: "false" } }),
     h("datalist", { id: "zones" }, zones.map((z) => h("option", { value: z }))),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save profile")),

@@ -3,7 +3,7 @@
 // payload and a re-drive. A tenant admin passes their own tenant_id: the
 // counts are the same for everyone, the dead letters only their tenant's.
 
-import { h, formatTime, replace, table } from "../dom";
+import { h, formatClock, formatTime, replace, table } from "../dom";
 import { say, status } from "../forms";
 import { deadLetters, streams } from "../api";
 import { describe } from "../errors";
@@ -31,7 +31,7 @@ export const streamsPage: Page = (ctx) => {
     say(st, "Loading streams…");
     try {
       const res = await streams.listStreams({ tenantId: who.tenantId }, { signal: ctx.signal });
-      say(st, `${res.streams.length} streams, as of ${new Date().toLocaleTimeString()}.`);
+      say(st, `${res.streams.length} streams, as of ${formatClock(new Date())}.`);
       replace(list, streamTable(res.streams.filter((s) => !s.deadLetter), "Event streams"), streamTable(res.streams.filter((s) => s.deadLetter), "Dead-letter streams"));
     } catch (err) {
       if (!ctx.signal.aborted) say(st, describe(err).message, "error");
@@ -191,7 +191,7 @@ export const deadLettersPage: Page = async (ctx) => {
                   : null,
               ],
           h("h3", null, "Headers"),
-          table("Headers", ["Name", "Values"], res.headers.map((hd) => [h("code", null, hd.name), hd.values.join(", ")])),
+          table("Headers", ["Name", "Values"], res.headers.map((hd) => [h("code", null, hd.name), hd.values.join(", ")]), { hideCaption: true }),
           h("div", { class: "actions" }, h("button", { type: "button", onclick: () => void redrive(dl.sequence) }, "Redrive this one")),
         ),
       );

@@ -88,7 +88,7 @@ export const usersPage: Page = (ctx) => {
     const rolesForm = h(
       "form",
       { class: "card", novalidate: true, "aria-label": `Roles of ${u.email}` },
-      field({ name: "roles", label: "Roles", value: u.roles.join(", "), hint: "Role names separated by commas; empty removes every role.", attrs: { spellcheck: "false" } }),
+      field({ name: "roles", label: "Roles", value: u.roles.join(", "), hint: "Role names separated by commas; empty removes every role.", format: roleNamesFormat, attrs: { spellcheck: "false" } }),
       h("div", { class: "actions" }, h("button", { type: "submit" }, "Set roles")),
     );
     const rst = status();
@@ -134,6 +134,12 @@ export const usersPage: Page = (ctx) => {
   return h("section", null, h("h1", { tabindex: "-1" }, "Users"), search, st, results, detail);
 };
 
+// What the identity service's patterns for role names and permissions
+// (schemas/authms/identity/v1/identity.proto) ask for, in words.
+const roleNameFormat = "Use 1 to 63 lower-case letters, digits, _ and -, starting with a letter, such as support-agent.";
+const roleNamesFormat = "Each role name is 1 to 63 lower-case letters, digits, _ and -, starting with a letter, such as support-agent.";
+const permissionFormat = "Each permission is resource:action in lower-case letters, digits, _ and -, such as wallet:read or profile:*, or * alone.";
+
 function statusBadge(u: User): HTMLElement {
   const disabled = u.status === UserStatus.DISABLED;
   return h("span", { class: `badge ${disabled ? "bad" : "good"}` }, disabled ? "disabled" : "active");
@@ -170,8 +176,8 @@ export const rolesPage: Page = (ctx) => {
     "form",
     { class: "card", novalidate: true, "aria-labelledby": "new-role" },
     h("h2", { id: "new-role" }, "New role"),
-    field({ name: "name", label: "Name", required: true, hint: "Lower-case letters, digits, _ and -; starts with a letter.", attrs: { spellcheck: "false" } }),
-    field({ name: "permissions", label: "Permissions", hint: "Separated by commas or spaces, such as wallet:read profile:*.", attrs: { spellcheck: "false" } }),
+    field({ name: "name", label: "Name", required: true, hint: "Lower-case letters, digits, _ and -; starts with a letter.", format: roleNameFormat, attrs: { spellcheck: "false" } }),
+    field({ name: "permissions", label: "Permissions", hint: "Separated by commas or spaces, such as wallet:read profile:*.", format: permissionFormat, attrs: { spellcheck: "false" } }),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Create role")),
     cst,
   );
