@@ -242,6 +242,7 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 		return err
 	}
 	srv := services.NewServer(*httpAddr, p.Handler(), logger)
+	srv.RegisterOnShutdown(p.EndStreams) // open tails would hold the shutdown to its deadline
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	boot, err := c.devBootstrap(ctx, *bootstrap, ln.Addr(), cfg.Auth.OperatorToken, *dataDir, p, logger)
