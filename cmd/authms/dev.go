@@ -373,7 +373,7 @@ func (c *cli) printDev(b devBanner, p *services.Platform) {
 	_ = w.Flush()
 	fmt.Fprintf(c.stdout, "\nHealth:  curl -s -H 'Content-Type: application/json' -d '{}' %s/grpc.health.v1.Health/Check\n", api)
 	fmt.Fprintf(c.stdout, "Metrics: curl -s %s%s\n", api, services.MetricsPath)
-	events, cli := devHints(c.argv0, b.natsURL, api)
+	events, cli := devHints(c.argv0, b.natsURL, api, b.dataDir)
 	fmt.Fprintf(c.stdout, "Events:  %s\n", events)
 	if cli != "" {
 		fmt.Fprintf(c.stdout, "CLI:     %s\n", cli)
@@ -384,24 +384,28 @@ func (c *cli) printDev(b devBanner, p *services.Platform) {
 // devHints returns the banner's commands for this authms dev: the Events
 // line's tail, and the CLI line's ("" when the CLI's defaults reach this
 // process as documented: `authms` on the PATH, the default NATS and API
-// URLs). Each runs as printed in another shell: it calls authms as it was
-// started (argv0) and sets NATS_URL and AUTHMS_API_URL where they differ
-// from the CLI's defaults, as with AUTHMS_NATS_PORT=0 or another
-// AUTHMS_HTTP_ADDR.
-func devHints(argv0, natsURL, apiURL string) (events, cli string) {
+// URLs and data directory). Each runs as printed in another shell, from
+// the same directory: it calls authms as it was started (argv0) and sets
+// NATS_URL, AUTHMS_API_URL and (for the operator token the admin commands
+// read) AUTHMS_DATA_DIR where they differ from the CLI's defaults, as with
+// AUTHMS_NATS_PORT=0 or another AUTHMS_HTTP_ADDR.
+func devHints(argv0, natsURL, apiURL, dataDir string) (events, cli string) {
 	cmd := cliCommand(argv0)
-	var natsEnv, apiEnv string
+	var natsEnv, apiEnv, dataEnv string
 	if natsURL != defaultNATSURL {
 		natsEnv = "NATS_URL=" + shellQuote(natsURL) + " "
 	}
 	if apiURL != defaultAPIURL {
 		apiEnv = "AUTHMS_API_URL=" + shellQuote(apiURL) + " "
 	}
+	if dataDir != defaultDataDir {
+		dataEnv = "AUTHMS_DATA_DIR=" + shellQuote(dataDir) + " "
+	}
 	events = natsEnv + cmd + " events tail '>'"
-	if natsEnv == "" && apiEnv == "" && cmd == "authms" {
+	if natsEnv == "" && apiEnv == "" && dataEnv == "" && cmd == "authms" {
 		return events, ""
 	}
-	return events, natsEnv + apiEnv + cmd + " projections ls  (dlq and events need the same variables)"
+	return events, natsEnv + apiEnv + dataEnv + cmd + " projections ls  (dlq and events need the same variables)"
 }
 
 // cliCommand returns how a shell runs the authms that argv0 (os.Args[0])

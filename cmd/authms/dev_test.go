@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"net/netip"
@@ -84,7 +85,7 @@ func TestDevServesUntilCancelled(t *testing.T) {
 	assert.NotContains(t, out, "stream BILLING", "only the named services run")
 	assert.Contains(t, out, "Events:  NATS_URL="+nats.URL()+" ./bin/authms events tail '>'\n",
 		"the tail hint reaches this NATS server, with the binary that runs")
-	assert.Contains(t, out, "CLI:     NATS_URL="+nats.URL()+" AUTHMS_API_URL="+url+" ./bin/authms projections ls",
+	assert.Contains(t, out, "CLI:     NATS_URL="+nats.URL()+" AUTHMS_API_URL="+url+" AUTHMS_DATA_DIR=",
 		"the CLI hint reaches this API")
 
 	var h2c http.Protocols
@@ -241,8 +242,8 @@ func TestCORSOriginsFromEnvironment(t *testing.T) {
 func TestDevHints(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name, argv0, nats, api string
-		events, cli            string
+		name, argv0, nats, api, data string
+		events, cli                  string
 	}{
 		{name: "defaults, on the PATH", argv0: "authms", nats: defaultNATSURL, api: defaultAPIURL,
 			events: "authms events tail '>'"},
@@ -255,6 +256,9 @@ func TestDevHints(t *testing.T) {
 		{name: "another API port", argv0: "authms", nats: defaultNATSURL, api: "http://localhost:9090",
 			events: "authms events tail '>'",
 			cli:    "AUTHMS_API_URL=http://localhost:9090 authms projections ls  (dlq and events need the same variables)"},
+		{name: "another data directory", argv0: "authms", nats: defaultNATSURL, api: defaultAPIURL, data: "/tmp/authms data",
+			events: "authms events tail '>'",
+			cli:    "AUTHMS_DATA_DIR='/tmp/authms data' authms projections ls  (dlq and events need the same variables)"},
 		{name: "go run", argv0: "/tmp/go-build123/b001/exe/authms", nats: defaultNATSURL, api: defaultAPIURL,
 			events: "go run ./cmd/authms events tail '>'",
 			cli:    "go run ./cmd/authms projections ls  (dlq and events need the same variables)"},
@@ -264,7 +268,7 @@ func TestDevHints(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			events, cli := devHints(tt.argv0, tt.nats, tt.api)
+			events, cli := devHints(tt.argv0, tt.nats, tt.api, cmp.Or(tt.data, defaultDataDir))
 			assert.Equal(t, tt.events, events)
 			assert.Equal(t, tt.cli, cli)
 		})
