@@ -181,7 +181,7 @@ func streamToProto(st events.StreamStatus, deadLetter bool) *adminv1.StreamInfo 
 // goroutine sends, so the events of several streams and the heartbeats
 // never interleave on the wire; the tail's consumers are deleted before
 // the call returns, and only then does the call stop counting against
-// [TailLimits].
+// [TailLimits]. [Platform.EndStreams] ends every tail with UNAVAILABLE.
 func (a *adminAPI) TailEvents(ctx context.Context, req *connect.Request[adminv1.TailEventsRequest], stream *connect.ServerStream[adminv1.TailEventsResponse]) error {
 	procedure := req.Spec().Procedure
 	names, err := a.tailStreams(req.Msg.GetStreams())
@@ -197,6 +197,11 @@ func (a *adminAPI) TailEvents(ctx context.Context, req *connect.Request[adminv1.
 			return rpc.FieldError("last", "last.tenant_admin",
 				fmt.Sprintf("a tenant admin's tail replays at most %d messages per stream", limit))
 		}
+	}
+	select {
+	case <-a.p.streamsEnded:
+		return errShuttingDown()
+	default:
 	}
 	release, err := a.tails.acquire(holder)
 	if err != nil {
@@ -244,6 +249,8 @@ func (a *adminAPI) TailEvents(ctx context.Context, req *connect.Request[adminv1.
 		select {
 		case <-ctx.Done():
 			return end(nil) // the client ended the call
+		case <-a.p.streamsEnded:
+			return end(errShuttingDown())
 		case err := <-done:
 			if err != nil {
 				return a.tailError(ctx, procedure, err)
@@ -259,6 +266,13 @@ func (a *adminAPI) TailEvents(ctx context.Context, req *connect.Request[adminv1.
 		}
 		heartbeat.Reset(a.tailHeartbeat)
 	}
+}
+
+// errShuttingDown ends a long-lived stream on [Platform.EndStreams]: a
+// clean UNAVAILABLE, which clients retry, rather than the INTERNAL a tail
+// cut off by the NATS connection's close would report.
+func errShuttingDown() error {
+	return connect.NewError(connect.CodeUnavailable, errors.New("the server is shutting down; reconnect"))
 }
 
 // tailStreams checks that the streams named are the running services' and

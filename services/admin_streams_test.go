@@ -2,6 +2,8 @@ package services_test
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -310,4 +312,44 @@ func TestAdminTailLimits(t *testing.T) {
 		tl.close()
 		return true
 	}, 20*time.Second, 20*time.Millisecond, "an ended tail still counts")
+}
+
+// TestAdminTailEndsOnShutdown runs the platform behind the server authms
+// dev runs, [services.NewServer] with [services.Platform.EndStreams]
+// registered: its graceful shutdown must end an open tail with
+// UNAVAILABLE, and complete, rather than wait for the tail to its
+// deadline.
+func TestAdminTailEndsOnShutdown(t *testing.T) {
+	t.Parallel()
+	env := streamsEnv(t)
+	srv := services.NewServer("", env.Platform.Handler(), servicestest.Logger(t))
+	srv.RegisterOnShutdown(env.Platform.EndStreams)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c := adminv1connect.NewStreamServiceClient(env.HTTP, "http://"+ln.Addr().String(), env.Operator())
+	tl, err := tryTail(t, c, &adminv1.TailEventsRequest{})
+	require.NoError(t, err, "the tail runs: a heartbeat came")
+
+	// A deadline well past what ending the tail takes, for a shutdown that
+	// would otherwise wait forever.
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx), "the shutdown completes: the tail ended")
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+	for tl.stream.Receive() {
+		require.NotNil(t, tl.stream.Msg().GetHeartbeat(), "no event was published")
+	}
+	require.Equal(t, connect.CodeUnavailable, connect.CodeOf(tl.stream.Err()), "%v", tl.stream.Err())
+	assert.Contains(t, tl.stream.Err().Error(), "shutting down")
+
+	// The platform still serves other calls, but no new tail.
+	_, err = c.ListStreams(t.Context(), connect.NewRequest(&adminv1.ListStreamsRequest{}))
+	require.Error(t, err, "the server is shut down")
+	local := streamsClient(env, env.Operator())
+	assert.Equal(t, connect.CodeUnavailable, connect.CodeOf(tailError(t, local, &adminv1.TailEventsRequest{})),
+		"a tail opened after EndStreams fails at once")
 }

@@ -536,6 +536,11 @@ type Platform struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// streamsEnded is closed by EndStreams: the long-lived server streams
+	// (TailEvents) end when it is.
+	streamsEnded   chan struct{}
+	endStreamsOnce sync.Once
+
 	consoleConfig atomic.Pointer[ConsoleConfig]
 }
 
@@ -548,6 +553,8 @@ func newPlatform(cfg Config, units []*unit, metrics *obs.Metrics, peers *peers, 
 		streams: cfg.Streams,
 		units:   units,
 		byName:  make(map[string]*unit, len(units)),
+
+		streamsEnded: make(chan struct{}),
 	}
 	for _, u := range units {
 		p.byName[u.info.Name] = u
@@ -634,6 +641,24 @@ func Start(ctx context.Context, cfg Config, names ...string) (*Platform, error) 
 	return p, nil
 }
 
+// EndStreams ends the long-lived server streams, and makes any opened later
+// fail at once: every TailEvents call returns UNAVAILABLE "the server is
+// shutting down", which tells its client to reconnect (to this process
+// once it is back, or to another replica). Register it with the HTTP
+// server that serves [Platform.Handler] (srv.RegisterOnShutdown): an
+// [http.Server.Shutdown] waits for the active requests to end, and a tail
+// never ends by itself, so one open tail would hold the shutdown to its
+// deadline.
+//
+// RebuildProjection and RepublishEvents are not ended: they are bounded
+// work an operator started and waits on, and the shutdown lets them finish
+// within its deadline; past it, the process stops with the shutdown's
+// error and the operator reruns them (both are safe to rerun). Close calls
+// EndStreams too; it is safe to call more than once.
+func (p *Platform) EndStreams() {
+	p.endStreamsOnce.Do(func() { close(p.streamsEnded) })
+}
+
 // run runs a service's own loop and records how it ended.
 func (p *Platform) run(ctx context.Context, u *unit) {
 	err := u.svc.Run(ctx)
@@ -694,6 +719,7 @@ func (p *Platform) Services() []ServiceInfo {
 // open. Close is idempotent.
 func (p *Platform) Close() error {
 	p.closeOnce.Do(func() {
+		p.EndStreams()
 		for _, u := range p.units {
 			p.setStatus(u.info.Name, false)
 		}

@@ -242,6 +242,7 @@ func (c *cli) dev(ctx context.Context, stopSignals func(), args []string) (err e
 		return err
 	}
 	srv := services.NewServer(*httpAddr, p.Handler(), logger)
+	srv.RegisterOnShutdown(p.EndStreams) // open tails would hold the shutdown to its deadline
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	boot, err := c.devBootstrap(ctx, *bootstrap, ln.Addr(), cfg.Auth.OperatorToken, *dataDir, p, logger)
@@ -372,7 +373,62 @@ func (c *cli) printDev(b devBanner, p *services.Platform) {
 	_ = w.Flush()
 	fmt.Fprintf(c.stdout, "\nHealth:  curl -s -H 'Content-Type: application/json' -d '{}' %s/grpc.health.v1.Health/Check\n", api)
 	fmt.Fprintf(c.stdout, "Metrics: curl -s %s%s\n", api, services.MetricsPath)
-	fmt.Fprintf(c.stdout, "Events:  authms events tail '>'\n\n")
+	events, cli := devHints(c.argv0, b.natsURL, api, b.dataDir)
+	fmt.Fprintf(c.stdout, "Events:  %s\n", events)
+	if cli != "" {
+		fmt.Fprintf(c.stdout, "CLI:     %s\n", cli)
+	}
+	fmt.Fprintln(c.stdout)
+}
+
+// devHints returns the banner's commands for this authms dev: the Events
+// line's tail, and the CLI line's ("" when the CLI's defaults reach this
+// process as documented: `authms` on the PATH, the default NATS and API
+// URLs and data directory). Each runs as printed in another shell, from
+// the same directory: it calls authms as it was started (argv0) and sets
+// NATS_URL, AUTHMS_API_URL and (for the operator token the admin commands
+// read) AUTHMS_DATA_DIR where they differ from the CLI's defaults, as with
+// AUTHMS_NATS_PORT=0 or another AUTHMS_HTTP_ADDR.
+func devHints(argv0, natsURL, apiURL, dataDir string) (events, cli string) {
+	cmd := cliCommand(argv0)
+	var natsEnv, apiEnv, dataEnv string
+	if natsURL != defaultNATSURL {
+		natsEnv = "NATS_URL=" + shellQuote(natsURL) + " "
+	}
+	if apiURL != defaultAPIURL {
+		apiEnv = "AUTHMS_API_URL=" + shellQuote(apiURL) + " "
+	}
+	if dataDir != defaultDataDir {
+		dataEnv = "AUTHMS_DATA_DIR=" + shellQuote(dataDir) + " "
+	}
+	events = natsEnv + cmd + " events tail '>'"
+	if natsEnv == "" && apiEnv == "" && dataEnv == "" && cmd == "authms" {
+		return events, ""
+	}
+	return events, natsEnv + apiEnv + dataEnv + cmd + " projections ls  (dlq and events need the same variables)"
+}
+
+// cliCommand returns how a shell runs the authms that argv0 (os.Args[0])
+// names: `authms` when it came from the PATH (or argv0 is unknown), `go
+// run ./cmd/authms` for a binary `go run` built, and otherwise the path it
+// was started by, such as ./bin/authms under `task dev`.
+func cliCommand(argv0 string) string {
+	switch {
+	case argv0 == "" || !strings.ContainsRune(argv0, filepath.Separator):
+		return "authms"
+	case filepath.Base(filepath.Dir(argv0)) == "exe" && strings.Contains(argv0, "go-build"):
+		return "go run ./cmd/authms"
+	}
+	return shellQuote(argv0)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but the
+// characters URLs and paths are usually made of.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+=,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // migrate provisions and migrates the databases, then exits.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"net/netip"
@@ -61,7 +62,7 @@ func TestDevServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	nats := natstest.Start(t)
 	var stdout syncBuffer
-	c := &cli{stdout: &stdout, stderr: &testWriter{t}, getenv: devEnv(t, nats.URL())}
+	c := &cli{stdout: &stdout, stderr: &testWriter{t}, getenv: devEnv(t, nats.URL()), argv0: "./bin/authms"}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -82,6 +83,10 @@ func TestDevServesUntilCancelled(t *testing.T) {
 	assert.Contains(t, out, nats.URL())
 	assert.Contains(t, out, "stream IDENTITY")
 	assert.NotContains(t, out, "stream BILLING", "only the named services run")
+	assert.Contains(t, out, "Events:  NATS_URL="+nats.URL()+" ./bin/authms events tail '>'\n",
+		"the tail hint reaches this NATS server, with the binary that runs")
+	assert.Contains(t, out, "CLI:     NATS_URL="+nats.URL()+" AUTHMS_API_URL="+url+" AUTHMS_DATA_DIR=",
+		"the CLI hint reaches this API")
 
 	var h2c http.Protocols
 	h2c.SetUnencryptedHTTP2(true)
@@ -227,6 +232,45 @@ func TestCORSOriginsFromEnvironment(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg.AllowedOrigins)
+		})
+	}
+}
+
+// TestDevHints: the banner's commands run as printed, whatever the ports
+// and however authms was started; at the defaults, with authms on the
+// PATH, they are the README's.
+func TestDevHints(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, argv0, nats, api, data string
+		events, cli                  string
+	}{
+		{name: "defaults, on the PATH", argv0: "authms", nats: defaultNATSURL, api: defaultAPIURL,
+			events: "authms events tail '>'"},
+		{name: "defaults, task dev", argv0: "./bin/authms", nats: defaultNATSURL, api: defaultAPIURL,
+			events: "./bin/authms events tail '>'",
+			cli:    "./bin/authms projections ls  (dlq and events need the same variables)"},
+		{name: "a free NATS port", argv0: "./bin/authms", nats: "nats://127.0.0.1:40123", api: defaultAPIURL,
+			events: "NATS_URL=nats://127.0.0.1:40123 ./bin/authms events tail '>'",
+			cli:    "NATS_URL=nats://127.0.0.1:40123 ./bin/authms projections ls  (dlq and events need the same variables)"},
+		{name: "another API port", argv0: "authms", nats: defaultNATSURL, api: "http://localhost:9090",
+			events: "authms events tail '>'",
+			cli:    "AUTHMS_API_URL=http://localhost:9090 authms projections ls  (dlq and events need the same variables)"},
+		{name: "another data directory", argv0: "authms", nats: defaultNATSURL, api: defaultAPIURL, data: "/tmp/authms data",
+			events: "authms events tail '>'",
+			cli:    "AUTHMS_DATA_DIR='/tmp/authms data' authms projections ls  (dlq and events need the same variables)"},
+		{name: "go run", argv0: "/tmp/go-build123/b001/exe/authms", nats: defaultNATSURL, api: defaultAPIURL,
+			events: "go run ./cmd/authms events tail '>'",
+			cli:    "go run ./cmd/authms projections ls  (dlq and events need the same variables)"},
+		{name: "a path to quote", argv0: "/opt/my tools/authms", nats: defaultNATSURL, api: defaultAPIURL,
+			events: "'/opt/my tools/authms' events tail '>'",
+			cli:    "'/opt/my tools/authms' projections ls  (dlq and events need the same variables)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			events, cli := devHints(tt.argv0, tt.nats, tt.api, cmp.Or(tt.data, defaultDataDir))
+			assert.Equal(t, tt.events, events)
+			assert.Equal(t, tt.cli, cli)
 		})
 	}
 }

@@ -98,6 +98,9 @@ type cli struct {
 	stderrIsTerminal bool
 	// stdinIsTerminal lets commands ask for confirmation.
 	stdinIsTerminal bool
+	// argv0 is how the process was started (os.Args[0]), for the commands
+	// authms dev's banner suggests; "" stands for `authms`.
+	argv0 string
 }
 
 func main() {
@@ -108,6 +111,7 @@ func main() {
 		getenv:           os.Getenv,
 		stderrIsTerminal: isTerminal(os.Stderr),
 		stdinIsTerminal:  isTerminal(os.Stdin),
+		argv0:            os.Args[0],
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := c.run(ctx, stop, os.Args[1:])

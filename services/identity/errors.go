@@ -41,6 +41,11 @@ var (
 	ErrRoleNotFound = errors.New("role not found")
 	// ErrBuiltInRole reports a change to the built-in admin role.
 	ErrBuiltInRole = errors.New("the built-in admin role cannot be changed")
+	// ErrOwnAdmin refuses an admin's taking away their own admin role,
+	// disabling or deleting themselves: done by the tenant's only admin,
+	// it would leave the tenant with none, and no admin could undo it.
+	// Another admin, or the operator for roles, may.
+	ErrOwnAdmin = errors.New("an admin cannot remove their own admin role, disable or delete themselves; ask another admin of the tenant")
 )
 
 // ThrottledError refuses a request anybody may send (a password reset
@@ -82,6 +87,8 @@ func connectError(ctx context.Context, logger *slog.Logger, procedure string, er
 		return connect.NewError(connect.CodeFailedPrecondition, ErrBuiltInRole)
 	case errors.Is(err, ErrInvalidToken):
 		return rpc.FieldError("token", "token.valid", ErrInvalidToken.Error())
+	case errors.Is(err, ErrOwnAdmin):
+		return connect.NewError(connect.CodeFailedPrecondition, ErrOwnAdmin)
 	case errors.Is(err, ErrEmailVerified):
 		return connect.NewError(connect.CodeFailedPrecondition, ErrEmailVerified)
 	case errors.Is(err, ErrInvalidCredentials):

@@ -16,6 +16,7 @@ import (
 	"github.com/authms/authms/events/pg"
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
 	"github.com/authms/authms/services/identity/store"
+	"github.com/authms/authms/services/internal/auth"
 	"github.com/authms/authms/services/internal/rpc"
 )
 
@@ -285,6 +286,9 @@ func (s *Service) assignRoles(ctx context.Context, req *identityv1.AssignRolesRe
 			if slices.Equal(u.roles, names) {
 				return nil, nil
 			}
+			if u.ownAdmin(ctx) && !slices.Contains(names, RoleAdmin) {
+				return nil, ErrOwnAdmin
+			}
 			return []events.Change{{Name: eventUserRolesChanged, Payload: &identityv1.UserRolesChanged{
 				UserId: u.id, TenantId: u.tenantID, Roles: names,
 			}}}, nil
@@ -309,6 +313,16 @@ func (s *Service) assignRoles(ctx context.Context, req *identityv1.AssignRolesRe
 	}
 	u, err := s.getUser(ctx, tenantID.String(), userID.String())
 	return u, latest, err
+}
+
+// ownAdmin reports whether u holds the admin role and is the caller
+// itself: the user who may not take it away from themselves, nor disable
+// or delete themselves ([ErrOwnAdmin]). The operator, a service, or
+// another admin is no such caller. It reads u's roles as the events have
+// them, in the transaction deciding the change, not the token's.
+func (u user) ownAdmin(ctx context.Context) bool {
+	p, ok := auth.FromContext(ctx)
+	return ok && !p.IsOperator() && p.TenantID == u.tenantID && p.Subject == u.id && slices.Contains(u.roles, RoleAdmin)
 }
 
 // checkAssignable refuses role names the tenant does not have.

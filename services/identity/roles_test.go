@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	identityv1 "github.com/authms/authms/schemas/gen/authms/identity/v1"
+	"github.com/authms/authms/schemas/gen/authms/identity/v1/identityv1connect"
+	"github.com/authms/authms/services/internal/auth"
+	"github.com/authms/authms/services/servicestest"
 )
 
 func TestRBAC(t *testing.T) {
@@ -146,4 +149,51 @@ func TestRBAC(t *testing.T) {
 	_, err = e.client.DeleteUser(t.Context(), connect.NewRequest(&identityv1.DeleteUserRequest{TenantId: tenant, UserId: u.GetId()}))
 	require.NoError(t, err)
 	assert.Equal(t, 0, e.count(t, "SELECT count(*) FROM user_roles WHERE user_id = $1", u.GetId()))
+}
+
+// TestAdminCannotRemoveThemselves: an admin may not take away their own
+// admin role, disable or delete themselves (the tenant's only admin would
+// leave it with none); another admin, or the operator for roles, may.
+func TestAdminCannotRemoveThemselves(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tenant := e.NewTenant(t)
+	ada := e.register(t, tenant, "ada@example.com")
+	grace := e.register(t, tenant, "grace@example.com")
+	as := func(user string) identityv1connect.IdentityServiceClient {
+		return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.Token(t, tenant, user, auth.RoleAdmin)))
+	}
+	assign := func(c identityv1connect.IdentityServiceClient, user string, roles ...string) error {
+		_, err := c.AssignRoles(t.Context(), connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: tenant, UserId: user, Roles: roles}))
+		return err
+	}
+	_, err := e.client.CreateRole(t.Context(), connect.NewRequest(&identityv1.CreateRoleRequest{TenantId: tenant, Name: "cashier"}))
+	require.NoError(t, err)
+	require.NoError(t, assign(e.client, ada.GetId(), "admin"), "the operator makes the first admin")
+
+	self := as(ada.GetId())
+	refused := func(what string, err error) {
+		t.Helper()
+		require.Equal(t, connect.CodeFailedPrecondition, connect.CodeOf(err), "%s: %v", what, err)
+		assert.Contains(t, err.Error(), "ask another admin", what)
+	}
+	refused("clearing one's own roles", assign(self, ada.GetId()))
+	refused("trading one's own admin role for another", assign(self, ada.GetId(), "cashier"))
+	_, err = self.DisableUser(t.Context(), connect.NewRequest(&identityv1.DisableUserRequest{TenantId: tenant, UserId: ada.GetId()}))
+	refused("disabling oneself", err)
+	_, err = self.DeleteUser(t.Context(), connect.NewRequest(&identityv1.DeleteUserRequest{TenantId: tenant, UserId: ada.GetId()}))
+	refused("deleting oneself", err)
+	require.NoError(t, assign(self, ada.GetId(), "admin", "cashier"), "an admin may add roles of their own, keeping admin")
+	got, err := e.client.GetUser(t.Context(), connect.NewRequest(&identityv1.GetUserRequest{TenantId: tenant, UserId: ada.GetId()}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"admin", "cashier"}, got.Msg.GetUser().GetRoles(), "the refusals changed nothing")
+	assert.Equal(t, identityv1.UserStatus_USER_STATUS_ACTIVE, got.Msg.GetUser().GetStatus())
+
+	require.NoError(t, assign(self, grace.GetId(), "admin"), "an admin makes another")
+	require.NoError(t, assign(as(grace.GetId()), ada.GetId(), "cashier"), "another admin takes the role away")
+	require.NoError(t, assign(e.client, grace.GetId()), "the operator takes the role away")
+	// The check reads the roles identity holds, not the token's: ada's
+	// token still says admin, but she is no admin now, and may go.
+	_, err = self.DeleteUser(t.Context(), connect.NewRequest(&identityv1.DeleteUserRequest{TenantId: tenant, UserId: ada.GetId()}))
+	require.NoError(t, err, "a user who is no admin may delete themselves")
 }

@@ -34,7 +34,8 @@ func (u user) remove() []events.Change {
 	return []events.Change{{Name: eventUserDeleted, Payload: &identityv1.UserDeleted{UserId: u.id, TenantId: u.tenantID}}}
 }
 
-// setStatus disables or enables a user. It returns the user and the id
+// setStatus disables or enables a user; an admin may not disable
+// themselves ([ErrOwnAdmin]). It returns the user and the id
 // of its newest event.
 func (s *Service) setStatus(ctx context.Context, tenant, id string, disable bool) (*identityv1.User, uuid.UUID, error) {
 	tenantID, userID, err := parseIDs(tenant, id)
@@ -49,6 +50,9 @@ func (s *Service) setStatus(ctx context.Context, tenant, id string, disable bool
 		tenantID: tenantID, userID: userID,
 		decide: func(u user) ([]events.Change, error) {
 			if disable {
+				if u.ownAdmin(ctx) && u.status != statusDisabled {
+					return nil, ErrOwnAdmin
+				}
 				return u.disable(), nil
 			}
 			return u.enable(), nil
@@ -71,7 +75,8 @@ func (s *Service) setStatus(ctx context.Context, tenant, id string, disable bool
 	return u, latest, err
 }
 
-// deleteUser deletes a user's rows and records its deleted event. The
+// deleteUser deletes a user's rows and records its deleted event. Users
+// may delete themselves, but not an admin ([ErrOwnAdmin]). The
 // events table keeps the user's history; crypto-shredding of the PII in it
 // is a later step.
 func (s *Service) deleteUser(ctx context.Context, tenant, id string) (uuid.UUID, error) {
@@ -81,7 +86,12 @@ func (s *Service) deleteUser(ctx context.Context, tenant, id string) (uuid.UUID,
 	}
 	latest, err := s.updateUser(ctx, userUpdate{
 		tenantID: tenantID, userID: userID,
-		decide: func(u user) ([]events.Change, error) { return u.remove(), nil },
+		decide: func(u user) ([]events.Change, error) {
+			if u.ownAdmin(ctx) {
+				return nil, ErrOwnAdmin
+			}
+			return u.remove(), nil
+		},
 		write: func(q *store.Queries, _ user, _ int64, _ time.Time) error {
 			return deleteUserRows(ctx, q, tenantID, userID)
 		},

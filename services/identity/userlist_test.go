@@ -25,13 +25,13 @@ func TestListUsers(t *testing.T) {
 	bob := e.register(t, tenant, "bob2@example.com")
 	_, err := e.client.AssignRoles(t.Context(), connect.NewRequest(&identityv1.AssignRolesRequest{TenantId: tenant, UserId: bob.GetId(), Roles: []string{auth.RoleAdmin}}))
 	require.NoError(t, err)
-	_, err = e.client.DisableUser(t.Context(), connect.NewRequest(&identityv1.DisableUserRequest{TenantId: tenant, UserId: bob.GetId()}))
-	require.NoError(t, err)
-
 	as := func(tenantID, userID string, roles ...string) identityv1connect.IdentityServiceClient {
 		return identityv1connect.NewIdentityServiceClient(e.HTTP, e.URL, servicestest.Bearer(e.Token(t, tenantID, userID, roles...)))
 	}
 	client := as(tenant, admin.GetId(), auth.RoleAdmin)
+	// Another admin disables bob: an admin may not disable themselves.
+	_, err = client.DisableUser(t.Context(), connect.NewRequest(&identityv1.DisableUserRequest{TenantId: tenant, UserId: bob.GetId()}))
+	require.NoError(t, err)
 	list := func(req *identityv1.ListUsersRequest) (*identityv1.ListUsersResponse, error) {
 		req.TenantId = tenant
 		res, err := client.ListUsers(t.Context(), connect.NewRequest(req))

@@ -167,7 +167,9 @@ type IdentityServiceClient interface {
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// DisableUser stops a user from authenticating until EnableUser; it
 	// publishes identity.user.disabled (session revokes the user's
-	// sessions). Disabling a disabled user is a no-op.
+	// sessions). Disabling a disabled user is a no-op. An admin may not
+	// disable themselves: FAILED_PRECONDITION (the tenant's only admin
+	// would leave it with none); another admin may.
 	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
 	// EnableUser lets a disabled user authenticate again
 	// (identity.user.enabled). Enabling an active user is a no-op.
@@ -175,7 +177,10 @@ type IdentityServiceClient interface {
 	// DeleteUser deletes a user: its credentials, password history, tokens
 	// and roles go, its email is free for a new registration, and every read
 	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
-	// service holding data of the user must honour.
+	// service holding data of the user must honour. Users may delete
+	// themselves, but a user who holds the admin role may not:
+	// FAILED_PRECONDITION (the tenant's only admin would leave it with
+	// none); another admin may, or takes the role away first.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 	// RequestEmailVerification issues a token that proves the user receives
 	// mail at its address, published as
@@ -217,7 +222,10 @@ type IdentityServiceClient interface {
 	// included.
 	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
 	// AssignRoles sets the full set of a user's roles
-	// (identity.user.roles_changed); the same set is a no-op.
+	// (identity.user.roles_changed); the same set is a no-op. An admin may
+	// not take the admin role away from themselves: FAILED_PRECONDITION
+	// (the tenant's only admin would leave it with none, and nobody but the
+	// operator could give it back); another admin or the operator may.
 	AssignRoles(context.Context, *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error)
 	// CheckPermission says whether a user holds a permission through its
 	// roles. A disabled user holds none.
@@ -559,7 +567,9 @@ type IdentityServiceHandler interface {
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// DisableUser stops a user from authenticating until EnableUser; it
 	// publishes identity.user.disabled (session revokes the user's
-	// sessions). Disabling a disabled user is a no-op.
+	// sessions). Disabling a disabled user is a no-op. An admin may not
+	// disable themselves: FAILED_PRECONDITION (the tenant's only admin
+	// would leave it with none); another admin may.
 	DisableUser(context.Context, *connect.Request[v1.DisableUserRequest]) (*connect.Response[v1.DisableUserResponse], error)
 	// EnableUser lets a disabled user authenticate again
 	// (identity.user.enabled). Enabling an active user is a no-op.
@@ -567,7 +577,10 @@ type IdentityServiceHandler interface {
 	// DeleteUser deletes a user: its credentials, password history, tokens
 	// and roles go, its email is free for a new registration, and every read
 	// of it is NOT_FOUND. It publishes identity.user.deleted, which every
-	// service holding data of the user must honour.
+	// service holding data of the user must honour. Users may delete
+	// themselves, but a user who holds the admin role may not:
+	// FAILED_PRECONDITION (the tenant's only admin would leave it with
+	// none); another admin may, or takes the role away first.
 	DeleteUser(context.Context, *connect.Request[v1.DeleteUserRequest]) (*connect.Response[v1.DeleteUserResponse], error)
 	// RequestEmailVerification issues a token that proves the user receives
 	// mail at its address, published as
@@ -609,7 +622,10 @@ type IdentityServiceHandler interface {
 	// included.
 	ListRoles(context.Context, *connect.Request[v1.ListRolesRequest]) (*connect.Response[v1.ListRolesResponse], error)
 	// AssignRoles sets the full set of a user's roles
-	// (identity.user.roles_changed); the same set is a no-op.
+	// (identity.user.roles_changed); the same set is a no-op. An admin may
+	// not take the admin role away from themselves: FAILED_PRECONDITION
+	// (the tenant's only admin would leave it with none, and nobody but the
+	// operator could give it back); another admin or the operator may.
 	AssignRoles(context.Context, *connect.Request[v1.AssignRolesRequest]) (*connect.Response[v1.AssignRolesResponse], error)
 	// CheckPermission says whether a user holds a permission through its
 	// roles. A disabled user holds none.

@@ -1368,7 +1368,9 @@ export const IdentityService: GenService<{
   /**
    * DisableUser stops a user from authenticating until EnableUser; it
    * publishes identity.user.disabled (session revokes the user's
-   * sessions). Disabling a disabled user is a no-op.
+   * sessions). Disabling a disabled user is a no-op. An admin may not
+   * disable themselves: FAILED_PRECONDITION (the tenant's only admin
+   * would leave it with none); another admin may.
    *
    * @generated from rpc authms.identity.v1.IdentityService.DisableUser
    */
@@ -1392,7 +1394,10 @@ export const IdentityService: GenService<{
    * DeleteUser deletes a user: its credentials, password history, tokens
    * and roles go, its email is free for a new registration, and every read
    * of it is NOT_FOUND. It publishes identity.user.deleted, which every
-   * service holding data of the user must honour.
+   * service holding data of the user must honour. Users may delete
+   * themselves, but a user who holds the admin role may not:
+   * FAILED_PRECONDITION (the tenant's only admin would leave it with
+   * none); another admin may, or takes the role away first.
    *
    * @generated from rpc authms.identity.v1.IdentityService.DeleteUser
    */
@@ -1506,7 +1511,10 @@ export const IdentityService: GenService<{
   },
   /**
    * AssignRoles sets the full set of a user's roles
-   * (identity.user.roles_changed); the same set is a no-op.
+   * (identity.user.roles_changed); the same set is a no-op. An admin may
+   * not take the admin role away from themselves: FAILED_PRECONDITION
+   * (the tenant's only admin would leave it with none, and nobody but the
+   * operator could give it back); another admin or the operator may.
    *
    * @generated from rpc authms.identity.v1.IdentityService.AssignRoles
    */
