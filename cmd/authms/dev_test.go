@@ -19,6 +19,7 @@ import (
 
 	"github.com/authms/authms/events/natstest"
 	"github.com/authms/authms/events/pg/pgtest"
+	"github.com/authms/authms/services"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
@@ -134,6 +135,18 @@ func TestMigrate(t *testing.T) {
 	assert.Contains(t, err.Error(), `unknown service "nosuch"`)
 }
 
+// configWith returns the services configuration of a CLI whose only
+// environment variable is name=value.
+func configWith(t *testing.T, name, value string) (services.Config, error) {
+	c := &cli{getenv: func(n string) string {
+		if n == name {
+			return value
+		}
+		return ""
+	}}
+	return c.servicesConfig(t.TempDir(), nil)
+}
+
 // TestTrustedProxiesFromEnvironment reads AUTHMS_TRUSTED_PROXIES into the
 // platform's one trusted proxies setting.
 func TestTrustedProxiesFromEnvironment(t *testing.T) {
@@ -151,13 +164,7 @@ func TestTrustedProxiesFromEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &cli{getenv: func(name string) string {
-				if name == "AUTHMS_TRUSTED_PROXIES" {
-					return tt.value
-				}
-				return ""
-			}}
-			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			cfg, err := configWith(t, "AUTHMS_TRUSTED_PROXIES", tt.value)
 			if tt.wantErr != "" {
 				require.EqualError(t, err, tt.wantErr)
 				return
@@ -219,13 +226,7 @@ func TestCORSOriginsFromEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &cli{getenv: func(name string) string {
-				if name == "AUTHMS_CORS_ORIGINS" {
-					return tt.value
-				}
-				return ""
-			}}
-			cfg, err := c.servicesConfig(t.TempDir(), nil)
+			cfg, err := configWith(t, "AUTHMS_CORS_ORIGINS", tt.value)
 			if tt.wantErr != "" {
 				require.EqualError(t, err, tt.wantErr)
 				return
