@@ -9,9 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/events"
-	"github.com/authms/authms/events/pg"
-	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services/internal/secrets"
 	"github.com/authms/authms/services/session/store"
 )
@@ -21,14 +18,9 @@ import (
 // rotation between them, and all sign with the same key.
 func TestInstancesAgreeOnRotation(t *testing.T) {
 	t.Parallel()
-	pool, _ := pgtest.Provision(t, Name,
-		pg.MigrationSource{Name: "events", FS: events.Migrations},
-		pg.MigrationSource{Name: Name, FS: Migrations()})
-	var (
-		mu  sync.Mutex
-		now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	)
-	cfg := Config{KeyRotation: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}.withDefaults()
+	pool, _ := provision(t)
+	clock := newTestClock()
+	cfg := Config{KeyRotation: time.Hour, Now: clock.Now}.withDefaults()
 	keys := secrets.NewMemory().Service(Name)
 	rings := make([]*keyring, 4)
 	for i := range rings {
@@ -49,15 +41,11 @@ func TestInstancesAgreeOnRotation(t *testing.T) {
 	maintainAll()
 	require.Equal(t, 1, count(), "one first key")
 	for round := range 3 {
-		mu.Lock()
-		now = now.Add(time.Hour)
-		mu.Unlock()
+		clock.Advance(time.Hour)
 		maintainAll()
 		maintainAll()
 		assert.LessOrEqual(t, count(), 2, "round %d: current and next only, once retired keys are gone", round)
-		mu.Lock()
-		now = now.Add(cfg.JWKSMaxAge)
-		mu.Unlock()
+		clock.Advance(cfg.JWKSMaxAge)
 		var kids []string
 		for _, r := range rings {
 			k, err := r.current(t.Context())
@@ -74,15 +62,10 @@ func TestInstancesAgreeOnRotation(t *testing.T) {
 // copy of its JWKS outlives the moment the new key signs.
 func TestJWKSPicksUpAnotherInstancesKey(t *testing.T) {
 	t.Parallel()
-	pool, _ := pgtest.Provision(t, Name,
-		pg.MigrationSource{Name: "events", FS: events.Migrations},
-		pg.MigrationSource{Name: Name, FS: Migrations()})
-	var (
-		mu  sync.Mutex
-		now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	)
-	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	cfg := Config{KeyRotation: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}.withDefaults()
+	pool, _ := provision(t)
+	clock := newTestClock()
+	advance := clock.Advance
+	cfg := Config{KeyRotation: time.Hour, Now: clock.Now}.withDefaults()
 	keys := secrets.NewMemory().Service(Name)
 	a := newKeyring(pool, keys, cfg, slog.New(slog.DiscardHandler))
 	b := newKeyring(pool, keys, cfg, slog.New(slog.DiscardHandler))

@@ -9,9 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/authms/authms/events"
 	"github.com/authms/authms/events/pg"
-	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services/internal/platform"
 )
 
@@ -21,15 +19,10 @@ import (
 // the next window lets the limit through again.
 func TestRefreshLimitHoldsAcrossInstances(t *testing.T) {
 	t.Parallel()
-	pool, creds := pgtest.Provision(t, Name,
-		pg.MigrationSource{Name: "events", FS: events.Migrations},
-		pg.MigrationSource{Name: Name, FS: Migrations()})
-	var (
-		mu  sync.Mutex
-		now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	)
+	pool, creds := provision(t)
+	clock := newTestClock()
 	limit := RateLimit{Max: 20, Window: time.Minute}
-	cfg := Config{RefreshLimitPerAddress: limit, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}.withDefaults()
+	cfg := Config{RefreshLimitPerAddress: limit, Now: clock.Now}.withDefaults()
 	instances := make([]*Service, 3)
 	for i := range instances {
 		p := pool
@@ -72,15 +65,11 @@ func TestRefreshLimitHoldsAcrossInstances(t *testing.T) {
 
 	require.NoError(t, instances[1].limitRefresh(t.Context(), limit, limitAddress, "203.0.113.8"), "another address has its own count")
 
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
+	clock.Advance(time.Minute)
 	allowed, _ = hammer()
 	assert.Equal(t, limit.Max, allowed, "a new window")
 
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
+	clock.Advance(time.Minute)
 	require.NoError(t, instances[0].pruneRefreshLimits(t.Context()))
 	var left int
 	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM refresh_limits").Scan(&left))

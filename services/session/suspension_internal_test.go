@@ -10,8 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/authms/authms/events"
-	"github.com/authms/authms/events/pg"
-	"github.com/authms/authms/events/pg/pgtest"
 	"github.com/authms/authms/services/internal/platform"
 	"github.com/authms/authms/services/session/store"
 )
@@ -22,9 +20,7 @@ import (
 // ended session is touched.
 func TestRevokeSessionsOfRevokesInBatches(t *testing.T) {
 	t.Parallel()
-	pool, _ := pgtest.Provision(t, Name,
-		pg.MigrationSource{Name: "events", FS: events.Migrations},
-		pg.MigrationSource{Name: Name, FS: Migrations()})
+	pool, _ := provision(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := &Service{
 		deps:        platform.Deps{Pool: pool, Logger: slog.New(slog.DiscardHandler)},
