@@ -13,7 +13,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { consoleConfig, devAdmin, launch, shot, startAuthms, staticServer } from "./harness.mjs";
+import { consoleConfig, devAdmin, launch, shot, startAuthms, until, staticServer } from "./harness.mjs";
 
 const page = "<!doctype html><html lang=en><meta charset=utf-8><title>another origin</title><p>A page of another origin.</p></html>";
 let authms;
@@ -36,18 +36,6 @@ after(async () => {
   await allowed?.close();
   await refused?.close();
 });
-
-// until returns once fn (run in the page) is true, failing with what the
-// page's status line says rather than a bare timeout.
-async function until(p, fn, arg, what) {
-  try {
-    await p.waitForFunction(fn, arg, { timeout: 30_000 });
-  } catch (err) {
-    const statuses = await p.locator("[role=status]").allTextContents().catch(() => []);
-    await shot(p, `failed-${what.replace(/\W+/g, "-")}`).catch(() => {});
-    throw new Error(`${what}: ${err.message.split("\n")[0]}; statuses: ${JSON.stringify(statuses)}`);
-  }
-}
 
 async function heading(p, text) {
   await p.getByRole("heading", { level: 1, name: text }).waitFor({ timeout: 30_000 });

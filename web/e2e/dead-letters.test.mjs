@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { connect, headers } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { consoleConfig, devAdmin, launch, shot, startAuthms } from "./harness.mjs";
+import { consoleConfig, devAdmin, launch, shot, startAuthms, until } from "./harness.mjs";
 
 const subject = "identity.user.email_changed";
 const consumer = "billing_user_profiles";
@@ -66,18 +66,6 @@ async function publishPoison(js) {
   }
   const ack = await js.publish(subject, poison, { msgID: eventId, headers: h });
   return { eventId, userId, stream: ack.stream, seq: ack.seq };
-}
-
-// until returns once fn (run in the page) is true, failing with what the
-// page's status line says rather than a bare timeout.
-async function until(p, fn, arg, what) {
-  try {
-    await p.waitForFunction(fn, arg, { timeout: 30_000 });
-  } catch (err) {
-    const statuses = await p.locator("[role=status]").allTextContents().catch(() => []);
-    await shot(p, `failed-${what.replace(/\W+/g, "-")}`).catch(() => {});
-    throw new Error(`${what}: ${err.message.split("\n")[0]}; statuses: ${JSON.stringify(statuses)}`);
-  }
 }
 
 // rows reads the dead-letter table's rows as objects keyed by column.

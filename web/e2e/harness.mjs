@@ -214,3 +214,15 @@ export async function shot(page, name) {
   await mkdir(outDir, { recursive: true });
   await page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
 }
+
+// until returns once fn (run in the page) is true, failing with what the
+// page's status line says rather than a bare timeout.
+export async function until(p, fn, arg, what) {
+  try {
+    await p.waitForFunction(fn, arg, { timeout: 30_000 });
+  } catch (err) {
+    const statuses = await p.locator("[role=status]").allTextContents().catch(() => []);
+    await shot(p, `failed-${what.replace(/\W+/g, "-")}`).catch(() => {});
+    throw new Error(`${what}: ${err.message.split("\n")[0]}; statuses: ${JSON.stringify(statuses)}`);
+  }
+}
