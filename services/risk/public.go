@@ -29,27 +29,17 @@ const (
 // publicRequestKinds lists every kind, as public_requests.kind's CHECK does.
 var publicRequestKinds = []publicRequestKind{kindPasswordReset, kindRegistration}
 
-// throttle returns the configured policy of kind k.
-func (c Config) throttle(k publicRequestKind) PublicRequestThrottlePolicy {
+// throttles returns the configured policies of kind k: per tenant and
+// address, and per address across every tenant. An unknown kind gets
+// zero policies, which let nothing through.
+func (c Config) throttles(k publicRequestKind) (perTenant, allTenants PublicRequestThrottlePolicy) {
 	switch k {
 	case kindPasswordReset:
-		return c.ResetThrottle
+		return c.ResetThrottle, c.ResetThrottleAllTenants
 	case kindRegistration:
-		return c.RegistrationThrottle
+		return c.RegistrationThrottle, c.RegistrationThrottleAllTenants
 	}
-	return PublicRequestThrottlePolicy{} // lets nothing through
-}
-
-// throttleAllTenants returns the configured policy of kind k for an
-// address across every tenant.
-func (c Config) throttleAllTenants(k publicRequestKind) PublicRequestThrottlePolicy {
-	switch k {
-	case kindPasswordReset:
-		return c.ResetThrottleAllTenants
-	case kindRegistration:
-		return c.RegistrationThrottleAllTenants
-	}
-	return PublicRequestThrottlePolicy{} // lets nothing through
+	return PublicRequestThrottlePolicy{}, PublicRequestThrottlePolicy{}
 }
 
 // publicRequest is a request for attemptPublicRequest to decide: the
@@ -99,11 +89,10 @@ func (s *Service) attemptPublicRequest(ctx context.Context, r publicRequest) (pu
 	if err != nil {
 		return publicVerdict{}, err
 	}
-	p := s.cfg.throttle(r.kind)
+	p, all := s.cfg.throttles(r.kind)
 	if o := r.policy; o != nil {
 		p = PublicRequestThrottlePolicy{MaxRequests: int(o.GetMaxRequests()), Window: o.GetWindow().AsDuration()}
 	}
-	all := s.cfg.throttleAllTenants(r.kind)
 	sub := subject{tenantID: tenantID, ip: addr}
 	var v publicVerdict
 	err = pg.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {

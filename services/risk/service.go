@@ -140,7 +140,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("IP throttle policy %+v: want at least 1 failure, window in (0, 24h]", c.IPThrottle))
 	}
 	for _, k := range publicRequestKinds {
-		for i, p := range []PublicRequestThrottlePolicy{c.throttle(k), c.throttleAllTenants(k)} {
+		perTenant, allTenants := c.throttles(k)
+		for i, p := range []PublicRequestThrottlePolicy{perTenant, allTenants} {
 			if p.MaxRequests < 1 || p.Window <= 0 || p.Window > maxWindow {
 				scope := [...]string{"per tenant", "across tenants"}[i]
 				errs = append(errs, fmt.Errorf("%s throttle policy %s %+v: want at least 1 request, window in (0, 24h]", k, scope, p))
